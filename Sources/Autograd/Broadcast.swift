@@ -1,0 +1,94 @@
+/// Iteration over the elements of a broadcast binary op, one innermost row at a time, so that
+/// the per-element work is a tight loop with constant strides (0 or 1 for a broadcast or a
+/// contiguous operand).
+
+/// A binary op's operands laid against its output shape.
+struct BroadcastPlan {
+    let shape: [Int]
+    let aStrides: [Int]
+    let bStrides: [Int]
+    /// Length of the innermost axis (1 for scalars).
+    let inner: Int
+    var rows: Int { inner == 0 ? 0 : elementCount(shape) / inner }
+
+    init(shape: [Int], a: [Int], b: [Int]) {
+        self.shape = shape
+        self.aStrides = broadcastStrides(a, to: shape)
+        self.bStrides = broadcastStrides(b, to: shape)
+        self.inner = shape.last ?? 1
+    }
+
+    /// Calls `body(outStart, count, aStart, aStep, bStart, bStep)` for rows in `range`.
+    @inline(__always)
+    func forRows(_ range: Range<Int>, _ body: (Int, Int, Int, Int, Int, Int) -> Void) {
+        let rank = shape.count
+        let aStep = rank == 0 ? 0 : aStrides[rank - 1]
+        let bStep = rank == 0 ? 0 : bStrides[rank - 1]
+        for row in range {
+            var rest = row, aOff = 0, bOff = 0
+            var axis = rank - 2
+            while axis >= 0 {
+                let i = rest % shape[axis]
+                rest /= shape[axis]
+                aOff += i * aStrides[axis]
+                bOff += i * bStrides[axis]
+                axis -= 1
+            }
+            body(row * inner, inner, aOff, aStep, bOff, bStep)
+        }
+    }
+}
+
+/// Sums `g` (shaped like `outShape`) over the axes along which `shape` was broadcast, giving
+/// a gradient of `shape`. Returns `g` itself when nothing was broadcast.
+func reduceGradient(_ g: [Float], from outShape: [Int], to shape: [Int]) -> [Float] {
+    if outShape == shape { return g }
+    let n = elementCount(shape)
+    var out = [Float](repeating: 0, count: n)
+    if n == 1 {
+        out[0] = sumAll(g)
+        return out
+    }
+    let plan = BroadcastPlan(shape: outShape, a: shape, b: [])
+    g.withUnsafeBufferPointer { gp in
+        out.withUnsafeMutableBufferPointer { op in
+            plan.forRows(0..<plan.rows) { o, count, a, aStep, _, _ in
+                if aStep == 0 {
+                    var s: Float = 0
+                    for j in 0..<count { s += gp[o + j] }
+                    op[a] += s
+                } else {
+                    for j in 0..<count { op[a + j] += gp[o + j] }
+                }
+            }
+        }
+    }
+    return out
+}
+
+/// Sum of all values, in Double for accuracy on long arrays.
+func sumAll(_ x: [Float]) -> Float {
+    x.withUnsafeBufferPointer { p in
+        var s0: Double = 0, s1: Double = 0, s2: Double = 0, s3: Double = 0
+        var i = 0
+        while i + 4 <= p.count {
+            s0 += Double(p[i]); s1 += Double(p[i + 1]); s2 += Double(p[i + 2]); s3 += Double(p[i + 3])
+            i += 4
+        }
+        while i < p.count { s0 += Double(p[i]); i += 1 }
+        return Float((s0 + s1) + (s2 + s3))
+    }
+}
+
+/// `x += y`, elementwise, same length.
+func addInPlace(_ x: inout [Float], _ y: [Float]) {
+    let n = x.count
+    x.withUnsafeMutableBufferPointer { xp in
+        y.withUnsafeBufferPointer { yp in
+            let xb = xp.baseAddress!, yb = yp.baseAddress!
+            Parallel.forRanges(n) { r in
+                for i in r { xb[i] += yb[i] }
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+/// 2-D convolution (NCHW, zero padding) lowered to one GEMM per group over the whole batch:
+/// `im2col` lays the input out as a `[Cin·kh·kw, N·Ho·Wo]` matrix, so a batch of small maps is
+/// still one large, well-shaped GEMM for OpenBLAS. The backward pass recomputes that matrix
+/// (cheap next to the GEMMs) rather than keeping it alive between forward and backward.
+
+/// The geometry of one convolution.
+public struct ConvGeometry: Equatable {
+    public var batch, inChannels, height, width: Int
+    public var outChannels, kernelH, kernelW: Int
+    public var strideH, strideW, padH, padW, dilationH, dilationW, groups: Int
+
+    public init(batch: Int, inChannels: Int, height: Int, width: Int, outChannels: Int, kernelH: Int, kernelW: Int,
+                strideH: Int, strideW: Int, padH: Int, padW: Int, dilationH: Int, dilationW: Int, groups: Int) {
+        (self.batch, self.inChannels, self.height, self.width) = (batch, inChannels, height, width)
+        (self.outChannels, self.kernelH, self.kernelW) = (outChannels, kernelH, kernelW)
+        (self.strideH, self.strideW, self.padH, self.padW) = (strideH, strideW, padH, padW)
+        (self.dilationH, self.dilationW, self.groups) = (dilationH, dilationW, groups)
+    }
+
+    public var outHeight: Int { (height + 2 * padH - dilationH * (kernelH - 1) - 1) / strideH + 1 }
+    public var outWidth: Int { (width + 2 * padW - dilationW * (kernelW - 1) - 1) / strideW + 1 }
+    /// Rows of the lowered matrix per group (the GEMM's K).
+    public var patchSize: Int { inChannels / groups * kernelH * kernelW }
+    /// Columns of the lowered matrix (the GEMM's N).
+    public var positions: Int { batch * outHeight * outWidth }
+    /// Multiply-adds times two, for the forward pass.
+    public var forwardFLOPs: Double { 2 * Double(outChannels) * Double(patchSize) * Double(positions) }
+
+    /// Output columns `ox` whose input column `ox·stride + offset` lies inside `[0, width)`.
+    @inline(__always)
+    func validColumns(offset: Int) -> Range<Int> {
+        let wo = outWidth
+        if width - 1 - offset < 0 { return 0..<0 }
+        let lo = offset >= 0 ? 0 : Swift.min(wo, (-offset + strideW - 1) / strideW)
+        let hi = Swift.min(wo, (width - 1 - offset) / strideW + 1)
+        return lo..<Swift.max(lo, hi)
+    }
+
+    /// Input values → lowered matrix `[Cin·kh·kw, N·Ho·Wo]`; every entry is written.
+    func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>) {
+        let ho = outHeight, wo = outWidth, hw = height * width, p = positions
+        let rows = inChannels * kernelH * kernelW
+        Parallel.forRanges(rows, costPerElement: p) { range in
+            for row in range {
+                let c = row / (kernelH * kernelW), i = (row / kernelW) % kernelH, j = row % kernelW
+                let dy = i * dilationH - padH, dx = j * dilationW - padW
+                let cols = validColumns(offset: dx)
+                let oxLo = cols.lowerBound, oxHi = cols.upperBound
+                var dst = col + row * p
+                for n in 0..<batch {
+                    let plane = x + (n * inChannels + c) * hw
+                    for oy in 0..<ho {
+                        let iy = oy * strideH + dy
+                        if iy < 0 || iy >= height || cols.isEmpty {
+                            dst.update(repeating: 0, count: wo)
+                        } else {
+                            let src = plane + iy * width + dx
+                            for ox in 0..<oxLo { dst[ox] = 0 }
+                            if strideW == 1 {
+                                (dst + oxLo).update(from: src + oxLo, count: oxHi - oxLo)
+                            } else {
+                                for ox in oxLo..<oxHi { dst[ox] = src[ox * strideW] }
+                            }
+                            for ox in oxHi..<wo { dst[ox] = 0 }
+                        }
+                        dst += wo
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lowered-matrix gradient → input gradient (adds overlapping patches). Parallel over input
+    /// channels: the rows of one channel write only that channel.
+    func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>) {
+        let ho = outHeight, wo = outWidth, hw = height * width, p = positions
+        Parallel.forRanges(inChannels, costPerElement: kernelH * kernelW * p) { range in
+            for c in range {
+                for n in 0..<batch { (dx + (n * inChannels + c) * hw).update(repeating: 0, count: hw) }
+                for i in 0..<kernelH {
+                    for j in 0..<kernelW {
+                        let row = (c * kernelH + i) * kernelW + j
+                        let dy = i * dilationH - padH, dxo = j * dilationW - padW
+                        let cols = validColumns(offset: dxo)
+                        var src = col + row * p
+                        for n in 0..<batch {
+                            let plane = dx + (n * inChannels + c) * hw
+                            for oy in 0..<ho {
+                                let iy = oy * strideH + dy
+                                if iy >= 0 && iy < height {
+                                    let d = plane + iy * width + dxo
+                                    for ox in cols { d[ox * strideW] += src[ox] }
+                                }
+                                src += wo
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension Tensor {
+    /// PyTorch's `conv2d`: `x` `[N, Cin, H, W]`, `weight` `[Cout, Cin/groups, kh, kw]`,
+    /// `bias` `[Cout]`. `stride`, `padding` and `dilation` are (vertical, horizontal).
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
+                              stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                              dilation: (Int, Int) = (1, 1), groups: Int = 1) -> Tensor {
+        guard x.rank == 4, weight.rank == 4 else {
+            shapeFailure(ShapeError(op: "conv2d", "input \(x.shape) and weight \(weight.shape) must both be 4-D"))
+        }
+        let geo = ConvGeometry(
+            batch: x.shape[0], inChannels: x.shape[1], height: x.shape[2], width: x.shape[3],
+            outChannels: weight.shape[0], kernelH: weight.shape[2], kernelW: weight.shape[3],
+            strideH: stride.0, strideW: stride.1, padH: padding.0, padW: padding.1,
+            dilationH: dilation.0, dilationW: dilation.1, groups: groups)
+        guard groups >= 1, geo.inChannels % groups == 0, geo.outChannels % groups == 0,
+              weight.shape[1] * groups == geo.inChannels else {
+            shapeFailure(ShapeError(op: "conv2d",
+                "input \(x.shape) and weight \(weight.shape) do not fit groups \(groups)"))
+        }
+        guard stride.0 > 0, stride.1 > 0, dilation.0 > 0, dilation.1 > 0, padding.0 >= 0, padding.1 >= 0,
+              geo.outHeight > 0, geo.outWidth > 0 else {
+            shapeFailure(ShapeError(op: "conv2d",
+                "input \(x.shape), kernel \(weight.shape), stride \(stride), padding \(padding), dilation \(dilation) give no output"))
+        }
+        if let bias, bias.shape != [geo.outChannels] {
+            shapeFailure(ShapeError(op: "conv2d", "bias \(bias.shape) for \(geo.outChannels) output channels"))
+        }
+        let ho = geo.outHeight, wo = geo.outWidth, p = geo.positions
+        let kg = geo.patchSize, cg = geo.outChannels / groups
+        let outShape = [geo.batch, geo.outChannels, ho, wo]
+
+        // Forward: Y[g] = W[g] · col[g], then [Cout, N·HoWo] → [N, Cout, HoWo] (+ bias).
+        var ymat = [Float](unsafeUninitializedCapacity: geo.outChannels * p) { _, n in n = geo.outChannels * p }
+        x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in
+                ymat.withUnsafeMutableBufferPointer { yp in
+                    withLoweredInput(geo, xp.baseAddress!) { col in
+                        for g in 0..<groups {
+                            sgemm(m: cg, n: p, k: kg, a: wp.baseAddress! + g * cg * kg,
+                                  b: col + g * kg * p, c: yp.baseAddress! + g * cg * p)
+                        }
+                    }
+                }
+            }
+        }
+        let values = channelMajorToBatchMajor(ymat, channels: geo.outChannels, batch: geo.batch,
+                                              plane: ho * wo, bias: bias?.data)
+        var inputs = [x, weight]
+        if let bias { inputs.append(bias) }
+        return record("conv2d", shape: outShape, data: values, inputs: inputs) { g, needs in
+            let gmat = batchMajorToChannelMajor(g, channels: geo.outChannels, batch: geo.batch, plane: ho * wo)
+            var dx: [Float]? = nil, dw: [Float]? = nil, db: [Float]? = nil
+            gmat.withUnsafeBufferPointer { gp in
+                let G = gp.baseAddress!
+                if needs[1] {
+                    var out = [Float](repeating: 0, count: weight.count)
+                    x.data.withUnsafeBufferPointer { xp in
+                        out.withUnsafeMutableBufferPointer { dwp in
+                            withLoweredInput(geo, xp.baseAddress!) { col in
+                                for gi in 0..<groups {
+                                    sgemm(transB: true, m: cg, n: kg, k: p, a: G + gi * cg * p,
+                                          b: col + gi * kg * p, c: dwp.baseAddress! + gi * cg * kg)
+                                }
+                            }
+                        }
+                    }
+                    dw = out
+                }
+                if needs[0] {
+                    var dcol = [Float](unsafeUninitializedCapacity: geo.inChannels * geo.kernelH * geo.kernelW * p) { _, n in
+                        n = geo.inChannels * geo.kernelH * geo.kernelW * p
+                    }
+                    var out = [Float](unsafeUninitializedCapacity: x.count) { _, n in n = x.count }
+                    weight.data.withUnsafeBufferPointer { wp in
+                        dcol.withUnsafeMutableBufferPointer { cp in
+                            for gi in 0..<groups {
+                                sgemm(transA: true, m: kg, n: p, k: cg, a: wp.baseAddress! + gi * cg * kg,
+                                      b: G + gi * cg * p, c: cp.baseAddress! + gi * kg * p)
+                            }
+                            out.withUnsafeMutableBufferPointer { dxp in
+                                geo.col2im(cp.baseAddress!, dxp.baseAddress!)
+                            }
+                        }
+                    }
+                    dx = out
+                }
+                if needs.count > 2 && needs[2] {
+                    db = (0..<geo.outChannels).map { c in
+                        var s: Float = 0
+                        for i in 0..<p { s += G[c * p + i] }
+                        return s
+                    }
+                }
+            }
+            return needs.count > 2 ? [dx, dw, db] : [dx, dw]
+        }
+    }
+
+    /// Runs `body` on the lowered input. A 1x1, stride-1, unpadded convolution of a single image
+    /// needs no lowering: the input already is the matrix.
+    private static func withLoweredInput(_ geo: ConvGeometry, _ x: UnsafePointer<Float>,
+                                         _ body: (UnsafePointer<Float>) -> Void) {
+        if geo.batch == 1 && geo.kernelH == 1 && geo.kernelW == 1 && geo.strideH == 1 && geo.strideW == 1
+            && geo.padH == 0 && geo.padW == 0 {
+            body(x)
+            return
+        }
+        let n = geo.inChannels * geo.kernelH * geo.kernelW * geo.positions
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { col.deallocate() }
+        geo.im2col(x, col)
+        body(col)
+    }
+}
+
+/// `[C, N, P]` → `[N, C, P]`, adding `bias[c]` when given.
+func channelMajorToBatchMajor(_ m: [Float], channels: Int, batch: Int, plane: Int, bias: [Float]?) -> [Float] {
+    m.withUnsafeBufferPointer { mp in
+        makeValues(m.count) { o, range in
+            // Parallel chunks are element ranges of the output; walk them plane by plane.
+            var e = range.lowerBound
+            while e < range.upperBound {
+                let row = e / plane                 // n * channels + c
+                let n = row / channels, c = row % channels
+                let off = e - row * plane
+                let len = Swift.min(plane - off, range.upperBound - e)
+                let src = mp.baseAddress! + (c * batch + n) * plane + off
+                if let bias {
+                    let b = bias[c]
+                    for i in 0..<len { o[e + i] = src[i] + b }
+                } else {
+                    (o + e).update(from: src, count: len)
+                }
+                e += len
+            }
+        }
+    }
+}
+
+/// `[N, C, P]` → `[C, N, P]`.
+func batchMajorToChannelMajor(_ x: [Float], channels: Int, batch: Int, plane: Int) -> [Float] {
+    if batch == 1 { return x }
+    return x.withUnsafeBufferPointer { xp in
+        makeValues(x.count) { o, range in
+            var e = range.lowerBound
+            while e < range.upperBound {
+                let row = e / plane                 // c * batch + n
+                let c = row / batch, n = row % batch
+                let off = e - row * plane
+                let len = Swift.min(plane - off, range.upperBound - e)
+                (o + e).update(from: xp.baseAddress! + (n * channels + c) * plane + off, count: len)
+                e += len
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+/// Softmax, log-softmax, layer norm and group norm: fused forward and backward kernels
+/// (each is a few passes over memory instead of a chain of small ops).
+
+extension Tensor {
+    /// Softmax over `axis`.
+    public func softmax(axis: Int = -1) -> Tensor {
+        let a = checked { try normalizeAxis(axis, rank: rank, op: "softmax") }
+        let (outer, n, inner) = splitAround(shape, a)
+        let y = Tensor.softmaxValues(data, outer: outer, n: n, inner: inner, log: false)
+        return Tensor.record("softmax", shape: shape, data: y, inputs: [self]) { g, _ in
+            // dx = y · (g − Σ g·y)
+            var dx = [Float](repeating: 0, count: g.count)
+            Tensor.forLines(outer: outer, n: n, inner: inner) { base, step in
+                var dot: Float = 0
+                for k in 0..<n { dot += g[base + k * step] * y[base + k * step] }
+                for k in 0..<n { let e = base + k * step; dx[e] = y[e] * (g[e] - dot) }
+            }
+            return [dx]
+        }
+    }
+
+    /// Log-softmax over `axis` (stable: shifted by the maximum).
+    public func logSoftmax(axis: Int = -1) -> Tensor {
+        let a = checked { try normalizeAxis(axis, rank: rank, op: "log_softmax") }
+        let (outer, n, inner) = splitAround(shape, a)
+        let y = Tensor.softmaxValues(data, outer: outer, n: n, inner: inner, log: true)
+        return Tensor.record("log_softmax", shape: shape, data: y, inputs: [self]) { g, _ in
+            // dx = g − softmax · Σ g
+            var dx = [Float](repeating: 0, count: g.count)
+            Tensor.forLines(outer: outer, n: n, inner: inner) { base, step in
+                var total: Float = 0
+                for k in 0..<n { total += g[base + k * step] }
+                for k in 0..<n { let e = base + k * step; dx[e] = g[e] - fexp(y[e]) * total }
+            }
+            return [dx]
+        }
+    }
+
+    /// Calls `body(firstIndex, step)` for every line along the reduced axis.
+    @inline(__always)
+    static func forLines(outer: Int, n: Int, inner: Int, _ body: (Int, Int) -> Void) {
+        for o in 0..<outer {
+            for i in 0..<inner { body(o * n * inner + i, inner) }
+        }
+    }
+
+    static func softmaxValues(_ x: [Float], outer: Int, n: Int, inner: Int, log: Bool) -> [Float] {
+        var y = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                let xb = xp.baseAddress!, yb = yp.baseAddress!
+                Parallel.forRanges(outer * inner, costPerElement: n * 4) { lines in
+                    for line in lines {
+                        let base = (line / inner) * n * inner + line % inner
+                        var m = -Float.infinity
+                        for k in 0..<n { m = Swift.max(m, xb[base + k * inner]) }
+                        if m == -.infinity { m = 0 } // a line of -inf gives NaN (0/0), as in PyTorch
+                        var s: Float = 0
+                        for k in 0..<n { let e = fexp(xb[base + k * inner] - m); yb[base + k * inner] = e; s += e }
+                        if log {
+                            let ls = flog(s)
+                            for k in 0..<n { yb[base + k * inner] = xb[base + k * inner] - m - ls }
+                        } else {
+                            let r = 1 / s
+                            for k in 0..<n { yb[base + k * inner] *= r }
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    /// Layer norm over the last axis, with an optional affine `weight` and `bias` of that size.
+    public func layerNorm(weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        let d = shape.last ?? 1
+        for p in [weight, bias].compactMap({ $0 }) where p.shape != [d] {
+            shapeFailure(ShapeError(op: "layer_norm", "affine parameter \(p.shape) for input \(shape)"))
+        }
+        let rows = count / Swift.max(d, 1)
+        return Tensor.normalize("layer_norm", self, groups: rows, groupSize: d, channelsPerGroup: 1,
+                                channels: d, plane: 1, channelAxisIsLast: true, weight: weight, bias: bias, eps: eps)
+    }
+
+    /// Group norm of `[N, C, *]` with `groups` groups and an optional per-channel affine.
+    public func groupNorm(groups: Int, weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        guard rank >= 2, shape[1] % groups == 0 else {
+            shapeFailure(ShapeError(op: "group_norm", "input \(shape) cannot be split into \(groups) groups"))
+        }
+        let c = shape[1], plane = elementCount(Array(shape[2...]))
+        for p in [weight, bias].compactMap({ $0 }) where p.shape != [c] {
+            shapeFailure(ShapeError(op: "group_norm", "affine parameter \(p.shape) for input \(shape)"))
+        }
+        return Tensor.normalize("group_norm", self, groups: shape[0] * groups, groupSize: c / groups * plane,
+                                channelsPerGroup: c / groups, channels: c, plane: plane, channelAxisIsLast: false,
+                                weight: weight, bias: bias, eps: eps)
+    }
+
+    /// Shared kernel of layer and group norm. The input is `groups` contiguous blocks of
+    /// `groupSize` values, each normalised by its own mean and (biased) variance. The affine
+    /// channel of element `e` is `e % channels` when the channel axis is last (layer norm), else
+    /// `(e / plane) % channels` (group norm, NCHW).
+    static func normalize(_ op: String, _ x: Tensor, groups: Int, groupSize: Int, channelsPerGroup: Int,
+                          channels: Int, plane: Int, channelAxisIsLast: Bool,
+                          weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
+        let n = groupSize
+        var xhat = [Float](repeating: 0, count: x.count)
+        var invStd = [Float](repeating: 0, count: groups)
+        @inline(__always) func channel(_ e: Int) -> Int { channelAxisIsLast ? e % channels : (e / plane) % channels }
+        x.data.withUnsafeBufferPointer { xp in
+            xhat.withUnsafeMutableBufferPointer { hp in
+                invStd.withUnsafeMutableBufferPointer { ip in
+                    let xb = xp.baseAddress!, hb = hp.baseAddress!, ib = ip.baseAddress!
+                    Parallel.forRanges(groups, costPerElement: n * 3) { range in
+                        for gi in range {
+                            let base = gi * n
+                            var s: Double = 0
+                            for k in 0..<n { s += Double(xb[base + k]) }
+                            let mean = Float(s / Double(n))
+                            var v: Double = 0
+                            for k in 0..<n { let d = xb[base + k] - mean; v += Double(d * d) }
+                            let inv = 1 / (Float(v / Double(n)) + eps).squareRoot()
+                            ib[gi] = inv
+                            for k in 0..<n { hb[base + k] = (xb[base + k] - mean) * inv }
+                        }
+                    }
+                }
+            }
+        }
+        var y = xhat
+        if weight != nil || bias != nil {
+            let w = weight?.data, b = bias?.data
+            for e in y.indices {
+                let c = channel(e)
+                y[e] = y[e] * (w?[c] ?? 1) + (b?[c] ?? 0)
+            }
+        }
+        var inputs = [x]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        let hasWeight = weight != nil
+        return record(op, shape: x.shape, data: y, inputs: inputs) { g, needs in
+            var grads: [[Float]?] = []
+            // dx̂ = g · w; dx = inv/n · (n·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) per group.
+            if needs[0] {
+                var dx = [Float](repeating: 0, count: g.count)
+                let w = weight?.data
+                for gi in 0..<groups {
+                    let base = gi * n
+                    var s1: Float = 0, s2: Float = 0
+                    for k in 0..<n {
+                        let e = base + k
+                        let dh = g[e] * (w?[channel(e)] ?? 1)
+                        s1 += dh
+                        s2 += dh * xhat[e]
+                    }
+                    let inv = invStd[gi], rn = 1 / Float(n)
+                    for k in 0..<n {
+                        let e = base + k
+                        let dh = g[e] * (w?[channel(e)] ?? 1)
+                        dx[e] = inv * (dh - rn * s1 - xhat[e] * rn * s2)
+                    }
+                }
+                grads.append(dx)
+            } else {
+                grads.append(nil)
+            }
+            var dw = [Float](repeating: 0, count: channels), db = [Float](repeating: 0, count: channels)
+            for e in g.indices {
+                let c = channel(e)
+                dw[c] += g[e] * xhat[e]
+                db[c] += g[e]
+            }
+            if hasWeight { grads.append(needs[1] ? dw : nil) }
+            if bias != nil { grads.append(needs[grads.count] ? db : nil) }
+            return grads
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// The reverse-mode tape. Every op result made while gradients are enabled, from at least one
+/// input that requires a gradient, carries a `Node`: its inputs and a pullback that maps the
+/// result's gradient to the inputs' gradients. `backward()` walks the nodes once in reverse
+/// topological order and then drops them, so nothing holds the graph afterwards.
+
+/// One recorded op.
+final class Node {
+    let op: String
+    let inputs: [Tensor]
+    /// Gradient of the result -> gradient of each input (`nil` where none is needed).
+    /// `needs[i]` says whether input `i` wants one, so a pullback can skip work.
+    let pullback: (_ gradOutput: [Float], _ needs: [Bool]) -> [[Float]?]
+
+    init(op: String, inputs: [Tensor], pullback: @escaping ([Float], [Bool]) -> [[Float]?]) {
+        self.op = op
+        self.inputs = inputs
+        self.pullback = pullback
+    }
+}
+
+/// Whether ops record themselves. Off inside `withoutGrad` (inference, matching, point selection).
+public enum GradMode {
+    @TaskLocal static var disabled = false
+    public static var isEnabled: Bool { !disabled }
+}
+
+/// Runs `body` with recording off: results carry no node and hold no inputs alive.
+public func withoutGrad<T>(_ body: () throws -> T) rethrows -> T {
+    try GradMode.$disabled.withValue(true, operation: body)
+}
+
+extension Tensor {
+    /// Makes an op result, recording a node only when some input requires a gradient and
+    /// recording is on.
+    static func record(_ op: String, shape: [Int], data: [Float], inputs: [Tensor],
+                       pullback: @escaping ([Float], [Bool]) -> [[Float]?]) -> Tensor {
+        let tracked = GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
+        return Tensor(result: shape, data: data,
+                      node: tracked ? Node(op: op, inputs: inputs, pullback: pullback) : nil)
+    }
+
+    /// Back-propagates from this scalar (or from `seed`, the gradient of some scalar with
+    /// respect to this tensor) into every leaf that requires a gradient.
+    public func backward(seed: [Float]? = nil) {
+        if seed == nil {
+            precondition(data.count == 1, "backward: needs a scalar, got shape \(shape); pass a seed")
+        }
+        guard requiresGrad else { return }
+        let order = topologicalOrder()
+        accumulateGrad(seed ?? [1])
+        for tensor in order.reversed() {
+            guard let node = tensor.node else { continue }
+            tensor.node = nil
+            guard let g = tensor.grad else { continue }
+            if !tensor.isLeaf { tensor.grad = nil }
+            let needs = node.inputs.map { $0.requiresGrad }
+            let grads = node.pullback(g, needs)
+            precondition(grads.count == node.inputs.count, "\(node.op): pullback returned \(grads.count) gradients")
+            for (input, grad) in zip(node.inputs, grads) where input.requiresGrad {
+                guard let grad else { continue }
+                precondition(grad.count == input.count,
+                             "\(node.op): gradient of \(grad.count) values for input of shape \(input.shape)")
+                input.accumulateGrad(grad)
+            }
+        }
+    }
+
+    /// Post-order of the recorded graph below this tensor (iterative: graphs are deep).
+    private func topologicalOrder() -> [Tensor] {
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(Tensor, Int)] = [(self, 0)]
+        visited.insert(ObjectIdentifier(self))
+        while let (tensor, next) = stack.popLast() {
+            if let node = tensor.node, next < node.inputs.count {
+                stack.append((tensor, next + 1))
+                let child = node.inputs[next]
+                if child.node != nil, visited.insert(ObjectIdentifier(child)).inserted {
+                    stack.append((child, 0))
+                }
+            } else {
+                order.append(tensor)
+            }
+        }
+        return order
+    }
+}

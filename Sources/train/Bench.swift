@@ -1,0 +1,203 @@
+import ArgumentParser
+import Autograd
+import Dispatch
+import Foundation
+
+/// `train bench ...`: speed measurements, always against a baseline measured in the same run.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure speed against same-run baselines (build with -c release).",
+        subcommands: [BenchOps.self])
+}
+
+/// Wall time of `body` in seconds: the median of `repeats` runs after `warmup` runs.
+func medianSeconds(warmup: Int = 2, repeats: Int = 7, _ body: () -> Void) -> Double {
+    for _ in 0..<warmup { body() }
+    var times: [Double] = []
+    for _ in 0..<repeats {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    times.sort()
+    return times[times.count / 2]
+}
+
+/// Writes `object` as pretty JSON to `path` through a temporary file and a rename.
+func writeJSON(_ object: Any, to path: String) throws {
+    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    try writeAtomically(data, to: path)
+}
+
+/// Writes to `path.tmp-PID`, then renames over `path`: a reader never sees half a file.
+func writeAtomically(_ data: Data, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+    do {
+        try data.write(to: tmp)
+        if FileManager.default.fileExists(atPath: url.path) {
+            _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
+        } else {
+            try FileManager.default.moveItem(at: tmp, to: url)
+        }
+    } catch {
+        try? FileManager.default.removeItem(at: tmp)
+        throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+    }
+}
+
+/// Convolution and GEMM speed on the shapes of the reference model, and elementwise bandwidth.
+struct BenchOps: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ops",
+        abstract: "conv2d and matmul GFLOP/s beside plain cblas_sgemm on the same GEMM; elementwise GB/s.")
+
+    @Option(help: "Write the figures as JSON to this file.") var json: String?
+    @Option(help: "Timed repetitions per case (the median is reported).") var repeats = 7
+    @Option(help: "Batch size of the model's input.") var batch = 2
+    @Option(help: "Input image size (square).") var imageSize = 256
+
+    /// The convolutions of m2f-tiny (`../shared/reference/m2f-tiny.md`): name, in, out, kernel,
+    /// stride, input size as a fraction of the image.
+    static let convs: [(String, Int, Int, Int, Int, Int)] = [
+        ("stem.conv1", 3, 32, 3, 2, 1), ("stem.conv2", 32, 64, 3, 2, 2),
+        ("res2.conv", 64, 64, 3, 1, 4),
+        ("res3.conv1", 64, 128, 3, 2, 4), ("res3.conv2", 128, 128, 3, 1, 8), ("res3.shortcut", 64, 128, 1, 2, 4),
+        ("res4.conv1", 128, 256, 3, 2, 8), ("res4.conv2", 256, 256, 3, 1, 16), ("res4.shortcut", 128, 256, 1, 2, 8),
+        ("res5.conv1", 256, 512, 3, 2, 16), ("res5.conv2", 512, 512, 3, 1, 32), ("res5.shortcut", 256, 512, 1, 2, 16),
+        ("input_proj.0", 512, 128, 1, 1, 32), ("input_proj.1", 256, 128, 1, 1, 16), ("input_proj.2", 128, 128, 1, 1, 8),
+        ("lateral", 64, 128, 1, 1, 4), ("output_conv", 128, 128, 3, 1, 4), ("mask_features", 128, 128, 1, 1, 4),
+    ]
+
+    func run() throws {
+        var rng = SeededRNG(seed: 7)
+        print("threads: OpenBLAS \(blasThreads), elementwise \(Parallel.threads); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        print(pad("conv (batch \(batch), \(imageSize)px)", 38) + pad("fwd GF/s", 10) + pad("bwd GF/s", 10) + pad("sgemm GF/s", 12) + pad("fwd/sgemm", 11) + "bwd/sgemm")
+        var convRows: [[String: Any]] = []
+        for (name, cin, cout, k, s, div) in Self.convs {
+            let size = imageSize / div
+            let x = Tensor.randn([batch, cin, size, size], rng: &rng, requiresGrad: true)
+            let w = Tensor.randn([cout, cin, k, k], std: 0.1, rng: &rng, requiresGrad: true)
+            let pad = k / 2
+            let geo = ConvGeometry(batch: batch, inChannels: cin, height: size, width: size, outChannels: cout,
+                                   kernelH: k, kernelW: k, strideH: s, strideW: s, padH: pad, padW: pad,
+                                   dilationH: 1, dilationW: 1, groups: 1)
+            let flops = geo.forwardFLOPs
+            let fwd = medianSeconds(repeats: repeats) {
+                _ = withoutGrad { Tensor.conv2d(x, weight: w, stride: (s, s), padding: (pad, pad)) }
+            }
+            var seed: [Float] = []
+            let bwd = medianSeconds(repeats: repeats, timedBackward: {
+                let y = Tensor.conv2d(x, weight: w, stride: (s, s), padding: (pad, pad))
+                if seed.count != y.count { seed = [Float](repeating: 0.01, count: y.count) }
+                x.zeroGrad(); w.zeroGrad()
+                return { y.backward(seed: seed) }
+            })
+            let gemm = sgemmSeconds(m: cout, n: geo.positions, k: geo.patchSize, repeats: repeats, rng: &rng)
+            let (gf, gb, gs) = (flops / fwd / 1e9, 2 * flops / bwd / 1e9, flops / gemm / 1e9)
+            let shapeName = "\(name) \(cin)->\(cout) k\(k)s\(s) @\(size)"
+            print(self.pad(shapeName, 38) + self.pad(f1(gf), 10) + self.pad(f1(gb), 10) + self.pad(f1(gs), 12)
+                  + self.pad(f2(gf / gs), 11) + f2(gb / gs))
+            convRows.append(["name": shapeName, "gflops_fwd": gf, "gflops_bwd": gb, "gflops_sgemm": gs,
+                             "ratio_fwd": gf / gs, "ratio_bwd": gb / gs])
+        }
+        let fwdRatios = convRows.map { $0["ratio_fwd"] as! Double }, bwdRatios = convRows.map { $0["ratio_bwd"] as! Double }
+        print("median ratio over the model's convs: forward \(f2(median(fwdRatios))), backward \(f2(median(bwdRatios)))")
+
+        // Linear layers of the model on its token counts.
+        let tokens = batch * ((imageSize / 32) * (imageSize / 32) + (imageSize / 16) * (imageSize / 16) + (imageSize / 8) * (imageSize / 8))
+        let gemms: [(String, Int, Int, Int)] = [
+            ("encoder.ffn1 tokens x128 -> 512", tokens, 512, 128), ("encoder.ffn2 tokens x512 -> 128", tokens, 128, 512),
+            ("encoder.value_proj tokens x128 -> 128", tokens, 128, 128),
+            ("mask logits 50x128 . 128x(64*64)", 50, (imageSize / 4) * (imageSize / 4), 128),
+        ]
+        var gemmRows: [[String: Any]] = []
+        print("\n" + pad("matmul (linear: x · Wᵀ)", 44) + pad("fwd GF/s", 10) + pad("bwd GF/s", 10) + pad("sgemm GF/s", 12) + pad("fwd/sgemm", 11) + "bwd/sgemm")
+        for (name, m, n, k) in gemms {
+            let a = Tensor.randn([m, k], rng: &rng, requiresGrad: true)
+            let b = Tensor.randn([n, k], std: 0.1, rng: &rng, requiresGrad: true)
+            let flops = 2.0 * Double(m * n * k)
+            let fwd = medianSeconds(repeats: repeats) { _ = withoutGrad { Tensor.matmul(a, b, transB: true) } }
+            var seed: [Float] = []
+            let bwd = medianSeconds(repeats: repeats, timedBackward: {
+                let y = Tensor.matmul(a, b, transB: true)
+                if seed.count != y.count { seed = [Float](repeating: 0.01, count: y.count) }
+                a.zeroGrad(); b.zeroGrad()
+                return { y.backward(seed: seed) }
+            })
+            let gemm = sgemmSeconds(m: m, n: n, k: k, transB: true, repeats: repeats, rng: &rng)
+            let (gf, gb, gs) = (flops / fwd / 1e9, 2 * flops / bwd / 1e9, flops / gemm / 1e9)
+            print(pad(name, 44) + pad(f1(gf), 10) + pad(f1(gb), 10) + pad(f1(gs), 12) + pad(f2(gf / gs), 11) + f2(gb / gs))
+            gemmRows.append(["name": name, "gflops_fwd": gf, "gflops_bwd": gb, "gflops_sgemm": gs,
+                             "ratio_fwd": gf / gs, "ratio_bwd": gb / gs])
+        }
+
+        // Elementwise work and reductions on a stride-4 feature map of the model.
+        let shape = [batch, 128, imageSize / 4, imageSize / 4]
+        let n = elementCount(shape)
+        let a = Tensor.randn(shape, rng: &rng), b = Tensor.randn(shape, rng: &rng)
+        let bias = Tensor.randn([1, 128, 1, 1], rng: &rng)
+        let bytes = Double(n * 4)
+        let cases: [(String, Double, () -> Void)] = [
+            ("copy (baseline: Array copy)", 2, { var c = a.data; c[0] = 1; _ = c }),
+            ("add", 3, { _ = a + b }),
+            ("add bias [1,C,1,1]", 2, { _ = a + bias }),
+            ("mul", 3, { _ = a * b }),
+            ("relu", 2, { _ = a.relu() }),
+            ("exp", 2, { _ = a.exp() }),
+            ("sigmoid", 2, { _ = a.sigmoid() }),
+            ("sum over H,W", 1, { _ = a.sum(axes: [2, 3]) }),
+            ("sum all", 1, { _ = a.sum() }),
+            ("softmax over last axis", 2, { _ = a.softmax(axis: -1) }),
+            ("group norm (32 groups)", 2, { _ = a.groupNorm(groups: 32, weight: nil, bias: nil) }),
+        ]
+        print("\nelementwise on \(shape) (\(n) values)" + String(repeating: " ", count: 4) + "GB/s")
+        var elemRows: [[String: Any]] = []
+        for (name, passes, body) in cases {
+            let t = medianSeconds(repeats: repeats) { withoutGrad { body() } }
+            let gbps = passes * bytes / t / 1e9
+            print(pad(name, 46) + f1(gbps))
+            elemRows.append(["name": name, "gbps": gbps])
+        }
+        if let json {
+            try writeJSON(["conv": convRows, "gemm": gemmRows, "elementwise": elemRows,
+                           "threads": ["blas": blasThreads, "elementwise": Parallel.threads]], to: json)
+            print("wrote \(json)")
+        }
+    }
+
+    /// Median time of plain `cblas_sgemm` on an M x K by K x N product.
+    func sgemmSeconds(m: Int, n: Int, k: Int, transB: Bool = false, repeats: Int, rng: inout SeededRNG) -> Double {
+        let a = Tensor.randn([m * k], rng: &rng).data, b = Tensor.randn([k * n], rng: &rng).data
+        var c = [Float](repeating: 0, count: m * n)
+        return a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    medianSeconds(repeats: repeats) {
+                        sgemm(transB: transB, m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!)
+                    }
+                }
+            }
+        }
+    }
+
+    func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }
+}
+
+/// Like `medianSeconds`, but `prepare` runs untimed and returns the part to time.
+func medianSeconds(warmup: Int = 2, repeats: Int = 7, timedBackward prepare: () -> (() -> Void)) -> Double {
+    for _ in 0..<warmup { prepare()() }
+    var times: [Double] = []
+    for _ in 0..<repeats {
+        let body = prepare()
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    times.sort()
+    return times[times.count / 2]
+}
+
+func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+func f1(_ x: Double) -> String { String(format: "%.1f", x) }
+func f2(_ x: Double) -> String { String(format: "%.2f", x) }

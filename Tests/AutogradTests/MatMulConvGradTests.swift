@@ -1,0 +1,92 @@
+import XCTest
+@testable import Autograd
+
+final class MatMulConvGradTests: XCTestCase {
+    func testMatmulAllTransposes() {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let a = param(ta ? [4, 3] : [3, 4], 1), b = param(tb ? [5, 4] : [4, 5], 2)
+            checkGradients([a, b]) { Tensor.matmul($0[0], $0[1], transA: ta, transB: tb) }
+            // Same numbers as the explicitly transposed product.
+            let direct = Tensor.matmul(a, b, transA: ta, transB: tb).data
+            let explicit = Tensor.matmul(ta ? a.transpose(0, 1) : a, tb ? b.transpose(0, 1) : b).data
+            assertClose(direct, explicit, "matmul transA \(ta) transB \(tb)")
+        }
+    }
+
+    func testBatchedAndSharedMatmul() {
+        let a = param([2, 3, 1, 4], 3), b = param([2, 3, 4, 2], 4)
+        checkGradients([a, b]) { Tensor.matmul($0[0], $0[1]) }
+        let bt = param([2, 3, 5, 4], 5)
+        checkGradients([a, bt]) { Tensor.matmul($0[0], $0[1], transB: true) }
+        let w = param([4, 6], 6)
+        checkGradients([a, w]) { Tensor.matmul($0[0], $0[1]) }
+    }
+
+    func testMatmulValues() {
+        let a = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        let b = Tensor(shape: [3, 2], data: [7, 8, 9, 10, 11, 12])
+        XCTAssertEqual(Tensor.matmul(a, b).data, [58, 64, 139, 154])
+    }
+
+    func testLinear() {
+        let x = param([2, 3, 4], 7), w = param([5, 4], 8), bias = param([5], 9)
+        checkGradients([x, w, bias]) { Tensor.linear($0[0], weight: $0[1], bias: $0[2]) }
+        checkGradients([x, w]) { Tensor.linear($0[0], weight: $0[1], bias: nil) }
+    }
+
+    func testConvGradients() {
+        // (batch, cin, h, w, cout, k, stride, pad, dilation, groups)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
+            (1, 1, 5, 5, 1, 3, 1, 1, 1, 1),
+            (2, 3, 7, 5, 4, 3, 2, 1, 1, 1),     // batch > 1, non-square, stride 2
+            (2, 4, 6, 6, 6, 3, 1, 2, 2, 2),     // dilation 2, groups 2
+            (1, 4, 5, 4, 4, 3, 1, 1, 1, 4),     // depthwise
+            (2, 3, 4, 6, 5, 1, 1, 0, 1, 1),     // 1x1
+            (1, 2, 6, 7, 3, 1, 2, 0, 1, 1),     // 1x1 stride 2
+            (2, 2, 3, 3, 2, 2, 3, 1, 1, 1),     // stride larger than kernel
+            (1, 3, 1, 8, 2, 3, 1, 1, 1, 1),     // a size-1 height
+            (1, 1, 5, 5, 1, 5, 1, 0, 1, 1),     // kernel = input
+            (1, 2, 4, 4, 2, 3, 1, 4, 1, 1),     // padding larger than the kernel
+        ]
+        for (i, c) in cases.enumerated() {
+            let (n, cin, h, w, cout, k, s, p, d, g) = c
+            let x = param([n, cin, h, w], UInt64(100 + i))
+            let wt = param([cout, cin / g, k, k], UInt64(200 + i))
+            let b = param([cout], UInt64(300 + i))
+            checkGradients([x, wt, b]) {
+                Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], stride: (s, s), padding: (p, p), dilation: (d, d), groups: g)
+            }
+        }
+        // Asymmetric stride and padding.
+        let x = param([1, 2, 5, 6], 400), w = param([3, 2, 3, 2], 401)
+        checkGradients([x, w]) { Tensor.conv2d($0[0], weight: $0[1], stride: (2, 1), padding: (1, 0)) }
+    }
+
+    func testConvMatchesDirectLoops() {
+        // A hand-written direct convolution as the independent reference.
+        let (n, cin, h, w, cout, k, s, p, d, g) = (2, 4, 7, 6, 6, 3, 2, 1, 2, 2)
+        let x = param([n, cin, h, w], 11), wt = param([cout, cin / g, k, k], 12), b = param([cout], 13)
+        let y = Tensor.conv2d(x, weight: wt, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d), groups: g)
+        let ho = (h + 2 * p - d * (k - 1) - 1) / s + 1, wo = (w + 2 * p - d * (k - 1) - 1) / s + 1
+        XCTAssertEqual(y.shape, [n, cout, ho, wo])
+        var expected = [Float](repeating: 0, count: n * cout * ho * wo)
+        let cpg = cin / g, opg = cout / g
+        for bi in 0..<n { for co in 0..<cout { for oy in 0..<ho { for ox in 0..<wo {
+            var acc = b.data[co]
+            let grp = co / opg
+            for ci in 0..<cpg { for ky in 0..<k { for kx in 0..<k {
+                let iy = oy * s - p + ky * d, ix = ox * s - p + kx * d
+                if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                    acc += wt.data[((co * cpg + ci) * k + ky) * k + kx] * x.data[((bi * cin + grp * cpg + ci) * h + iy) * w + ix]
+                }
+            } } }
+            expected[((bi * cout + co) * ho + oy) * wo + ox] = acc
+        } } } }
+        assertClose(y.data, expected, atol: 1e-5, "conv2d vs direct loops")
+    }
+
+    func testConvShapeErrorsNameTheOp() {
+        XCTAssertEqual(ConvGeometry(batch: 1, inChannels: 3, height: 7, width: 5, outChannels: 4, kernelH: 3, kernelW: 3,
+                                    strideH: 2, strideW: 2, padH: 1, padW: 1, dilationH: 1, dilationW: 1, groups: 1).outHeight, 4)
+    }
+}

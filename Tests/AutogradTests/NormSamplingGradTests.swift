@@ -1,0 +1,101 @@
+import XCTest
+@testable import Autograd
+
+final class NormSamplingGradTests: XCTestCase {
+    func testSoftmaxAndLogSoftmax() {
+        let x = param([2, 3, 4], 1, low: -2, high: 2)
+        for axis in [0, 1, -1] {
+            checkGradients([x]) { $0[0].softmax(axis: axis) }
+            checkGradients([x]) { $0[0].logSoftmax(axis: axis) }
+        }
+        let one = param([3, 1], 2)
+        checkGradients([one]) { $0[0].softmax(axis: 1) }
+        let s = Tensor(shape: [1, 3], data: [1, 2, 3]).softmax()
+        assertClose(s.data, [0.09003057, 0.24472847, 0.66524096], "softmax")
+        let big = Tensor(shape: [1, 2], data: [1000, 0]).logSoftmax()
+        assertClose(big.data, [0, -1000], "log_softmax stable")
+    }
+
+    func testLayerNorm() {
+        let x = param([2, 3, 5], 3, low: -2, high: 2), w = param([5], 4), b = param([5], 5)
+        checkGradients([x, w, b], atol: 5e-3) { $0[0].layerNorm(weight: $0[1], bias: $0[2]) }
+        checkGradients([x], atol: 5e-3) { $0[0].layerNorm(weight: nil, bias: nil) }
+        let y = Tensor(shape: [1, 4], data: [1, 2, 3, 4]).layerNorm(weight: nil, bias: nil)
+        // (x - 2.5) / sqrt(1.25 + 1e-5)
+        assertClose(y.data, [-1.3416355, -0.44721183, 0.44721183, 1.3416355], atol: 1e-5, "layer norm")
+    }
+
+    func testGroupNorm() {
+        let x = param([2, 4, 3, 2], 6, low: -2, high: 2), w = param([4], 7), b = param([4], 8)
+        checkGradients([x, w, b], atol: 5e-3) { $0[0].groupNorm(groups: 2, weight: $0[1], bias: $0[2]) }
+        checkGradients([x, w, b], atol: 5e-3) { $0[0].groupNorm(groups: 4, weight: $0[1], bias: $0[2]) }
+        checkGradients([x], atol: 5e-3) { $0[0].groupNorm(groups: 1, weight: nil, bias: nil) }
+        let flat = param([3, 12], 9)
+        checkGradients([flat], atol: 5e-3) { $0[0].groupNorm(groups: 3, weight: nil, bias: nil) }
+    }
+
+    func testResizeGradients() {
+        let x = param([2, 3, 4, 5], 10)
+        for size in [(8, 10), (3, 2), (7, 3), (4, 5), (1, 1)] {
+            checkGradients([x]) { $0[0].resizeBilinear(to: size) }
+            checkGradients([x]) { $0[0].resizeNearest(to: size) }
+        }
+    }
+
+    func testResizeValuesByHand() {
+        // 1x2 -> 1x4, align_corners false: sources -0.25 (clamped 0), 0.25, 0.75, 1.25 (upper clamped).
+        let x = Tensor(shape: [1, 1, 1, 2], data: [0, 4])
+        assertClose(x.resizeBilinear(to: (1, 4)).data, [0, 1, 3, 4], "bilinear")
+        assertClose(x.resizeNearest(to: (1, 4)).data, [0, 0, 4, 4], "nearest")
+        let y = Tensor(shape: [1, 1, 1, 4], data: [1, 2, 3, 4])
+        assertClose(y.resizeBilinear(to: (1, 2)).data, [1.5, 3.5], "bilinear down")
+        assertClose(y.resizeNearest(to: (1, 3)).data, [1, 2, 3], "nearest down")
+    }
+
+    /// Pixel coordinates with fractional parts in [0.2, 0.8] (away from the bilinear kinks),
+    /// some outside the map, as a normalised grid.
+    func grid(n: Int, ho: Int, wo: Int, h: Int, w: Int, seed: UInt64) -> Tensor {
+        var rng = SeededRNG(seed: seed)
+        var values: [Float] = []
+        for _ in 0..<(n * ho * wo) {
+            let px = Float(rng.nextInt(below: w + 2) - 1) + 0.2 + 0.6 * rng.nextUniform()
+            let py = Float(rng.nextInt(below: h + 2) - 1) + 0.2 + 0.6 * rng.nextUniform()
+            values += [(2 * px + 1) / Float(w) - 1, (2 * py + 1) / Float(h) - 1]
+        }
+        return Tensor(shape: [n, ho, wo, 2], data: values, requiresGrad: true)
+    }
+
+    func testGridSampleGradients() {
+        let x = param([2, 3, 4, 5], 11)
+        let g = grid(n: 2, ho: 3, wo: 2, h: 4, w: 5, seed: 12)
+        checkGradients([x, g], eps: 1e-3, atol: 5e-3) { Tensor.gridSample($0[0], grid: $0[1]) }
+    }
+
+    func testGridSampleValuesByHand() {
+        // 2x2 map; grid (0, 0) is the centre: average of all four. (-1,-1) is the corner of the
+        // top-left pixel: a quarter of its value (the other taps are outside → 0).
+        let x = Tensor(shape: [1, 1, 2, 2], data: [1, 2, 3, 4])
+        let g = Tensor(shape: [1, 1, 3, 2], data: [0, 0, -1, -1, -0.5, -0.5])
+        assertClose(Tensor.gridSample(x, grid: g).data, [2.5, 0.25, 1], "grid_sample")
+        let far = Tensor(shape: [1, 1, 1, 2], data: [5, .nan])
+        XCTAssertEqual(Tensor.gridSample(x, grid: far).data, [0])
+    }
+
+    func testAttention() {
+        let q = param([2, 2, 3, 4], 13), k = param([2, 2, 5, 4], 14), v = param([2, 2, 5, 3], 15)
+        checkGradients([q, k, v]) { Tensor.attention(q: $0[0], k: $0[1], v: $0[2]) }
+        var blocked = [Bool](repeating: false, count: 2 * 3 * 5)
+        for i in stride(from: 0, to: blocked.count, by: 3) { blocked[i] = true }
+        let mask = BoolMask(shape: [2, 1, 3, 5], values: blocked)
+        checkGradients([q, k, v]) { Tensor.attention(q: $0[0], k: $0[1], v: $0[2], blocked: mask) }
+        // A blocked key gets no weight: changing its value changes nothing.
+        let out1 = Tensor.attention(q: q, k: k, v: v, blocked: mask).data
+        var v2 = v.data
+        for b in 0..<2 { for h in 0..<2 { for c in 0..<3 { v2[((b * 2 + h) * 5 + 0) * 3 + c] += 100 } } }
+        let maskAll0 = BoolMask(shape: [1, 1, 1, 5], values: [true, false, false, false, false])
+        let a = Tensor.attention(q: q, k: k, v: v, blocked: maskAll0).data
+        let b = Tensor.attention(q: q, k: k, v: Tensor(shape: v.shape, data: v2), blocked: maskAll0).data
+        assertClose(a, b, "blocked key ignored")
+        XCTAssertEqual(out1.count, 2 * 2 * 3 * 3)
+    }
+}

@@ -1,0 +1,99 @@
+import XCTest
+@testable import Autograd
+
+final class ReduceMovementGradTests: XCTestCase {
+    func testSumAndMean() {
+        let x = param([2, 3, 4], 1)
+        checkGradients([x]) { $0[0].sum() }
+        checkGradients([x]) { $0[0].sum(axis: 1) }
+        checkGradients([x]) { $0[0].sum(axes: [0, 2], keepDims: true) }
+        checkGradients([x]) { $0[0].sum(axis: -1) }
+        checkGradients([x]) { $0[0].mean() }
+        checkGradients([x]) { $0[0].mean(axes: [1, 2]) }
+        let one = param([1, 3, 1], 2)
+        checkGradients([one]) { $0[0].sum(axis: 0) }
+        checkGradients([one]) { $0[0].mean(axis: 2, keepDims: true) }
+    }
+
+    func testSumValues() {
+        let x = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(x.sum().data, [21])
+        XCTAssertEqual(x.sum(axis: 0).data, [5, 7, 9])
+        XCTAssertEqual(x.sum(axis: 1, keepDims: true).shape, [2, 1])
+        XCTAssertEqual(x.sum(axis: 1).data, [6, 15])
+        XCTAssertEqual(x.mean(axis: 0).data, [2.5, 3.5, 4.5])
+    }
+
+    func testMax() {
+        // Distinct values so the maximum is unique under perturbation.
+        let x = Tensor(shape: [2, 3, 2], data: [0.1, 0.9, -0.4, 0.5, 0.7, -0.8, 0.3, 0.0, 1.2, -1.0, 0.6, 0.2], requiresGrad: true)
+        checkGradients([x]) { $0[0].max(axis: 1) }
+        checkGradients([x]) { $0[0].max(axis: 0, keepDims: true) }
+        checkGradients([x]) { $0[0].max(axes: [1, 2]) }
+        XCTAssertEqual(x.max(axis: 1).data, [0.7, 0.9, 1.2, 0.2])
+        // Ties: the gradient goes to the first maximum, as in PyTorch.
+        let t = Tensor(shape: [3], data: [2, 2, 1], requiresGrad: true)
+        t.max(axis: 0).backward()
+        XCTAssertEqual(t.grad!, [1, 0, 0])
+    }
+
+    func testExpand() {
+        let x = param([3, 1], 3)
+        checkGradients([x]) { $0[0].expand(to: [2, 3, 4]) }
+    }
+
+    func testReshapePermuteTranspose() {
+        let x = param([2, 3, 4], 4)
+        checkGradients([x]) { $0[0].reshape([6, -1]) }
+        checkGradients([x]) { $0[0].permute([2, 0, 1]) }
+        checkGradients([x]) { $0[0].transpose(0, 2) }
+        checkGradients([x]) { $0[0].permute([1, 2, 0]).reshape([3, 8]) * $0[0].permute([1, 2, 0]).reshape([3, 8]) }
+        let p = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6]).permute([1, 0])
+        XCTAssertEqual(p.shape, [3, 2])
+        XCTAssertEqual(p.data, [1, 4, 2, 5, 3, 6])
+        XCTAssertThrowsError(try resolveReshape([2, 3], [4, -1]))
+    }
+
+    func testPermuteLargeMatchesSmallPath() {
+        var rng = SeededRNG(seed: 5)
+        let x = Tensor.randn([3, 40, 50, 7], rng: &rng)
+        let y = x.permute([2, 0, 3, 1])
+        for (i, j, k, l) in [(0, 0, 0, 0), (49, 2, 6, 39), (13, 1, 3, 17)] {
+            XCTAssertEqual(y.data[((i * 3 + j) * 7 + k) * 40 + l], x.data[((j * 40 + l) * 50 + i) * 7 + k])
+        }
+    }
+
+    func testSliceConcatSplit() {
+        let x = param([2, 5, 3], 5)
+        checkGradients([x]) { $0[0].slice(axis: 1, 1..<4) }
+        checkGradients([x]) { $0[0].slice(axis: -1, 2..<3) }
+        let y = param([2, 2, 3], 6)
+        checkGradients([x, y]) { Tensor.concat([$0[0], $0[1]], axis: 1) }
+        checkGradients([x]) { t in
+            let parts = t[0].split(axis: 1, sizes: [2, 0, 3])
+            return parts[0].sum(axis: 1) * parts[2].mean(axis: 1)
+        }
+        let c = Tensor.concat([Tensor(shape: [1, 2], data: [1, 2]), Tensor(shape: [1, 1], data: [3])], axis: 1)
+        XCTAssertEqual(c.data, [1, 2, 3])
+    }
+
+    func testIndexSelectAndGather() {
+        let x = param([3, 4], 7)
+        checkGradients([x]) { $0[0].indexSelect(axis: 0, [2, 0, 2]) }
+        checkGradients([x]) { $0[0].indexSelect(axis: 1, [3]) }
+        checkGradients([x]) { $0[0].gather(axis: 1, index: [0, 3, 1, 1, 2, 0], indexShape: [3, 2]) }
+        checkGradients([x]) { $0[0].gather(axis: 0, index: [2, 0, 1, 2], indexShape: [1, 4]) }
+        let v = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(v.gather(axis: 1, index: [2, 0], indexShape: [2, 1]).data, [3, 4])
+        XCTAssertEqual(v.indexSelect(axis: 1, [2, 2, 0]).data, [3, 3, 1, 6, 6, 4])
+    }
+
+    func testMaskedFillAndWhere() {
+        let x = param([2, 3], 8), y = param([2, 3], 9)
+        let mask = BoolMask(shape: [1, 3], values: [true, false, true])
+        checkGradients([x]) { $0[0].maskedFill(mask, 5) }
+        let cond = BoolMask(shape: [2, 3], values: [true, false, false, true, true, false])
+        checkGradients([x, y]) { Tensor.where(cond, $0[0], $0[1]) }
+        XCTAssertEqual(Tensor(shape: [1, 3], data: [1, 2, 3]).maskedFill(mask, 0).data, [0, 2, 0])
+    }
+}
