@@ -19,22 +19,40 @@ struct BroadcastPlan {
     }
 
     /// Calls `body(outStart, count, aStart, aStep, bStart, bStep)` for rows in `range`.
+    /// The row's multi-index is decomposed once, then advanced like an odometer (divisions
+    /// per row would cost more than a short row's work).
     @inline(__always)
     func forRows(_ range: Range<Int>, _ body: (Int, Int, Int, Int, Int, Int) -> Void) {
+        if range.isEmpty { return }
         let rank = shape.count
         let aStep = rank == 0 ? 0 : aStrides[rank - 1]
         let bStep = rank == 0 ? 0 : bStrides[rank - 1]
-        for row in range {
-            var rest = row, aOff = 0, bOff = 0
-            var axis = rank - 2
-            while axis >= 0 {
-                let i = rest % shape[axis]
-                rest /= shape[axis]
-                aOff += i * aStrides[axis]
-                bOff += i * bStrides[axis]
-                axis -= 1
+        let outer = Swift.max(rank - 1, 0)
+        var index = [Int](repeating: 0, count: outer)
+        var rest = range.lowerBound, aOff = 0, bOff = 0
+        var axis = outer - 1
+        while axis >= 0 {
+            index[axis] = rest % shape[axis]
+            rest /= shape[axis]
+            aOff += index[axis] * aStrides[axis]
+            bOff += index[axis] * bStrides[axis]
+            axis -= 1
+        }
+        index.withUnsafeMutableBufferPointer { idx in
+            for row in range {
+                body(row * inner, inner, aOff, aStep, bOff, bStep)
+                var ax = outer - 1
+                while ax >= 0 {
+                    idx[ax] += 1
+                    aOff += aStrides[ax]
+                    bOff += bStrides[ax]
+                    if idx[ax] < shape[ax] { break }
+                    aOff -= idx[ax] * aStrides[ax]
+                    bOff -= idx[ax] * bStrides[ax]
+                    idx[ax] = 0
+                    ax -= 1
+                }
             }
-            body(row * inner, inner, aOff, aStep, bOff, bStep)
         }
     }
 }

@@ -133,21 +133,20 @@ extension Tensor {
         let outShape = [geo.batch, geo.outChannels, ho, wo]
 
         // Forward: Y[g] = W[g] · col[g], then [Cout, N·HoWo] → [N, Cout, HoWo] (+ bias).
-        var ymat = [Float](unsafeUninitializedCapacity: geo.outChannels * p) { _, n in n = geo.outChannels * p }
-        x.data.withUnsafeBufferPointer { xp in
-            weight.data.withUnsafeBufferPointer { wp in
-                ymat.withUnsafeMutableBufferPointer { yp in
+        let values = ScratchPool.withBuffer(geo.outChannels * p) { ymat in
+            x.data.withUnsafeBufferPointer { xp in
+                weight.data.withUnsafeBufferPointer { wp in
                     withLoweredInput(geo, xp.baseAddress!) { col in
                         for g in 0..<groups {
                             sgemm(m: cg, n: p, k: kg, a: wp.baseAddress! + g * cg * kg,
-                                  b: col + g * kg * p, c: yp.baseAddress! + g * cg * p)
+                                  b: col + g * kg * p, c: ymat + g * cg * p)
                         }
                     }
                 }
             }
+            return channelMajorToBatchMajor(UnsafePointer(ymat), channels: geo.outChannels, batch: geo.batch,
+                                            plane: ho * wo, bias: bias?.data)
         }
-        let values = channelMajorToBatchMajor(ymat, channels: geo.outChannels, batch: geo.batch,
-                                              plane: ho * wo, bias: bias?.data)
         var inputs = [x, weight]
         if let bias { inputs.append(bias) }
         return record("conv2d", shape: outShape, data: values, inputs: inputs) { g, needs in
@@ -170,18 +169,15 @@ extension Tensor {
                     dw = out
                 }
                 if needs[0] {
-                    var dcol = [Float](unsafeUninitializedCapacity: geo.inChannels * geo.kernelH * geo.kernelW * p) { _, n in
-                        n = geo.inChannels * geo.kernelH * geo.kernelW * p
-                    }
                     var out = [Float](unsafeUninitializedCapacity: x.count) { _, n in n = x.count }
                     weight.data.withUnsafeBufferPointer { wp in
-                        dcol.withUnsafeMutableBufferPointer { cp in
+                        ScratchPool.withBuffer(geo.inChannels * geo.kernelH * geo.kernelW * p) { dcol in
                             for gi in 0..<groups {
                                 sgemm(transA: true, m: kg, n: p, k: cg, a: wp.baseAddress! + gi * cg * kg,
-                                      b: G + gi * cg * p, c: cp.baseAddress! + gi * kg * p)
+                                      b: G + gi * cg * p, c: dcol + gi * kg * p)
                             }
                             out.withUnsafeMutableBufferPointer { dxp in
-                                geo.col2im(cp.baseAddress!, dxp.baseAddress!)
+                                geo.col2im(dcol, dxp.baseAddress!)
                             }
                         }
                     }
@@ -208,34 +204,31 @@ extension Tensor {
             body(x)
             return
         }
-        let n = geo.inChannels * geo.kernelH * geo.kernelW * geo.positions
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: n)
-        defer { col.deallocate() }
-        geo.im2col(x, col)
-        body(col)
+        ScratchPool.withBuffer(geo.inChannels * geo.kernelH * geo.kernelW * geo.positions) { col in
+            geo.im2col(x, col)
+            body(col)
+        }
     }
 }
 
 /// `[C, N, P]` → `[N, C, P]`, adding `bias[c]` when given.
-func channelMajorToBatchMajor(_ m: [Float], channels: Int, batch: Int, plane: Int, bias: [Float]?) -> [Float] {
-    m.withUnsafeBufferPointer { mp in
-        makeValues(m.count) { o, range in
-            // Parallel chunks are element ranges of the output; walk them plane by plane.
-            var e = range.lowerBound
-            while e < range.upperBound {
-                let row = e / plane                 // n * channels + c
-                let n = row / channels, c = row % channels
-                let off = e - row * plane
-                let len = Swift.min(plane - off, range.upperBound - e)
-                let src = mp.baseAddress! + (c * batch + n) * plane + off
-                if let bias {
-                    let b = bias[c]
-                    for i in 0..<len { o[e + i] = src[i] + b }
-                } else {
-                    (o + e).update(from: src, count: len)
-                }
-                e += len
+func channelMajorToBatchMajor(_ m: UnsafePointer<Float>, channels: Int, batch: Int, plane: Int, bias: [Float]?) -> [Float] {
+    makeValues(channels * batch * plane) { o, range in
+        // Parallel chunks are element ranges of the output; walk them plane by plane.
+        var e = range.lowerBound
+        while e < range.upperBound {
+            let row = e / plane                 // n * channels + c
+            let n = row / channels, c = row % channels
+            let off = e - row * plane
+            let len = Swift.min(plane - off, range.upperBound - e)
+            let src = m + (c * batch + n) * plane + off
+            if let bias {
+                let b = bias[c]
+                for i in 0..<len { o[e + i] = src[i] + b }
+            } else {
+                (o + e).update(from: src, count: len)
             }
+            e += len
         }
     }
 }

@@ -1,150 +1,333 @@
-/// Elementwise ops: broadcasting arithmetic, scalar arithmetic and the unary functions.
-/// Each op's backward rule is written in its pullback, right below its forward.
-
-// MARK: - Broadcasting binary arithmetic
-
-extension Tensor {
-    /// Forward of a broadcasting binary op.
-    @inline(__always)
-    static func broadcastForward(_ a: Tensor, _ b: Tensor, op: String,
-                                 _ f: (Float, Float) -> Float) -> (shape: [Int], values: [Float], plan: BroadcastPlan?) {
-        if a.shape == b.shape {
-            return (a.shape, zipValues(a.data, b.data, f), nil)
-        }
-        let shape = checked { try broadcastShape(a.shape, b.shape, op: op) }
-        let plan = BroadcastPlan(shape: shape, a: a.shape, b: b.shape)
-        var out = [Float](repeating: 0, count: elementCount(shape))
-        a.data.withUnsafeBufferPointer { ap in
-            b.data.withUnsafeBufferPointer { bp in
-                out.withUnsafeMutableBufferPointer { op in
-                    let ab = ap.baseAddress!, bb = bp.baseAddress!, ob = op.baseAddress!
-                    Parallel.forRanges(plan.rows, costPerElement: plan.inner) { rows in
-                        plan.forRows(rows) { o, n, ai, aStep, bi, bStep in
-                            for j in 0..<n { ob[o + j] = f(ab[ai + j * aStep], bb[bi + j * bStep]) }
-                        }
-                    }
-                }
-            }
-        }
-        return (shape, out, plan)
-    }
-
-    /// For each output element, `f(g, a, b)` with the operands broadcast; then summed back to
-    /// `shape` (the shape of the operand whose gradient this is).
-    @inline(__always)
-    static func broadcastBackward(_ g: [Float], _ a: Tensor, _ b: Tensor, plan: BroadcastPlan?, to shape: [Int],
-                                  _ f: (Float, Float, Float) -> Float) -> [Float] {
-        guard let plan else { return zipValues(g, a.data, b.data, f) }
-        var full = [Float](repeating: 0, count: g.count)
-        g.withUnsafeBufferPointer { gp in
-            a.data.withUnsafeBufferPointer { ap in
-                b.data.withUnsafeBufferPointer { bp in
-                    full.withUnsafeMutableBufferPointer { op in
-                        let gb = gp.baseAddress!, ab = ap.baseAddress!, bb = bp.baseAddress!, ob = op.baseAddress!
-                        Parallel.forRanges(plan.rows, costPerElement: plan.inner) { rows in
-                            plan.forRows(rows) { o, n, ai, aStep, bi, bStep in
-                                for j in 0..<n { ob[o + j] = f(gb[o + j], ab[ai + j * aStep], bb[bi + j * bStep]) }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return reduceGradient(full, from: plan.shape, to: shape)
-    }
-
-    public static func + (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, values, _) = broadcastForward(a, b, op: "add") { $0 + $1 }
-        return record("add", shape: shape, data: values, inputs: [a, b]) { g, needs in
-            [needs[0] ? reduceGradient(g, from: shape, to: a.shape) : nil,
-             needs[1] ? reduceGradient(g, from: shape, to: b.shape) : nil]
-        }
-    }
-
-    public static func - (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, values, _) = broadcastForward(a, b, op: "sub") { $0 - $1 }
-        return record("sub", shape: shape, data: values, inputs: [a, b]) { g, needs in
-            [needs[0] ? reduceGradient(g, from: shape, to: a.shape) : nil,
-             needs[1] ? reduceGradient(mapValues(g) { -$0 }, from: shape, to: b.shape) : nil]
-        }
-    }
-
-    public static func * (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, values, plan) = broadcastForward(a, b, op: "mul") { $0 * $1 }
-        return record("mul", shape: shape, data: values, inputs: [a, b]) { g, needs in
-            [needs[0] ? broadcastBackward(g, a, b, plan: plan, to: a.shape) { g, _, y in g * y } : nil,
-             needs[1] ? broadcastBackward(g, a, b, plan: plan, to: b.shape) { g, x, _ in g * x } : nil]
-        }
-    }
-
-    public static func / (a: Tensor, b: Tensor) -> Tensor {
-        let (shape, values, plan) = broadcastForward(a, b, op: "div") { $0 / $1 }
-        return record("div", shape: shape, data: values, inputs: [a, b]) { g, needs in
-            [needs[0] ? broadcastBackward(g, a, b, plan: plan, to: a.shape) { g, _, y in g / y } : nil,
-             needs[1] ? broadcastBackward(g, a, b, plan: plan, to: b.shape) { g, x, y in -g * x / (y * y) } : nil]
-        }
-    }
-}
-
-// MARK: - Unary functions and scalar arithmetic
-
-extension Tensor {
-    /// A unary op whose backward needs the input `x` and/or the output `y`:
-    /// `dx = derivative(g, x, y)`.
-    @inline(__always)
-    func unary(_ op: String, cost: Int = 1, _ f: (Float) -> Float,
-               derivative: @escaping (_ g: Float, _ x: Float, _ y: Float) -> Float) -> Tensor {
-        let x = data
-        let y = mapValues(x, costPerElement: cost, f)
-        return Tensor.record(op, shape: shape, data: y, inputs: [self]) { g, _ in
-            [zipValues(g, x, y, derivative)]
-        }
-    }
-
-    public static prefix func - (x: Tensor) -> Tensor {
-        x.unary("neg", { -$0 }) { g, _, _ in -g }
-    }
-
-    public static func + (x: Tensor, s: Float) -> Tensor { x.unary("add_scalar", { $0 + s }) { g, _, _ in g } }
-    public static func + (s: Float, x: Tensor) -> Tensor { x + s }
-    public static func - (x: Tensor, s: Float) -> Tensor { x + (-s) }
-    public static func - (s: Float, x: Tensor) -> Tensor { x.unary("rsub_scalar", { s - $0 }) { g, _, _ in -g } }
-    public static func * (x: Tensor, s: Float) -> Tensor { x.unary("mul_scalar", { $0 * s }) { g, _, _ in g * s } }
-    public static func * (s: Float, x: Tensor) -> Tensor { x * s }
-    public static func / (x: Tensor, s: Float) -> Tensor { x * (1 / s) }
-
-    public func exp() -> Tensor { unary("exp", cost: 8, fexp) { g, _, y in g * y } }
-    public func log() -> Tensor { unary("log", cost: 8, flog) { g, x, _ in g / x } }
-    public func sigmoid() -> Tensor { unary("sigmoid", cost: 8, fsigmoid) { g, _, y in g * y * (1 - y) } }
-    public func relu() -> Tensor { unary("relu", { Swift.max($0, 0) }) { g, x, _ in x > 0 ? g : 0 } }
-    public func tanh() -> Tensor { unary("tanh", cost: 8, ftanh) { g, _, y in g * (1 - y * y) } }
-    public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }) { g, _, y in g * 0.5 / y } }
-    public func abs() -> Tensor { unary("abs", { Swift.abs($0) }) { g, x, _ in x > 0 ? g : (x < 0 ? -g : 0) } }
-    public func square() -> Tensor { unary("square", { $0 * $0 }) { g, x, _ in 2 * g * x } }
-
-    /// log(sigmoid(x)) = -softplus(-x), stable for large |x|.
-    public func logSigmoid() -> Tensor {
-        unary("log_sigmoid", cost: 8, { -fsoftplus(-$0) }) { g, x, _ in g * fsigmoid(-x) }
-    }
-
-    /// log(1 + exp(x)), stable for large |x|.
-    public func softplus() -> Tensor {
-        unary("softplus", cost: 8, fsoftplus) { g, x, _ in g * fsigmoid(x) }
-    }
-
-    /// `x^p` for a constant exponent.
-    public func pow(_ p: Float) -> Tensor {
-        unary("pow", cost: 8, { powf($0, p) }) { g, x, _ in g * p * powf(x, p - 1) }
-    }
-
-    /// Values limited to `[low, high]`; the gradient passes where the value was inside.
-    public func clamp(min low: Float = -.infinity, max high: Float = .infinity) -> Tensor {
-        unary("clamp", { Swift.min(Swift.max($0, low), high) }) { g, x, _ in (x >= low && x <= high) ? g : 0 }
-    }
-}
+/// Elementwise ops. Each op is a small struct with its forward (`value`) and its backward
+/// (`gradient`) side by side; the generic drivers below run them over whole tensors.
+/// Generics (not closures) carry the function into the parallel loops, so the compiler
+/// specialises every loop for its op: no call per element.
 
 #if canImport(Glibc)
 import Glibc
 #else
 import Darwin
 #endif
+
+/// A function of one value.
+protocol UnaryFunction {
+    static var name: String { get }
+    /// Relative cost per element (1 for arithmetic, 8 for a libm call), for parallel splitting.
+    static var cost: Int { get }
+    func value(_ x: Float) -> Float
+    /// dL/dx given dL/dy = `g` at input `x` and output `y`.
+    func gradient(_ g: Float, x: Float, y: Float) -> Float
+}
+
+extension UnaryFunction {
+    static var cost: Int { 1 }
+}
+
+/// A function of two values, broadcast (NumPy rules) over two tensors.
+protocol BinaryFunction {
+    static var name: String { get }
+    func value(_ a: Float, _ b: Float) -> Float
+    /// dL/da and dL/db given dL/dy = `g`.
+    func gradientA(_ g: Float, a: Float, b: Float) -> Float
+    func gradientB(_ g: Float, a: Float, b: Float) -> Float
+    /// When both gradients are constant multiples of `g` (add, sub): those multiples, so the
+    /// backward pass is a plain reduction.
+    static var constantGradientScales: (Float, Float)? { get }
+}
+
+extension BinaryFunction {
+    static var constantGradientScales: (Float, Float)? { nil }
+}
+
+// MARK: - The ops
+
+struct Add: BinaryFunction {
+    static let name = "add"
+    func value(_ a: Float, _ b: Float) -> Float { a + b }
+    func gradientA(_ g: Float, a: Float, b: Float) -> Float { g }
+    func gradientB(_ g: Float, a: Float, b: Float) -> Float { g }
+    static var constantGradientScales: (Float, Float)? { (1, 1) }
+}
+
+struct Sub: BinaryFunction {
+    static let name = "sub"
+    func value(_ a: Float, _ b: Float) -> Float { a - b }
+    func gradientA(_ g: Float, a: Float, b: Float) -> Float { g }
+    func gradientB(_ g: Float, a: Float, b: Float) -> Float { -g }
+    static var constantGradientScales: (Float, Float)? { (1, -1) }
+}
+
+struct Mul: BinaryFunction {
+    static let name = "mul"
+    func value(_ a: Float, _ b: Float) -> Float { a * b }
+    func gradientA(_ g: Float, a: Float, b: Float) -> Float { g * b }
+    func gradientB(_ g: Float, a: Float, b: Float) -> Float { g * a }
+}
+
+struct Div: BinaryFunction {
+    static let name = "div"
+    func value(_ a: Float, _ b: Float) -> Float { a / b }
+    func gradientA(_ g: Float, a: Float, b: Float) -> Float { g / b }
+    func gradientB(_ g: Float, a: Float, b: Float) -> Float { -g * a / (b * b) }
+}
+
+struct Neg: UnaryFunction {
+    static let name = "neg"
+    func value(_ x: Float) -> Float { -x }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { -g }
+}
+
+struct AddScalar: UnaryFunction {
+    static let name = "add_scalar"
+    let s: Float
+    func value(_ x: Float) -> Float { x + s }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g }
+}
+
+struct ScalarMinus: UnaryFunction {
+    static let name = "rsub_scalar"
+    let s: Float
+    func value(_ x: Float) -> Float { s - x }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { -g }
+}
+
+struct MulScalar: UnaryFunction {
+    static let name = "mul_scalar"
+    let s: Float
+    func value(_ x: Float) -> Float { x * s }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g * s }
+}
+
+struct Exp: UnaryFunction {
+    static let name = "exp", cost = 8
+    func value(_ x: Float) -> Float { expf(x) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g * y }
+}
+
+struct Log: UnaryFunction {
+    static let name = "log", cost = 8
+    func value(_ x: Float) -> Float { logf(x) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g / x }
+}
+
+struct Sigmoid: UnaryFunction {
+    static let name = "sigmoid", cost = 8
+    func value(_ x: Float) -> Float { fsigmoid(x) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g * y * (1 - y) }
+}
+
+struct ReLU: UnaryFunction {
+    static let name = "relu"
+    func value(_ x: Float) -> Float { x > 0 ? x : 0 }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { x > 0 ? g : 0 }
+}
+
+struct Tanh: UnaryFunction {
+    static let name = "tanh", cost = 8
+    func value(_ x: Float) -> Float { tanhf(x) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g * (1 - y * y) }
+}
+
+struct Sqrt: UnaryFunction {
+    static let name = "sqrt"
+    func value(_ x: Float) -> Float { x.squareRoot() }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g * 0.5 / y }
+}
+
+struct Abs: UnaryFunction {
+    static let name = "abs"
+    func value(_ x: Float) -> Float { Swift.abs(x) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { x > 0 ? g : (x < 0 ? -g : 0) }
+}
+
+struct Square: UnaryFunction {
+    static let name = "square"
+    func value(_ x: Float) -> Float { x * x }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { 2 * g * x }
+}
+
+/// log(sigmoid(x)) = −softplus(−x), stable for large |x|.
+struct LogSigmoid: UnaryFunction {
+    static let name = "log_sigmoid", cost = 8
+    func value(_ x: Float) -> Float { -fsoftplus(-x) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g * fsigmoid(-x) }
+}
+
+/// log(1 + exp(x)), stable for large |x|.
+struct Softplus: UnaryFunction {
+    static let name = "softplus", cost = 8
+    func value(_ x: Float) -> Float { fsoftplus(x) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g * fsigmoid(x) }
+}
+
+struct Pow: UnaryFunction {
+    static let name = "pow", cost = 8
+    let p: Float
+    func value(_ x: Float) -> Float { powf(x, p) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { g * p * powf(x, p - 1) }
+}
+
+/// Limited to [low, high]; the gradient passes where the value was inside.
+struct Clamp: UnaryFunction {
+    static let name = "clamp"
+    let low: Float, high: Float
+    func value(_ x: Float) -> Float { Swift.min(Swift.max(x, low), high) }
+    func gradient(_ g: Float, x: Float, y: Float) -> Float { (x >= low && x <= high) ? g : 0 }
+}
+
+// MARK: - Public API
+
+extension Tensor {
+    public static func + (a: Tensor, b: Tensor) -> Tensor { binary(Add(), a, b) }
+    public static func - (a: Tensor, b: Tensor) -> Tensor { binary(Sub(), a, b) }
+    public static func * (a: Tensor, b: Tensor) -> Tensor { binary(Mul(), a, b) }
+    public static func / (a: Tensor, b: Tensor) -> Tensor { binary(Div(), a, b) }
+
+    public static prefix func - (x: Tensor) -> Tensor { x.unary(Neg()) }
+    public static func + (x: Tensor, s: Float) -> Tensor { x.unary(AddScalar(s: s)) }
+    public static func + (s: Float, x: Tensor) -> Tensor { x.unary(AddScalar(s: s)) }
+    public static func - (x: Tensor, s: Float) -> Tensor { x.unary(AddScalar(s: -s)) }
+    public static func - (s: Float, x: Tensor) -> Tensor { x.unary(ScalarMinus(s: s)) }
+    public static func * (x: Tensor, s: Float) -> Tensor { x.unary(MulScalar(s: s)) }
+    public static func * (s: Float, x: Tensor) -> Tensor { x.unary(MulScalar(s: s)) }
+    public static func / (x: Tensor, s: Float) -> Tensor { x.unary(MulScalar(s: 1 / s)) }
+
+    public func exp() -> Tensor { unary(Exp()) }
+    public func log() -> Tensor { unary(Log()) }
+    public func sigmoid() -> Tensor { unary(Sigmoid()) }
+    public func relu() -> Tensor { unary(ReLU()) }
+    public func tanh() -> Tensor { unary(Tanh()) }
+    public func sqrt() -> Tensor { unary(Sqrt()) }
+    public func abs() -> Tensor { unary(Abs()) }
+    public func square() -> Tensor { unary(Square()) }
+    /// log(sigmoid(x)), stable for large |x|.
+    public func logSigmoid() -> Tensor { unary(LogSigmoid()) }
+    /// log(1 + exp(x)), stable for large |x|.
+    public func softplus() -> Tensor { unary(Softplus()) }
+    /// `x^p` for a constant exponent.
+    public func pow(_ p: Float) -> Tensor { unary(Pow(p: p)) }
+    /// Values limited to `[low, high]`; the gradient passes where the value was inside.
+    public func clamp(min low: Float = -.infinity, max high: Float = .infinity) -> Tensor {
+        unary(Clamp(low: low, high: high))
+    }
+}
+
+// MARK: - Drivers
+
+extension Tensor {
+    func unary<F: UnaryFunction>(_ f: F) -> Tensor {
+        let x = data
+        let y = x.withUnsafeBufferPointer { xp in
+            makeValues(x.count, costPerElement: F.cost) { o, r in
+                let xb = xp.baseAddress!
+                for i in r { o[i] = f.value(xb[i]) }
+            }
+        }
+        return Tensor.record(F.name, shape: shape, data: y, inputs: [self]) { g, _ in
+            let dx = g.withUnsafeBufferPointer { gp in
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeBufferPointer { yp in
+                        makeValues(g.count, costPerElement: F.cost) { o, r in
+                            let gb = gp.baseAddress!, xb = xp.baseAddress!, yb = yp.baseAddress!
+                            for i in r { o[i] = f.gradient(gb[i], x: xb[i], y: yb[i]) }
+                        }
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    static func binary<F: BinaryFunction>(_ f: F, _ a: Tensor, _ b: Tensor) -> Tensor {
+        let shape = a.shape == b.shape ? a.shape : checked { try broadcastShape(a.shape, b.shape, op: F.name) }
+        let plan = BroadcastPlan(shape: shape, a: a.shape, b: b.shape)
+        let values = forEachBroadcast(plan, nil, a.data, b.data, BinaryValue(f: f))
+        return record(F.name, shape: shape, data: values, inputs: [a, b]) { g, needs in
+            if let (sa, sb) = F.constantGradientScales {
+                return [needs[0] ? reduceGradient(sa == 1 ? g : scaled(g, sa), from: shape, to: a.shape) : nil,
+                        needs[1] ? reduceGradient(sb == 1 ? g : scaled(g, sb), from: shape, to: b.shape) : nil]
+            }
+            let da = needs[0] ? reduceGradient(forEachBroadcast(plan, g, a.data, b.data, BinaryGradientA(f: f)),
+                                               from: shape, to: a.shape) : nil
+            let db = needs[1] ? reduceGradient(forEachBroadcast(plan, g, a.data, b.data, BinaryGradientB(f: f)),
+                                               from: shape, to: b.shape) : nil
+            return [da, db]
+        }
+    }
+}
+
+/// What `forEachBroadcast` computes per element from (g, a, b). A generic value rather than a
+/// closure: a closure called inside the parallel loop would not be specialised.
+protocol ElementKernel {
+    func callAsFunction(_ g: Float, _ a: Float, _ b: Float) -> Float
+}
+
+private struct BinaryValue<F: BinaryFunction>: ElementKernel {
+    let f: F
+    func callAsFunction(_ g: Float, _ a: Float, _ b: Float) -> Float { f.value(a, b) }
+}
+
+private struct BinaryGradientA<F: BinaryFunction>: ElementKernel {
+    let f: F
+    func callAsFunction(_ g: Float, _ a: Float, _ b: Float) -> Float { f.gradientA(g, a: a, b: b) }
+}
+
+private struct BinaryGradientB<F: BinaryFunction>: ElementKernel {
+    let f: F
+    func callAsFunction(_ g: Float, _ a: Float, _ b: Float) -> Float { f.gradientB(g, a: a, b: b) }
+}
+
+/// `body(g[e], a[e'], b[e''])` for each element `e` of `plan.shape`, with `g` (0 when absent)
+/// laid out like the output and `a`, `b` read broadcast.
+private func forEachBroadcast<K: ElementKernel>(_ plan: BroadcastPlan, _ g: [Float]?, _ a: [Float], _ b: [Float],
+                                                _ body: K) -> [Float] {
+    let n = elementCount(plan.shape)
+    if n == 0 { return [] }
+    return (g ?? []).withUnsafeBufferPointer { gp in
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                let gb = g == nil ? nil : gp.baseAddress, ab = ap.baseAddress!, bb = bp.baseAddress!
+                if plan.aStrides == contiguousStrides(plan.shape) && plan.bStrides == plan.aStrides {
+                    return makeValues(n) { o, r in
+                        if let gb {
+                            for i in r { o[i] = body(gb[i], ab[i], bb[i]) }
+                        } else {
+                            for i in r { o[i] = body(0, ab[i], bb[i]) }
+                        }
+                    }
+                }
+                var out = [Float](unsafeUninitializedCapacity: n) { _, c in c = n }
+                out.withUnsafeMutableBufferPointer { op in
+                    let o = op.baseAddress!
+                    Parallel.forRanges(plan.rows, costPerElement: plan.inner) { rows in
+                        plan.forRows(rows) { s, count, ai, aStep, bi, bStep in
+                            // The common layouts get loops with constant operands hoisted.
+                            if let gb {
+                                for j in 0..<count { o[s + j] = body(gb[s + j], ab[ai + j * aStep], bb[bi + j * bStep]) }
+                            } else if aStep == 1 && bStep == 0 {
+                                let bv = bb[bi]
+                                for j in 0..<count { o[s + j] = body(0, ab[ai + j], bv) }
+                            } else if aStep == 0 && bStep == 1 {
+                                let av = ab[ai]
+                                for j in 0..<count { o[s + j] = body(0, av, bb[bi + j]) }
+                            } else {
+                                for j in 0..<count { o[s + j] = body(0, ab[ai + j * aStep], bb[bi + j * bStep]) }
+                            }
+                        }
+                    }
+                }
+                return out
+            }
+        }
+    }
+}
+
+/// `g · s`.
+private func scaled(_ g: [Float], _ s: Float) -> [Float] {
+    g.withUnsafeBufferPointer { gp in
+        makeValues(g.count) { o, r in
+            let gb = gp.baseAddress!
+            for i in r { o[i] = gb[i] * s }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `train` command: one root with a subcommand per job.
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train and evaluate universal segmentation models on several datasets at once.",
+        subcommands: [Demo.self, Bench.self])
+}
+
+/// OpenBLAS's idle threads spin (calling sched_yield) for about 2^28 cycles after each GEMM,
+/// taking a core from our own elementwise threads on a 2-core machine. The spin time is read
+/// from `OPENBLAS_THREAD_TIMEOUT` when the library loads, before any Swift code runs, so when
+/// it is unset the command sets it and re-executes itself once. A user's own value is kept.
+func shortenOpenBLASSpinWait() {
+    #if os(Linux)
+    guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
+    setenv("OPENBLAS_THREAD_TIMEOUT", "16", 1)
+    execv("/proc/self/exe", CommandLine.unsafeArgv)
+    // execv returns only on failure: carry on with OpenBLAS's default.
+    #endif
+}
+
+shortenOpenBLASSpinWait()
+Train.main()
