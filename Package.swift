@@ -29,7 +29,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "AutogradTests", dependencies: ["Autograd"]),
+        // Fixtures/ holds JSON made by the Python scripts beside it; tests read it by path.
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd"], exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )
