@@ -7,30 +7,45 @@ let package = Package(
     products: [
         .executable(name: "train", targets: ["train"]),
         .library(name: "Autograd", targets: ["Autograd"]),
+        .library(name: "HDF5", targets: ["HDF5"]),
     ],
     dependencies: [
+        // The `train` command line: subcommands, options, help text.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        // C libraries from Debian, one system-library target each.
-        .systemLibrary(
-            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]),
+        // C libraries from Debian, one system-library target each (module map + shim header).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
+                       providers: [.apt(["libturbojpeg0-dev"])]),
 
-        // Tensors, the reverse-mode tape, ops, modules and optimisers.
-        .target(
-            name: "Autograd", dependencies: ["CBLAS"]),
+        // Tensors, the reverse-mode tape, ops, modules and optimisers. The only user of BLAS.
+        .target(name: "Autograd", dependencies: ["CBLAS"]),
+
+        // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
+        // The only user of the HDF5 C library.
+        .target(name: "HDF5", dependencies: ["CHDF5", "Autograd"]),
 
         // The `train` command.
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd",
+                "Autograd", "HDF5",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // Fixtures/ holds JSON made by the Python scripts beside it; tests read it by path.
         .testTarget(name: "AutogradTests", dependencies: ["Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),
+        // Links and round-trips each image/compression C library the data pipeline will use.
+        .testTarget(name: "CLibraryTests", dependencies: ["CZlib", "CPNG", "CTurboJPEG"]),
     ],
     swiftLanguageModes: [.v5]
 )

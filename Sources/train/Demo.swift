@@ -1,5 +1,6 @@
 import ArgumentParser
 import Autograd
+import HDF5
 
 /// A small convolutional classifier fitted on generated images: a quick end-to-end check
 /// that the autograd, the layers and the optimiser learn. Prints the loss as it falls.
@@ -11,6 +12,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Images per batch.") var batch = 32
     @Option(help: "Learning rate (AdamW).") var lr: Float = 3e-3
     @Option(help: "Random seed.") var seed: UInt64 = 0
+    @Option(help: "Write the trained weights to this HDF5 file (one dataset per parameter).") var save: String?
 
     func validate() throws {
         guard iterations > 0, batch > 0, lr > 0 else { throw ValidationError("iterations, batch and lr must be positive") }
@@ -46,6 +48,10 @@ struct Demo: ParsableCommand {
             if row.firstIndex(of: row.max()!)! - i * k == labels[i] { correct += 1 }
         }
         print("held-out accuracy: \(correct)/\(labels.count) = \(format(Float(correct) / Float(labels.count) * 100))%")
+        if let save {
+            try ParameterFile.save(model, to: save)
+            print("saved \(model.namedParameters().count) parameters to \(save)")
+        }
     }
 }
 

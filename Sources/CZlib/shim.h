@@ -1,0 +1,2 @@
+// zlib (Debian: zlib1g-dev, pkg-config `zlib`).
+#include <zlib.h>

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Set-up shared by the main job and the tests: the C libraries from Debian (installed only
+# when missing), a Swift toolchain check, and the environment the project runs with.
+# Source it:  . scripts/setup.sh
+set -euo pipefail
+
+packages=(libopenblas-dev libhdf5-dev zlib1g-dev libpng-dev libturbojpeg0-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+    [ -x /opt/swift/usr/bin/swift ] && export PATH="$PATH:/opt/swift/usr/bin"
+fi
+command -v swift >/dev/null 2>&1 || { echo "setup: no Swift toolchain on PATH (Swift 6 is needed)" >&2; exit 1; }
+
+# Older OpenBLAS builds compute wrong results on some newer x86 cores unless told the core
+# type; keep a value the environment sets, otherwise use Haswell's kernels (AVX2).
+if [ "$(uname -m)" = "x86_64" ]; then
+    export OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}"
+fi

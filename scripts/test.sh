@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The tests: set up, build, run the whole XCTest suite, then check that a weights file the
+# project writes reads back in h5py (in a virtualenv made here, when Python is available).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+swift build --build-tests
+swift test --skip-build --disable-swift-testing 2>&1 | tee .build/test-output.txt
+summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test-output.txt | tail -n 1)
+executed=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
+failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+[ -n "$executed" ] && [ "$executed" -gt 0 ] && [ "$failed" -eq 0 ] || { echo "tests: ${executed:-0} run, ${failed:-?} failed" >&2; exit 1; }
+
+if command -v python3 >/dev/null 2>&1; then
+    venv=.build/venv
+    if [ ! -x "$venv/bin/python" ]; then
+        python3 -m venv "$venv" && "$venv/bin/pip" install -q numpy h5py || { echo "test: could not make a virtualenv with h5py" >&2; exit 1; }
+    fi
+    swift build --product train
+    .build/debug/train demo --iterations 3 --batch 4 --save .build/interop_weights.h5 >/dev/null
+    "$venv/bin/python" tools/check_parameter_file.py .build/interop_weights.h5
+fi
+echo "tests: $((executed - failed)) passed, $failed failed"
