@@ -29,6 +29,14 @@ let package = Package(
         // Tensors, the reverse-mode tape, ops, modules and optimisers. The only user of BLAS.
         .target(name: "Autograd", dependencies: ["CBLAS"]),
 
+        // Exact minimum-cost assignment and the Mask2Former matcher (cost matrices from
+        // model outputs and targets, no gradient).
+        .target(name: "Matching", dependencies: ["Autograd"]),
+
+        // The training losses: point-sampled mask losses, classification, ScaleDet label-space
+        // losses, Detic's image-label loss, box projection, and the set criterion joining them.
+        .target(name: "Losses", dependencies: ["Autograd", "Matching"]),
+
         // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
         // The only user of the HDF5 C library.
         .target(name: "HDF5", dependencies: ["CHDF5", "Autograd"]),
@@ -37,12 +45,15 @@ let package = Package(
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd", "HDF5",
+                "Autograd", "HDF5", "Matching", "Losses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // Fixtures/ holds JSON made by the Python scripts beside it; tests read it by path.
         .testTarget(name: "AutogradTests", dependencies: ["Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),
         // Links and round-trips each image/compression C library the data pipeline will use.
         .testTarget(name: "CLibraryTests", dependencies: ["CZlib", "CPNG", "CTurboJPEG"]),

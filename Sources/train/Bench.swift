@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed against same-run baselines (build with -c release).",
-        subcommands: [BenchOps.self])
+        subcommands: [BenchOps.self, BenchMatch.self])
 }
 
 /// Wall time of `body` in seconds: the median of `repeats` runs after `warmup` runs.
@@ -42,7 +42,7 @@ func writeAtomically(_ data: Data, to path: String) throws {
         }
     } catch {
         try? FileManager.default.removeItem(at: tmp)
-        throw ValidationError("cannot write \(path): \(error.localizedDescription)")
+        throw CommandError("cannot write \(path): \(error.localizedDescription)")
     }
 }
 

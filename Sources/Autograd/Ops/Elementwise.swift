@@ -100,13 +100,13 @@ struct MulScalar: UnaryFunction {
 
 struct Exp: UnaryFunction {
     static let name = "exp", cost = 8
-    func value(_ x: Float) -> Float { expf(x) }
+    func value(_ x: Float) -> Float { fastExp(x) }
     func gradient(_ g: Float, x: Float, y: Float) -> Float { g * y }
 }
 
 struct Log: UnaryFunction {
     static let name = "log", cost = 8
-    func value(_ x: Float) -> Float { logf(x) }
+    func value(_ x: Float) -> Float { fastLog(x) }
     func gradient(_ g: Float, x: Float, y: Float) -> Float { g / x }
 }
 

@@ -101,75 +101,144 @@ extension Tensor {
     /// zero outside the map, align_corners = false: PyTorch's
     /// `grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=False)`.
     /// Result `[N, C, Ho, Wo]`; gradients flow to the input and to the grid.
+    ///
+    /// The four taps of every point are located once; then each channel plane (small enough to
+    /// stay in cache) is read for all points, planes in parallel.
     public static func gridSample(_ input: Tensor, grid: Tensor) -> Tensor {
-        guard input.rank == 4, grid.rank == 4, grid.shape[3] == 2, grid.shape[0] == input.shape[0] else {
-            shapeFailure(ShapeError(op: "grid_sample", "input \(input.shape) and grid \(grid.shape) do not fit ([N,C,H,W] and [N,Ho,Wo,2])"))
+        guard input.rank == 4, grid.rank == 4, grid.shape[3] == 2, grid.shape[0] == input.shape[0],
+              input.shape[2] > 0, input.shape[3] > 0 else {
+            shapeFailure(ShapeError(op: "grid_sample", "input \(input.shape) and grid \(grid.shape) do not fit (non-empty [N,C,H,W] and [N,Ho,Wo,2])"))
         }
         let (n, c, h, w) = (input.shape[0], input.shape[1], input.shape[2], input.shape[3])
         let (ho, wo) = (grid.shape[1], grid.shape[2])
         let points = ho * wo
-        let x = input.data, gr = grid.data
-        /// Corner geometry of point `q` of image `b`: pixel coordinates and the four in-bounds flags.
-        @inline(__always) func locate(_ b: Int, _ q: Int) -> (ix: Float, iy: Float, x0: Int, y0: Int) {
-            let gx = gr[(b * points + q) * 2], gy = gr[(b * points + q) * 2 + 1]
-            // Far-outside and NaN coordinates sample only zeros; clamping keeps the index finite.
-            let ix = ((gx + 1) * Float(w) - 1) / 2, iy = ((gy + 1) * Float(h) - 1) / 2
-            let cx = ix.isNaN ? -2 : Swift.min(Swift.max(ix, -2), Float(w) + 1)
-            let cy = iy.isNaN ? -2 : Swift.min(Swift.max(iy, -2), Float(h) + 1)
-            return (cx, cy, Int(cx.rounded(.down)), Int(cy.rounded(.down)))
-        }
-        var values = [Float](repeating: 0, count: n * c * points)
-        values.withUnsafeMutableBufferPointer { op in
-            let ob = op.baseAddress!
-            Parallel.forRanges(n * points, costPerElement: c * 8) { range in
-                for e in range {
-                    let b = e / points, q = e % points
-                    let (ix, iy, x0, y0) = locate(b, q)
-                    let lx = ix - Float(x0), ly = iy - Float(y0)
-                    for (dy, wy) in [(0, 1 - ly), (1, ly)] {
-                        let yy = y0 + dy
-                        if yy < 0 || yy >= h { continue }
-                        for (dx, wx) in [(0, 1 - lx), (1, lx)] {
-                            let xx = x0 + dx
-                            if xx < 0 || xx >= w { continue }
-                            let wgt = wy * wx
-                            for ch in 0..<c { ob[(b * c + ch) * points + q] += wgt * x[((b * c + ch) * h + yy) * w + xx] }
+        let taps = BilinearTaps(grid: grid.data, count: n * points, height: h, width: w)
+        let x = input.data
+        let values = x.withUnsafeBufferPointer { xp in
+            makeValues(n * c * points, costPerElement: 4) { o, range in
+                // Whole planes per chunk when large; any element range is handled.
+                var e = range.lowerBound
+                while e < range.upperBound {
+                    let plane = e / points, b = plane / c
+                    let end = Swift.min(range.upperBound, (plane + 1) * points)
+                    let src = xp.baseAddress! + plane * h * w
+                    taps.withPointers { idx, wgt in
+                        for k in e..<end {
+                            let t = b * points + (k - plane * points)
+                            let i = idx + 4 * t, wt = wgt + 4 * t
+                            o[k] = wt[0] * src[Int(i[0])] + wt[1] * src[Int(i[1])] + wt[2] * src[Int(i[2])] + wt[3] * src[Int(i[3])]
                         }
                     }
+                    e = end
                 }
             }
         }
         return record("grid_sample", shape: [n, c, ho, wo], data: values, inputs: [input, grid]) { g, needs in
-            var dInput = [Float](repeating: 0, count: x.count)
-            var dGrid = [Float](repeating: 0, count: gr.count)
-            for b in 0..<n {
-                for q in 0..<points {
-                    let (ix, iy, x0, y0) = locate(b, q)
-                    let lx = ix - Float(x0), ly = iy - Float(y0)
-                    var gix: Float = 0, giy: Float = 0
-                    for dy in 0...1 {
-                        let yy = y0 + dy
-                        if yy < 0 || yy >= h { continue }
-                        let wy = dy == 0 ? 1 - ly : ly, sy: Float = dy == 0 ? -1 : 1
-                        for dx in 0...1 {
-                            let xx = x0 + dx
-                            if xx < 0 || xx >= w { continue }
-                            let wx = dx == 0 ? 1 - lx : lx, sx: Float = dx == 0 ? -1 : 1
-                            for ch in 0..<c {
-                                let gv = g[(b * c + ch) * points + q]
-                                let idx = ((b * c + ch) * h + yy) * w + xx
-                                dInput[idx] += wy * wx * gv
-                                gix += sx * wy * x[idx] * gv
-                                giy += sy * wx * x[idx] * gv
+            var dInput: [Float]? = nil, dGrid: [Float]? = nil
+            if needs[0] {
+                var d = [Float](repeating: 0, count: x.count)
+                d.withUnsafeMutableBufferPointer { dp in
+                    g.withUnsafeBufferPointer { gp in
+                        Parallel.forRanges(n * c, costPerElement: points * 4) { planes in
+                            taps.withPointers { idx, wgt in
+                                for plane in planes {
+                                    let b = plane / c
+                                    let dst = dp.baseAddress! + plane * h * w, gsrc = gp.baseAddress! + plane * points
+                                    for q in 0..<points {
+                                        let t = b * points + q, gv = gsrc[q]
+                                        let i = idx + 4 * t, wt = wgt + 4 * t
+                                        dst[Int(i[0])] += wt[0] * gv
+                                        dst[Int(i[1])] += wt[1] * gv
+                                        dst[Int(i[2])] += wt[2] * gv
+                                        dst[Int(i[3])] += wt[3] * gv
+                                    }
+                                }
                             }
                         }
                     }
-                    // d ix / d gx = W / 2, d iy / d gy = H / 2.
-                    dGrid[(b * points + q) * 2] = gix * Float(w) / 2
-                    dGrid[(b * points + q) * 2 + 1] = giy * Float(h) / 2
                 }
+                dInput = d
             }
-            return [needs[0] ? dInput : nil, needs[1] ? dGrid : nil]
+            if needs[1] {
+                // d out / d ix = (1−ly)(v01 − v00) + ly(v11 − v10); d out / d iy likewise;
+                // ix = ((gx + 1)W − 1)/2, so d ix / d gx = W/2 (and H/2 for y).
+                var d = [Float](repeating: 0, count: n * points * 2)
+                d.withUnsafeMutableBufferPointer { dp in
+                    g.withUnsafeBufferPointer { gp in
+                        x.withUnsafeBufferPointer { xp in
+                            Parallel.forRanges(n * points, costPerElement: c * 8) { range in
+                                taps.withPointers { idx, _ in
+                                    for t in range {
+                                        let b = t / points, q = t % points
+                                        let i = idx + 4 * t
+                                        let (lx, ly) = (taps.fractions[2 * t], taps.fractions[2 * t + 1])
+                                        let m = taps.inside[t]
+                                        var gix: Float = 0, giy: Float = 0
+                                        for ch in 0..<c {
+                                            let src = xp.baseAddress! + (b * c + ch) * h * w
+                                            let v00 = m & 1 != 0 ? src[Int(i[0])] : 0, v01 = m & 2 != 0 ? src[Int(i[1])] : 0
+                                            let v10 = m & 4 != 0 ? src[Int(i[2])] : 0, v11 = m & 8 != 0 ? src[Int(i[3])] : 0
+                                            let gv = gp[(b * c + ch) * points + q]
+                                            gix += gv * ((1 - ly) * (v01 - v00) + ly * (v11 - v10))
+                                            giy += gv * ((1 - lx) * (v10 - v00) + lx * (v11 - v01))
+                                        }
+                                        dp[2 * t] = gix * Float(w) / 2
+                                        dp[2 * t + 1] = giy * Float(h) / 2
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                dGrid = d
+            }
+            return [dInput, dGrid]
         }
+    }
+}
+
+/// The four bilinear taps of each grid point (align_corners = false, zero padding): clamped
+/// plane offsets (top-left, top-right, bottom-left, bottom-right), their weights (0 for a tap
+/// outside the map), which taps are inside (bits 1, 2, 4, 8), and the fractional position.
+struct BilinearTaps {
+    var offsets: [Int32]
+    var weights: [Float]
+    var inside: [UInt8]
+    var fractions: [Float]
+
+    init(grid: [Float], count: Int, height h: Int, width w: Int) {
+        offsets = [Int32](repeating: 0, count: 4 * count)
+        weights = [Float](repeating: 0, count: 4 * count)
+        inside = [UInt8](repeating: 0, count: count)
+        fractions = [Float](repeating: 0, count: 2 * count)
+        for t in 0..<count {
+            let gx = grid[2 * t], gy = grid[2 * t + 1]
+            // Far-outside and NaN coordinates sample only zeros; clamping keeps indices finite.
+            var ix = ((gx + 1) * Float(w) - 1) / 2, iy = ((gy + 1) * Float(h) - 1) / 2
+            ix = ix.isNaN ? -2 : Swift.min(Swift.max(ix, -2), Float(w) + 1)
+            iy = iy.isNaN ? -2 : Swift.min(Swift.max(iy, -2), Float(h) + 1)
+            let x0 = Int(ix.rounded(.down)), y0 = Int(iy.rounded(.down))
+            let lx = ix - Float(x0), ly = iy - Float(y0)
+            let inY0 = y0 >= 0 && y0 < h, inY1 = y0 + 1 >= 0 && y0 + 1 < h
+            let inX0 = x0 >= 0 && x0 < w, inX1 = x0 + 1 >= 0 && x0 + 1 < w
+            let cy0 = Swift.min(Swift.max(y0, 0), h - 1), cy1 = Swift.min(Swift.max(y0 + 1, 0), h - 1)
+            let cx0 = Swift.min(Swift.max(x0, 0), w - 1), cx1 = Swift.min(Swift.max(x0 + 1, 0), w - 1)
+            offsets[4 * t] = Int32(cy0 * w + cx0)
+            offsets[4 * t + 1] = Int32(cy0 * w + cx1)
+            offsets[4 * t + 2] = Int32(cy1 * w + cx0)
+            offsets[4 * t + 3] = Int32(cy1 * w + cx1)
+            weights[4 * t] = inY0 && inX0 ? (1 - ly) * (1 - lx) : 0
+            weights[4 * t + 1] = inY0 && inX1 ? (1 - ly) * lx : 0
+            weights[4 * t + 2] = inY1 && inX0 ? ly * (1 - lx) : 0
+            weights[4 * t + 3] = inY1 && inX1 ? ly * lx : 0
+            inside[t] = (inY0 && inX0 ? 1 : 0) | (inY0 && inX1 ? 2 : 0) | (inY1 && inX0 ? 4 : 0) | (inY1 && inX1 ? 8 : 0)
+            fractions[2 * t] = lx
+            fractions[2 * t + 1] = ly
+        }
+    }
+
+    @inline(__always)
+    func withPointers<T>(_ body: (UnsafePointer<Int32>, UnsafePointer<Float>) -> T) -> T {
+        offsets.withUnsafeBufferPointer { o in weights.withUnsafeBufferPointer { w in body(o.baseAddress!, w.baseAddress!) } }
     }
 }

@@ -1,0 +1,197 @@
+import Autograd
+import Matching
+
+/// How a dataset's samples are supervised.
+public enum Supervision: String, Codable, CaseIterable {
+    /// Panoptic, instance or semantic data: matching, class and mask losses.
+    case masks
+    /// Box-only data: box matching, class loss and the box projection loss.
+    case boxes
+    /// Image-level labels only: Detic's image-label loss.
+    case imageLabels = "image_labels"
+}
+
+/// Loss weights and options; every value comes from the config.
+public struct LossConfig: Equatable {
+    public var classWeight: Float = 2
+    public var maskWeight: Float = 5
+    public var diceWeight: Float = 5
+    public var noObjectWeight: Float = 0.1
+    /// Weight of the box projection loss (and of the projection term in box matching).
+    public var boxProjectionWeight: Float = 5
+    public var imageLabelWeight: Float = 0.1
+    public var imageLabelRule: ImageLabelLoss.Rule = .maxSize
+    /// ScaleDet losses over the unified label space; 0 turns one off.
+    public var scaleDetHardWeight: Float = 0
+    public var scaleDetSoftWeight: Float = 0
+    /// Temperature of the classifier's cosine logits (for the hard label loss).
+    public var temperature: Float = 0.07
+    /// Points per mask for the losses and for matching.
+    public var points: Int = 12544
+    public var oversampleRatio: Int = 3
+    public var importanceSampleRatio: Float = 0.75
+    /// Sigmoid focal loss instead of BCE for the mask term.
+    public var useFocal: Bool = false
+    public var focalAlpha: Float = 0.25
+    public var focalGamma: Float = 2
+
+    public init() {}
+}
+
+/// One prediction set of a batch (Mask2Former predicts one per decoder layer plus one before).
+public struct PredictionSet {
+    /// `[B, Q, K+1]`: the dataset's K classes and the no-object (background) class last.
+    public var logits: Tensor
+    /// `[B, Q, H, W]` mask logits (stride 4).
+    public var masks: Tensor
+    /// `[B, Q, U]` cosine similarities of each query to every class of the unified label
+    /// space (for the ScaleDet losses), when the model provides them.
+    public var unifiedCosines: Tensor?
+
+    public init(logits: Tensor, masks: Tensor, unifiedCosines: Tensor? = nil) {
+        self.logits = logits
+        self.masks = masks
+        self.unifiedCosines = unifiedCosines
+    }
+}
+
+/// The targets of a batch from one dataset.
+public struct BatchTargets {
+    public var supervision: Supervision
+    /// Per image (masks or boxes supervision).
+    public var images: [ImageTargets]
+    /// Per image (image-labels supervision): the classes present.
+    public var imageLabels: [[Int]]
+    /// Where the dataset's classes start in the unified label space (ScaleDet).
+    public var unifiedOffset: Int
+
+    public init(supervision: Supervision, images: [ImageTargets] = [], imageLabels: [[Int]] = [], unifiedOffset: Int = 0) {
+        self.supervision = supervision
+        self.images = images
+        self.imageLabels = imageLabels
+        self.unifiedOffset = unifiedOffset
+    }
+
+    /// Target masks or boxes in the batch (Mask2Former's `num_masks`), at least 1.
+    public var targetCount: Float { Float(max(1, images.reduce(0) { $0 + $1.classes.count })) }
+}
+
+/// Matching plus every loss that applies to a batch's supervision, for one prediction set.
+/// Loss names follow Mask2Former / Detectron2 (`loss_ce`, `loss_mask`, `loss_dice`, ...), each
+/// already multiplied by its weight.
+public struct SetCriterion {
+    public var config: LossConfig
+    /// Label similarity matrix of the unified label space (for the soft label loss).
+    public var labelSimilarity: [Float]?
+
+    public init(config: LossConfig, labelSimilarity: [Float]? = nil) {
+        self.config = config
+        self.labelSimilarity = labelSimilarity
+    }
+
+    public var matcher: HungarianMatcher {
+        HungarianMatcher(classWeight: config.classWeight,
+                         maskWeight: config.maskWeight, diceWeight: config.diceWeight, points: config.points)
+    }
+
+    /// The matched (query, target) pairs of each image, queries ascending. No gradient.
+    public func match(_ set: PredictionSet, _ targets: BatchTargets, rng: inout SeededRNG) throws -> [Assignment] {
+        let (b, q) = (set.logits.shape[0], set.logits.shape[1])
+        var m = matcher
+        if targets.supervision == .boxes { m.maskWeight = config.boxProjectionWeight }
+        return try (0..<b).map { i in
+            let logits = set.logits.data[(i * q * set.logits.shape[2])..<((i + 1) * q * set.logits.shape[2])]
+            let hw = set.masks.shape[2] * set.masks.shape[3]
+            let masks = set.masks.data[(i * q * hw)..<((i + 1) * q * hw)]
+            return try m.match(logits: Tensor(shape: [q, set.logits.shape[2]], data: Array(logits)),
+                               masks: Tensor(shape: [q, set.masks.shape[2], set.masks.shape[3]], data: Array(masks)),
+                               targets: targets.images[i], image: i, rng: &rng)
+        }
+    }
+
+    /// The weighted losses of one prediction set, by name. `numMasks` is the batch's target
+    /// count (the same for every prediction set).
+    public func losses(_ set: PredictionSet, _ targets: BatchTargets, numMasks: Float,
+                       rng: inout SeededRNG) throws -> [(name: String, value: Tensor)] {
+        let (b, q, k1) = (set.logits.shape[0], set.logits.shape[1], set.logits.shape[2])
+        let (h, w) = (set.masks.shape[2], set.masks.shape[3])
+        if targets.supervision == .imageLabels {
+            let classLogits = set.logits.slice(axis: 2, 0..<(k1 - 1))
+            let loss = ImageLabelLoss.loss(classLogits: classLogits, maskLogits: set.masks,
+                                           labels: targets.imageLabels, rule: config.imageLabelRule)
+            return [("loss_image_label", loss * config.imageLabelWeight)]
+        }
+        guard targets.images.count == b else {
+            throw HungarianMatcher.MatchError.badTargets("\(targets.images.count) target sets for a batch of \(b)")
+        }
+        let assignments = try match(set, targets, rng: &rng)
+
+        // Classification over every query: matched ones their class, the rest no-object.
+        var classTargets = [Int](repeating: k1 - 1, count: b * q)
+        var flatQueries: [Int] = [], matchedClasses: [Int] = []
+        for (i, a) in assignments.enumerated() {
+            for (query, target) in zip(a.rows, a.cols) {
+                classTargets[i * q + query] = targets.images[i].classes[target]
+                flatQueries.append(i * q + query)
+                matchedClasses.append(targets.images[i].classes[target])
+            }
+        }
+        var out: [(name: String, value: Tensor)] = []
+        let ce = ClassificationLoss.crossEntropy(set.logits.reshape([b * q, k1]), targets: classTargets,
+                                                 noObjectWeight: config.noObjectWeight)
+        out.append(("loss_ce", ce * config.classWeight))
+
+        let matchedMasks = set.masks.reshape([b * q, h, w]).indexSelect(axis: 0, flatQueries)
+        switch targets.supervision {
+        case .masks:
+            let targetMasks = try gatherTargetMasks(assignments, targets)
+            let p = config.points
+            let coords = PointSampling.importance(logits: matchedMasks, count: p, oversample: config.oversampleRatio,
+                                                  importance: config.importanceSampleRatio, rng: &rng)
+            let predPoints = PointSampling.sample(matchedMasks, at: coords, count: p)
+            let targetPoints = withoutGrad { PointSampling.sample(targetMasks, at: coords, count: p) }
+            let maskLoss = config.useFocal
+                ? MaskLosses.sigmoidFocal(predPoints, targetPoints, numMasks: numMasks, alpha: config.focalAlpha, gamma: config.focalGamma)
+                : MaskLosses.sigmoidBCE(predPoints, targetPoints, numMasks: numMasks)
+            out.append(("loss_mask", maskLoss * config.maskWeight))
+            out.append(("loss_dice", MaskLosses.dice(predPoints, targetPoints, numMasks: numMasks) * config.diceWeight))
+        case .boxes:
+            var boxes: [(Float, Float, Float, Float)] = []
+            for (i, a) in assignments.enumerated() { for t in a.cols { boxes.append(targets.images[i].boxes![t]) } }
+            out.append(("loss_box_proj", BoxProjectionLoss.loss(matchedMasks, boxes: boxes) * config.boxProjectionWeight))
+        case .imageLabels:
+            break
+        }
+
+        if let cosines = set.unifiedCosines, config.scaleDetHardWeight > 0 || config.scaleDetSoftWeight > 0 {
+            let u = cosines.shape[2]
+            let matched = cosines.reshape([b * q, u]).indexSelect(axis: 0, flatQueries)
+            let unified = matchedClasses.map { $0 + targets.unifiedOffset }
+            if config.scaleDetHardWeight > 0 {
+                out.append(("loss_scaledet_hard", LabelSpaceLosses.hard(matched / config.temperature, targets: unified) * config.scaleDetHardWeight))
+            }
+            if config.scaleDetSoftWeight > 0 {
+                guard let s = labelSimilarity else {
+                    throw HungarianMatcher.MatchError.badTargets("the soft label loss needs the label similarity matrix")
+                }
+                out.append(("loss_scaledet_soft", LabelSpaceLosses.soft(matched, targets: unified, similarity: s) * config.scaleDetSoftWeight))
+            }
+        }
+        return out
+    }
+
+    /// The matched target masks of the batch, `[M, Ht, Wt]`, in the order of the matched queries.
+    func gatherTargetMasks(_ assignments: [Assignment], _ targets: BatchTargets) throws -> Tensor {
+        var parts: [Tensor] = []
+        for (i, a) in assignments.enumerated() where !a.cols.isEmpty {
+            guard let masks = targets.images[i].masks else {
+                throw HungarianMatcher.MatchError.badTargets("image \(i) has no target masks")
+            }
+            parts.append(masks.indexSelect(axis: 0, a.cols))
+        }
+        guard let first = targets.images.first(where: { $0.masks != nil })?.masks else {
+            throw HungarianMatcher.MatchError.badTargets("no target masks in the batch")
+        }
+        return parts.isEmpty ? Tensor.zeros([0, first.shape[1], first.shape[2]]) : Tensor.concat(parts, axis: 0)
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Autograd
+import Foundation
+import Losses
+import Matching
+
+/// `train bench match`: the assignment solver beside scipy's on the same matrices, and the
+/// whole matching of one m2f-tiny training batch.
+struct BenchMatch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "match",
+        abstract: "Hungarian matching speed beside scipy.optimize.linear_sum_assignment; matching per m2f-tiny iteration.")
+
+    @Option(help: "Write the figures as JSON to this file.") var json: String?
+    @Option(help: "Timed repetitions per case (the median is reported).") var repeats = 15
+    @Option(help: "Python with scipy for the baseline.") var python = "python3"
+
+    func run() throws {
+        var rng = SeededRNG(seed: 11)
+        let shapes = [(50, 8), (100, 100), (200, 200), (100, 300)]
+        let matrices = shapes.map { (r, c) in (0..<(r * c)).map { _ in Double(rng.nextUniform()) } }
+        let scipy = scipySeconds(shapes: shapes, matrices: matrices)
+        print("assignment (uniform random costs)      ours (ms)   scipy (ms)   scipy/ours")
+        var cases: [[String: Any]] = []
+        for (k, (r, c)) in shapes.enumerated() {
+            let t = medianSeconds(repeats: repeats) { _ = try! linearSumAssignment(matrices[k], rows: r, cols: c) }
+            var row: [String: Any] = ["rows": r, "cols": c, "seconds": t]
+            var line = "\(r)x\(c)".padding(toLength: 39, withPad: " ", startingAt: 0) + String(format: "%-12.3f", t * 1e3)
+            if let s = scipy?[k] {
+                row["scipy_seconds"] = s
+                line += String(format: "%-13.3f%.2f", s * 1e3, s / t)
+            } else {
+                line += "(scipy unavailable)"
+            }
+            print(line)
+            cases.append(row)
+        }
+
+        // One m2f-tiny batch: 7 prediction sets x 2 images, 50 queries, 134 logits, 64x64 masks,
+        // 8 targets of 256x256 each, 12544 points.
+        let criterion = SetCriterion(config: LossConfig())
+        let sets = (0..<7).map { _ in
+            PredictionSet(logits: Tensor.randn([2, 50, 134], rng: &rng), masks: Tensor.randn([2, 50, 64, 64], rng: &rng))
+        }
+        let targets = BatchTargets(supervision: .masks, images: (0..<2).map { _ in
+            ImageTargets(classes: (0..<8).map { _ in rng.nextInt(below: 133) },
+                         masks: Tensor(shape: [8, 256, 256], data: (0..<(8 * 65536)).map { _ in rng.nextUniform() < 0.3 ? 1 : 0 }))
+        })
+        var matchRNG = SeededRNG(seed: 1)
+        let matchAll: () -> Void = { for s in sets { _ = try! criterion.match(s, targets, rng: &matchRNG) } }
+        let perIteration = medianSeconds(warmup: 1, repeats: max(3, repeats / 3), matchAll)
+        print(String(format: "matching of one m2f-tiny batch (7 sets x 2 images, 50x8 costs, 12544 points): %.1f ms", perIteration * 1e3))
+        if let json {
+            try writeJSON(["cases": cases, "matching_per_iteration_s": perIteration], to: json)
+            print("wrote \(json)")
+        }
+    }
+
+    /// scipy's median time per case, run by `python` on the same matrices; nil when it cannot run.
+    func scipySeconds(shapes: [(Int, Int)], matrices: [[Double]]) -> [Double]? {
+        let dir = FileManager.default.temporaryDirectory
+        let input = dir.appendingPathComponent("bench-match-\(getpid()).json")
+        let payload = zip(shapes, matrices).map { ["rows": $0.0, "cols": $0.1, "values": $1] as [String: Any] }
+        guard let data = try? JSONSerialization.data(withJSONObject: payload), (try? data.write(to: input)) != nil else { return nil }
+        defer { try? FileManager.default.removeItem(at: input) }
+        let script = """
+        import json, sys, time
+        import numpy as np
+        from scipy.optimize import linear_sum_assignment
+        out = []
+        for m in json.load(open(sys.argv[1])):
+            c = np.array(m["values"]).reshape(m["rows"], m["cols"])
+            for _ in range(2): linear_sum_assignment(c)
+            ts = []
+            for _ in range(\(repeats)):
+                t0 = time.perf_counter(); linear_sum_assignment(c); ts.append(time.perf_counter() - t0)
+            out.append(sorted(ts)[len(ts) // 2])
+        print(json.dumps(out))
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [python, "-c", script, input.path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return (try? JSONSerialization.jsonObject(with: out)) as? [Double]
+    }
+}

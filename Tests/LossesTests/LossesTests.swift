@@ -1,0 +1,210 @@
+import Foundation
+import XCTest
+import Autograd
+@testable import Losses
+@testable import Matching
+
+/// The same gradient check as AutogradTests' (central differences of a random projection).
+func checkGradients(_ inputs: [Tensor], eps: Float = 1e-2, atol: Float = 2e-3, rtol: Float = 2e-2,
+                    file: StaticString = #filePath, line: UInt = #line, _ f: ([Tensor]) -> Tensor) {
+    var rng = SeededRNG(seed: 99)
+    let out = f(inputs)
+    let weights = Tensor.uniform(out.shape, low: -1, high: 1, rng: &rng)
+    for x in inputs { x.zeroGrad() }
+    (out * weights).sum().backward()
+    func loss() -> Double {
+        let y = withoutGrad { f(inputs) }
+        return zip(y.data, weights.data).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+    }
+    for (k, x) in inputs.enumerated() where x.requiresGrad {
+        guard let analytic = x.grad else { XCTFail("input \(k) got no gradient", file: file, line: line); continue }
+        var failures = 0
+        for i in 0..<x.count {
+            let saved = x.data[i]
+            x.data[i] = saved + eps; let up = loss()
+            x.data[i] = saved - eps; let down = loss()
+            x.data[i] = saved
+            let numeric = Float((up - down) / (2 * Double(eps)))
+            if abs(numeric - analytic[i]) > atol + rtol * abs(numeric) {
+                failures += 1
+                if failures <= 3 {
+                    XCTFail("input \(k) \(x.shape) element \(i): analytic \(analytic[i]), numeric \(numeric)", file: file, line: line)
+                }
+            }
+        }
+    }
+}
+
+func assertClose(_ a: [Float], _ b: [Float], atol: Float = 1e-5, rtol: Float = 1e-4, _ what: String,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+    var failures = 0
+    for i in 0..<min(a.count, b.count) where !(abs(a[i] - b[i]) <= atol + rtol * abs(b[i])) {
+        failures += 1
+        if failures <= 3 { XCTFail("\(what)[\(i)]: \(a[i]) vs \(b[i])", file: file, line: line) }
+    }
+}
+
+func param(_ shape: [Int], _ seed: UInt64, low: Float = -2, high: Float = 2) -> Tensor {
+    var rng = SeededRNG(seed: seed)
+    return .uniform(shape, low: low, high: high, rng: &rng, requiresGrad: true)
+}
+
+final class LossesTests: XCTestCase {
+    struct A: Decodable {
+        let shape: [Int]
+        let data: [Float]
+        var tensor: Tensor { Tensor(shape: shape, data: data, requiresGrad: true) }
+        var constant: Tensor { Tensor(shape: shape, data: data) }
+    }
+
+    struct Fixture: Decodable {
+        struct MaskCase: Decodable {
+            let logits: A, targets: A, num_masks: Float
+            let bce: Float, bce_grad: A, dice: Float, dice_grad: A, focal: Float, focal_grad: A
+        }
+        struct CECase: Decodable { let logits: A; let targets: [Int]; let value: Float; let grad: A }
+        struct ScaleDetCase: Decodable {
+            let embeddings: A, similarity: A, cosines: A, targets: [Int], temperature: Float
+            let hard: Float, hard_grad: A, soft: Float, soft_grad: A
+        }
+        struct ImageLabelCase: Decodable { let class_logits: A, mask_logits: A, labels: [[Int]], value: Float, grad: A }
+        struct BoxCase: Decodable { let mask_logits: A, boxes: [[Float]], value: Float, grad: A }
+        struct CostCase: Decodable {
+            let logits: A, pred_masks: A, target_masks: A, target_classes: [Int], points: A, cost: A
+        }
+        let mask_losses: MaskCase
+        let cross_entropy: CECase
+        let scaledet: ScaleDetCase
+        let image_label: ImageLabelCase
+        let box_projection: BoxCase
+        let matcher_cost: CostCase
+    }
+
+    static let fixture: Fixture = {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/torch_losses.json")
+        return try! JSONDecoder().decode(Fixture.self, from: Data(contentsOf: url))
+    }()
+
+    /// `loss` of the fixture inputs, compared with PyTorch's value and gradient.
+    func compare(_ x: Tensor, _ loss: Tensor, value: Float, grad: A, _ what: String) {
+        XCTAssertEqual(loss.item, value, accuracy: 1e-5 + 1e-5 * abs(value), what)
+        x.zeroGrad()
+        loss.backward()
+        assertClose(x.grad ?? [], grad.data, atol: 1e-6, rtol: 1e-4, "\(what) gradient")
+    }
+
+    func testMaskLossesMatchPyTorch() {
+        let f = Self.fixture.mask_losses
+        let x = f.logits.tensor, t = f.targets.constant
+        compare(x, MaskLosses.sigmoidBCE(x, t, numMasks: f.num_masks), value: f.bce, grad: f.bce_grad, "bce")
+        compare(x, MaskLosses.dice(x, t, numMasks: f.num_masks), value: f.dice, grad: f.dice_grad, "dice")
+        compare(x, MaskLosses.sigmoidFocal(x, t, numMasks: f.num_masks), value: f.focal, grad: f.focal_grad, "focal")
+    }
+
+    func testClassificationMatchesPyTorch() {
+        let f = Self.fixture.cross_entropy
+        let x = f.logits.tensor
+        compare(x, ClassificationLoss.crossEntropy(x, targets: f.targets, noObjectWeight: 0.1), value: f.value, grad: f.grad, "ce")
+    }
+
+    func testScaleDetMatchesPyTorch() {
+        let f = Self.fixture.scaledet
+        let s = LabelSpaceLosses.labelSimilarity(f.embeddings.constant)
+        assertClose(s, f.similarity.data, atol: 1e-6, "label similarity")
+        let c = f.cosines.tensor
+        compare(c, LabelSpaceLosses.hard(c / f.temperature, targets: f.targets), value: f.hard, grad: f.hard_grad, "hard")
+        compare(c, LabelSpaceLosses.soft(c, targets: f.targets, similarity: s), value: f.soft, grad: f.soft_grad, "soft")
+    }
+
+    func testImageLabelLossMatchesPyTorch() {
+        let f = Self.fixture.image_label
+        let x = f.class_logits.tensor
+        compare(x, ImageLabelLoss.loss(classLogits: x, maskLogits: f.mask_logits.constant, labels: f.labels),
+                value: f.value, grad: f.grad, "image label")
+    }
+
+    func testBoxProjectionMatchesPyTorch() {
+        let f = Self.fixture.box_projection
+        let x = f.mask_logits.tensor
+        let boxes = f.boxes.map { ($0[0], $0[1], $0[2], $0[3]) }
+        compare(x, BoxProjectionLoss.loss(x, boxes: boxes), value: f.value, grad: f.grad, "box projection")
+    }
+
+    func testMatcherCostMatchesPyTorch() {
+        let f = Self.fixture.matcher_cost
+        let matcher = HungarianMatcher()
+        let grid = f.points.data.map { 2 * $0 - 1 }
+        var cost = matcher.pointMaskCost(f.pred_masks.constant, f.target_masks.constant, grid: grid)
+        let probs = f.logits.constant.softmax(axis: 1).data
+        let (q, t, k1) = (f.logits.shape[0], f.target_classes.count, f.logits.shape[1])
+        for i in 0..<q { for j in 0..<t { cost[i * t + j] -= 2 * Double(probs[i * k1 + f.target_classes[j]]) } }
+        assertClose(cost.map { Float($0) }, f.cost.data, atol: 1e-5, "matcher cost")
+    }
+
+    func testHandValues() {
+        // BCE at logit 0 is log 2 whatever the target; dice of a perfect, confident mask is ~0.
+        let zero = Tensor.zeros([2, 4])
+        let half = Tensor(shape: [2, 4], data: [1, 0, 1, 0, 0, 0, 1, 1])
+        XCTAssertEqual(MaskLosses.sigmoidBCE(zero, half, numMasks: 2).item, logf(2), accuracy: 1e-6)
+        let confident = Tensor(shape: [2, 4], data: half.data.map { $0 == 1 ? 30 : -30 })
+        XCTAssertEqual(MaskLosses.dice(confident, half, numMasks: 2).item, 0, accuracy: 1e-5)
+        // Cross-entropy with uniform logits over K+1 = 4: log 4 for every weighting.
+        XCTAssertEqual(ClassificationLoss.crossEntropy(Tensor.zeros([3, 4]), targets: [0, 3, 3]).item, logf(4), accuracy: 1e-6)
+        // A mask that is exactly the box (logits ±30): projection loss ~0.
+        var logits = [Float](repeating: -30, count: 6 * 6)
+        for y in 1..<4 { for x in 2..<5 { logits[y * 6 + x] = 30 } }
+        XCTAssertEqual(BoxProjectionLoss.loss(Tensor(shape: [1, 6, 6], data: logits), boxes: [(2, 1, 5, 4)]).item, 0, accuracy: 1e-4)
+    }
+
+    func testGradientsOfEveryLoss() {
+        let x = param([3, 10], 1), t = Tensor(shape: [3, 10], data: (0..<30).map { Float($0 % 3) / 2 })
+        checkGradients([x]) { MaskLosses.sigmoidBCE($0[0], t, numMasks: 2) }
+        checkGradients([x]) { MaskLosses.dice($0[0], t, numMasks: 2) }
+        checkGradients([x]) { MaskLosses.sigmoidFocal($0[0], t, numMasks: 2) }
+        let logits = param([5, 4], 2)
+        checkGradients([logits]) { ClassificationLoss.crossEntropy($0[0], targets: [0, 3, 1, 3, 2]) }
+        let cos = param([3, 5], 3, low: -1, high: 1)
+        let emb = Tensor.randn([5, 4], rng: &rngForTests)
+        let s = LabelSpaceLosses.labelSimilarity(emb)
+        checkGradients([cos]) { LabelSpaceLosses.hard($0[0] / 0.07, targets: [1, 0, 4]) }
+        checkGradients([cos]) { LabelSpaceLosses.soft($0[0], targets: [1, 0, 4], similarity: s) }
+        let cls = param([2, 3, 4], 4)
+        let masks = Tensor.randn([2, 3, 5, 5], rng: &rngForTests)
+        checkGradients([cls]) { ImageLabelLoss.loss(classLogits: $0[0], maskLogits: masks, labels: [[0, 2], [3]]) }
+        checkGradients([cls]) { ImageLabelLoss.loss(classLogits: $0[0], maskLogits: masks, labels: [[1], []], rule: .maxScore) }
+        // Distinct values so each row/column maximum is unique under perturbation.
+        let ml = Tensor(shape: [2, 4, 5], data: (0..<40).map { Float(($0 * 17) % 40) * 0.1 - 2 }, requiresGrad: true)
+        checkGradients([ml]) { BoxProjectionLoss.loss($0[0], boxes: [(1, 0, 3.5, 2), (0, 1, 5, 4)]) }
+    }
+
+    func testImportanceSamplingKeepsTheMostUncertainPoints() {
+        var rng = SeededRNG(seed: 5)
+        let logits = Tensor.randn([2, 16, 16], std: 4, rng: &rng)
+        let count = 40
+        let coords = PointSampling.importance(logits: logits, count: count, rng: &rng)
+        XCTAssertEqual(coords.count, 2 * count * 2)
+        XCTAssertTrue(coords.allSatisfy { $0 >= 0 && $0 < 1 })
+        // The kept 30 points are more uncertain than the median candidate; compare to uniform.
+        let values = PointSampling.sample(logits, at: coords, count: count).data
+        let kept = (0..<2).flatMap { m in (0..<30).map { abs(values[m * count + $0]) } }
+        let uniform = PointSampling.sample(logits, at: PointSampling.uniform(masks: 2, count: count, rng: &rng), count: count).data.map { abs($0) }
+        XCTAssertLessThan(kept.reduce(0, +) / Float(kept.count), 0.5 * uniform.reduce(0, +) / Float(uniform.count))
+    }
+
+    func testSelectLargestAgreesWithSorting() {
+        var rng = SeededRNG(seed: 6)
+        for trial in 0..<200 {
+            let n = 1 + rng.nextInt(below: 60)
+            let values = (0..<n).map { _ in trial % 2 == 0 ? Float(rng.nextInt(below: 5)) : rng.nextUniform() }
+            let k = rng.nextInt(below: n + 1)
+            var idx = Array(0..<n)
+            PointSampling.selectLargest(k, of: values, indices: &idx)
+            XCTAssertEqual(Set(idx).count, n)
+            let picked = idx.prefix(k).map { values[$0] }.sorted(by: >)
+            XCTAssertEqual(picked, Array(values.sorted(by: >).prefix(k)), "trial \(trial)")
+        }
+    }
+}
+
+nonisolated(unsafe) var rngForTests = SeededRNG(seed: 1000)
