@@ -52,6 +52,11 @@ extension Tensor {
                 Parallel.forRanges(outer * inner, costPerElement: n * 4) { lines in
                     for line in lines {
                         let base = (line / inner) * n * inner + line % inner
+                        if inner == 1 {
+                            // Contiguous line: these loops vectorise.
+                            Tensor.softmaxLine(xb + base, yb + base, n, log: log)
+                            continue
+                        }
                         var m = -Float.infinity
                         for k in 0..<n { m = Swift.max(m, xb[base + k * inner]) }
                         if m == -.infinity { m = 0 } // a line of -inf gives NaN (0/0), as in PyTorch
@@ -69,6 +74,24 @@ extension Tensor {
             }
         }
         return y
+    }
+
+    /// Softmax (or log-softmax) of one contiguous line of `n` values.
+    @inline(__always)
+    static func softmaxLine(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, log: Bool) {
+        var m = -Float.infinity
+        for k in 0..<n { m = Swift.max(m, x[k]) }
+        if m == -.infinity { m = 0 }
+        for k in 0..<n { y[k] = fexp(x[k] - m) }
+        var s: Float = 0
+        for k in 0..<n { s += y[k] }
+        if log {
+            let ls = flog(s)
+            for k in 0..<n { y[k] = x[k] - m - ls }
+        } else {
+            let r = 1 / s
+            for k in 0..<n { y[k] *= r }
+        }
     }
 
     /// Layer norm over the last axis, with an optional affine `weight` and `bias` of that size.
