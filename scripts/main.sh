@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
-swift build -c release --product train
+swift build -c release --product train "${release_flags[@]}"
 mkdir -p output
 .build/release/train demo --save output/demo_weights.h5 "$@"
