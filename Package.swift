@@ -37,6 +37,10 @@ let package = Package(
         // losses, Detic's image-label loss, box projection, and the set criterion joining them.
         .target(name: "Losses", dependencies: ["Autograd", "Matching"]),
 
+        // Metrics that agree with the field's reference tools: COCO box/mask mAP (with the COCO
+        // mask API), panoptic quality, mIoU; streaming evaluators and their file readers.
+        .target(name: "Evaluation", dependencies: ["CPNG", "CZlib"]),
+
         // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
         // The only user of the HDF5 C library.
         .target(name: "HDF5", dependencies: ["CHDF5", "Autograd"]),
@@ -45,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd", "HDF5", "Matching", "Losses",
+                "Autograd", "HDF5", "Matching", "Losses", "Evaluation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -53,6 +57,7 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),
         // Links and round-trips each image/compression C library the data pipeline will use.
