@@ -39,7 +39,10 @@ let package = Package(
 
         // Metrics that agree with the field's reference tools: COCO box/mask mAP (with the COCO
         // mask API), panoptic quality, mIoU; streaming evaluators and their file readers.
-        .target(name: "Evaluation", dependencies: ["CPNG", "CZlib"]),
+        .target(name: "Evaluation", dependencies: ["Images"]),
+
+        // Image files: PNG through libpng (JPEG will join it with the data pipeline).
+        .target(name: "Images", dependencies: ["CPNG"]),
 
         // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
         // The only user of the HDF5 C library.

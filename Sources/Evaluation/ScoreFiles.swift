@@ -1,0 +1,96 @@
+import Foundation
+import Images
+
+/// Scoring of files in the standard formats: the `train score` commands' work. Every error
+/// names the file and the item.
+public enum ScoreFiles {
+    /// COCO panoptic: JSON with `annotations[{image_id, file_name, segments_info}]` and
+    /// `categories[{id, isthing}]`, RGB PNGs with id = R + 256 G + 256² B.
+    public static func panoptic(gtJSON: String, gtFolder: String, predJSON: String, predFolder: String) throws -> PanopticMetrics {
+        guard let gt = try readJSON(gtJSON) as? [String: Any] else { throw InputError(gtJSON, "not a COCO panoptic JSON object") }
+        guard let pred = try readJSON(predJSON) as? [String: Any] else { throw InputError(predJSON, "not a COCO panoptic JSON object") }
+        guard let categoryList = gt["categories"] as? [[String: Any]] else { throw InputError(gtJSON, "no \"categories\" list") }
+        let categories: [(id: Int, isThing: Bool)] = try categoryList.enumerated().map { i, c in
+            guard let id = number(c["id"]).map(Int.init) else { throw InputError(gtJSON, "categories[\(i)]: no id") }
+            return (id, (number(c["isthing"]) ?? 0) == 1)
+        }
+        guard let gtAnnotations = gt["annotations"] as? [[String: Any]] else { throw InputError(gtJSON, "no \"annotations\" list") }
+        guard let predAnnotations = pred["annotations"] as? [[String: Any]] else { throw InputError(predJSON, "no \"annotations\" list") }
+        var predByImage: [Int: (Int, [String: Any])] = [:]
+        for (i, a) in predAnnotations.enumerated() {
+            guard let id = number(a["image_id"]).map(Int.init) else { throw InputError(predJSON, "annotations[\(i)]: no image_id") }
+            predByImage[id] = (i, a)
+        }
+        let gtImages = Set(gtAnnotations.compactMap { number($0["image_id"]).map(Int.init) })
+        if let stray = predByImage.keys.sorted().first(where: { !gtImages.contains($0) }) {
+            throw InputError(predJSON, "annotations[\(predByImage[stray]!.0)]: image_id \(stray) is not in the ground truth \(gtJSON)")
+        }
+        var evaluator = PanopticEvaluator(categories: categories)
+        for (i, g) in gtAnnotations.enumerated() {
+            guard let imageID = number(g["image_id"]).map(Int.init) else { throw InputError(gtJSON, "annotations[\(i)]: no image_id") }
+            guard let (pi, p) = predByImage[imageID] else { throw InputError(predJSON, "no prediction for the image with id \(imageID)") }
+            let gtMap = try map(g, file: gtJSON, item: "annotations[\(i)]", folder: gtFolder, isGroundTruth: true)
+            let predMap = try map(p, file: predJSON, item: "annotations[\(pi)]", folder: predFolder, isGroundTruth: false)
+            do {
+                try evaluator.add(.init(imageID: imageID, groundTruth: gtMap, prediction: predMap))
+            } catch let error as PanopticError {
+                throw InputError("\(predJSON) / \(gtJSON)", error.message)
+            }
+        }
+        return evaluator.summarize()
+    }
+
+    private static func map(_ a: [String: Any], file: String, item: String, folder: String, isGroundTruth: Bool) throws -> PanopticMap {
+        guard let name = a["file_name"] as? String else { throw InputError(file, "\(item): no file_name") }
+        guard let infos = a["segments_info"] as? [[String: Any]] else { throw InputError(file, "\(item): no segments_info") }
+        let segments: [PanopticSegment] = try infos.enumerated().map { j, s in
+            guard let id = number(s["id"]), id >= 0, id < 16_777_216, let category = number(s["category_id"]).map(Int.init) else {
+                throw InputError(file, "\(item).segments_info[\(j)]: needs an id (0...2^24-1) and a category_id")
+            }
+            var area: Int? = nil
+            if isGroundTruth {
+                guard let a = number(s["area"]) else { throw InputError(file, "\(item).segments_info[\(j)]: no area") }
+                area = Int(a)
+            }
+            return PanopticSegment(id: UInt32(id), categoryID: category, isCrowd: (number(s["iscrowd"]) ?? 0) == 1, area: area)
+        }
+        let path = (folder as NSString).appendingPathComponent(name)
+        let image: Image8
+        do {
+            image = try PNG.read(path, mode: .rgb)
+        } catch let error as ImageError {
+            throw InputError(path, error.message)
+        }
+        return PanopticMap(width: image.width, height: image.height, ids: PanopticMap.ids(fromRGB: image.pixels), segments: segments)
+    }
+
+    /// Semantic label maps: single-channel PNGs in two folders, paired by file name.
+    public static func semantic(gtFolder: String, predFolder: String, numClasses: Int, ignoreIndex: Int = 255,
+                                style: SemanticEvaluator.Style = .mmseg) throws -> (metrics: SemanticMetrics, images: Int) {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: gtFolder).filter { $0.lowercased().hasSuffix(".png") }.sorted()
+        } catch {
+            throw InputError(gtFolder, "cannot list the folder")
+        }
+        guard !names.isEmpty else { throw InputError(gtFolder, "no PNG label maps") }
+        var evaluator = SemanticEvaluator(numClasses: numClasses, ignoreIndex: ignoreIndex, style: style)
+        for name in names {
+            let gtPath = (gtFolder as NSString).appendingPathComponent(name)
+            let predPath = (predFolder as NSString).appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: predPath) else { throw InputError(predPath, "no prediction for \(gtPath)") }
+            let (label, prediction): (Image8, Image8)
+            do {
+                label = try PNG.read(gtPath, mode: .labels)
+                prediction = try PNG.read(predPath, mode: .labels)
+            } catch let error as ImageError {
+                throw InputError(error.file, error.message)
+            }
+            guard label.width == prediction.width, label.height == prediction.height else {
+                throw InputError(predPath, "is \(prediction.width)x\(prediction.height), the label map is \(label.width)x\(label.height)")
+            }
+            try evaluator.add(.init(prediction: prediction.pixels.map { Int32($0) }, label: label.pixels.map { Int32($0) }))
+        }
+        return (evaluator.summarize(), names.count)
+    }
+}
