@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 /// An error in an input file, naming the file and the item.
@@ -26,6 +27,65 @@ func number(_ value: Any?) -> Double? {
     return n.doubleValue
 }
 
+/// Decodes `T` from a JSON file; errors name the file and the item (`annotations[12].bbox`).
+func decodeJSON<T: Decodable>(_ type: T.Type, _ path: String, userInfo: [CodingUserInfoKey: Any] = [:]) throws -> T {
+    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the file") }
+    let decoder = JSONDecoder()
+    decoder.userInfo = userInfo
+    do {
+        return try decoder.decode(T.self, from: data)
+    } catch let DecodingError.dataCorrupted(context) {
+        throw InputError(path, context.codingPath.isEmpty ? "malformed JSON" : "\(codingPathText(context.codingPath)): \(context.debugDescription)")
+    } catch let DecodingError.keyNotFound(key, context) {
+        throw InputError(path, "\(codingPathText(context.codingPath)): no \"\(key.stringValue)\"")
+    } catch let DecodingError.typeMismatch(_, context) {
+        throw InputError(path, "\(codingPathText(context.codingPath)): \(context.debugDescription)")
+    } catch let DecodingError.valueNotFound(_, context) {
+        throw InputError(path, "\(codingPathText(context.codingPath)): \(context.debugDescription)")
+    } catch {
+        throw InputError(path, "malformed JSON")
+    }
+}
+
+/// `annotations[3].bbox` from a decoding path.
+func codingPathText(_ path: [CodingKey]) -> String {
+    var text = ""
+    for key in path {
+        if let i = key.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+    }
+    return text.isEmpty ? "top level" : text
+}
+
+/// A segmentation as COCO writes it: polygons, or an RLE with `size` and `counts` (a string,
+/// compressed, or a list, uncompressed).
+enum Segmentation: Decodable {
+    case polygons([[Double]])
+    case compressed(height: Int, width: Int, counts: String)
+    case uncompressed(height: Int, width: Int, counts: [Double])
+
+    private enum Keys: String, CodingKey { case size, counts }
+
+    init(from decoder: Decoder) throws {
+        if let polygons = try? decoder.singleValueContainer().decode([[Double]].self) {
+            self = .polygons(polygons)
+            return
+        }
+        let c = try decoder.container(keyedBy: Keys.self)
+        let size = try c.decode([Int].self, forKey: .size)
+        guard size.count == 2 else {
+            throw DecodingError.dataCorruptedError(forKey: .size, in: c, debugDescription: "size must be [height, width]")
+        }
+        if let s = try? c.decode(String.self, forKey: .counts) {
+            self = .compressed(height: size[0], width: size[1], counts: s)
+        } else {
+            self = .uncompressed(height: size[0], width: size[1], counts: try c.decode([Double].self, forKey: .counts))
+        }
+    }
+}
+
+/// Set in a decoder's user info to skip decoding segmentations (box evaluation).
+let skipSegmentationKey = CodingUserInfoKey(rawValue: "skipSegmentation")!
+
 /// COCO ground truth (instances format): images with their sizes, categories, annotations.
 public struct COCOGroundTruth {
     public struct Image { public var id: Int, height: Int, width: Int }
@@ -36,123 +96,166 @@ public struct COCOGroundTruth {
     /// Annotations by image, in file order.
     public var objects: [Int: [InstanceObject]]
 
+    struct File: Decodable {
+        struct ImageEntry: Decodable { let id: Int; let height: Int; let width: Int }
+        struct Category: Decodable { let id: Int }
+        struct Annotation: Decodable {
+            let id: Int?
+            let image_id: Int
+            let category_id: Int
+            let bbox: [Double]
+            let area: Double
+            let iscrowd: Int?
+            let segmentation: Segmentation?
+
+            private enum Keys: String, CodingKey { case id, image_id, category_id, bbox, area, iscrowd, segmentation }
+            init(from decoder: Decoder) throws {
+                let c = try decoder.container(keyedBy: Keys.self)
+                id = try c.decodeIfPresent(Int.self, forKey: .id)
+                image_id = try c.decode(Int.self, forKey: .image_id)
+                category_id = try c.decode(Int.self, forKey: .category_id)
+                bbox = try c.decode([Double].self, forKey: .bbox)
+                area = try c.decode(Double.self, forKey: .area)
+                iscrowd = try c.decodeIfPresent(Int.self, forKey: .iscrowd)
+                segmentation = decoder.userInfo[skipSegmentationKey] as? Bool == true
+                    ? nil : try c.decodeIfPresent(Segmentation.self, forKey: .segmentation)
+            }
+        }
+        let images: [ImageEntry]
+        let categories: [Category]
+        let annotations: [Annotation]?
+    }
+
     /// Reads `path`; masks are decoded for `segm` evaluation only.
     public init(path: String, withMasks: Bool) throws {
         self.path = path
-        guard let root = try readJSON(path) as? [String: Any] else { throw InputError(path, "not a COCO JSON object") }
-        guard let images = root["images"] as? [[String: Any]] else { throw InputError(path, "no \"images\" list") }
-        guard let categories = root["categories"] as? [[String: Any]] else { throw InputError(path, "no \"categories\" list") }
-        let annotations = root["annotations"] as? [[String: Any]] ?? []
+        let file = try decodeJSON(File.self, path, userInfo: [skipSegmentationKey: !withMasks])
         var byID: [Int: Image] = [:]
-        for (i, image) in images.enumerated() {
-            guard let id = number(image["id"]).map(Int.init), let h = number(image["height"]).map(Int.init),
-                  let w = number(image["width"]).map(Int.init), h > 0, w > 0 else {
-                throw InputError(path, "images[\(i)]: needs integer id, height and width")
-            }
-            byID[id] = Image(id: id, height: h, width: w)
+        for (i, image) in file.images.enumerated() {
+            guard image.height > 0, image.width > 0 else { throw InputError(path, "images[\(i)]: height and width must be positive") }
+            byID[image.id] = Image(id: image.id, height: image.height, width: image.width)
         }
-        self.images = byID
+        images = byID
         imageIDs = byID.keys.sorted()
-        categoryIDs = try categories.enumerated().map { i, c in
-            guard let id = number(c["id"]).map(Int.init) else { throw InputError(path, "categories[\(i)]: no id") }
-            return id
-        }.sorted()
+        categoryIDs = file.categories.map(\.id).sorted()
         let known = Set(categoryIDs)
-        var objects: [Int: [InstanceObject]] = [:]
-        for (i, a) in annotations.enumerated() {
-            let item = "annotations[\(i)] (id \(number(a["id"]).map { String(Int($0)) } ?? "?"))"
-            guard let imageID = number(a["image_id"]).map(Int.init), let image = byID[imageID] else {
-                throw InputError(path, "\(item): image_id is missing or not among the images")
+        let annotations = file.annotations ?? []
+        // Decoding masks (polygon rasterisation above all) is independent per annotation: in
+        // parallel, each result in its slot; the first error in file order is reported.
+        let decoded = parallelMap(annotations.count) { i -> Result<(Int, InstanceObject), InputError> in
+            let a = annotations[i]
+            let item = "annotations[\(i)] (id \(a.id.map(String.init) ?? "?"))"
+            guard let image = byID[a.image_id] else {
+                return .failure(InputError(path, "\(item): image_id \(a.image_id) is not among the images"))
             }
-            guard let category = number(a["category_id"]).map(Int.init), known.contains(category) else {
-                throw InputError(path, "\(item): category_id is missing or not among the categories")
+            guard known.contains(a.category_id) else {
+                return .failure(InputError(path, "\(item): category_id \(a.category_id) is not among the categories"))
             }
-            guard let bbox = (a["bbox"] as? [Any])?.compactMap(number), bbox.count == 4 else {
-                throw InputError(path, "\(item): bbox must be [x, y, w, h]")
-            }
-            guard let area = number(a["area"]) else { throw InputError(path, "\(item): no area") }
-            let crowd = (number(a["iscrowd"]) ?? 0) != 0
+            guard a.bbox.count == 4 else { return .failure(InputError(path, "\(item): bbox must be [x, y, w, h]")) }
             var mask: RLE? = nil
             if withMasks {
-                guard let segmentation = a["segmentation"] else { throw InputError(path, "\(item): no segmentation") }
-                mask = try decodeSegmentation(segmentation, height: image.height, width: image.width, file: path, item: item)
+                guard let segmentation = a.segmentation else { return .failure(InputError(path, "\(item): no segmentation")) }
+                do {
+                    mask = try rle(segmentation, height: image.height, width: image.width, file: path, item: item)
+                } catch let error as InputError {
+                    return .failure(error)
+                } catch {
+                    return .failure(InputError(path, "\(item): \(error)"))
+                }
             }
-            objects[imageID, default: []].append(InstanceObject(categoryID: category, area: area, box: bbox, mask: mask, isCrowd: crowd))
+            return .success((a.image_id, InstanceObject(categoryID: a.category_id, area: a.area, box: a.bbox, mask: mask,
+                                                        isCrowd: (a.iscrowd ?? 0) != 0)))
+        }
+        var objects: [Int: [InstanceObject]] = [:]
+        for r in decoded {
+            let (imageID, object) = try r.get()
+            objects[imageID, default: []].append(object)
         }
         self.objects = objects
     }
 }
 
-/// A segmentation in any of COCO's forms as an RLE (`COCO.annToRLE`): polygons (merged),
-/// uncompressed RLE (`counts` a list) or compressed RLE (`counts` a string). As pycocotools,
-/// a polygon list whose first entry has exactly 4 numbers is read as boxes.
-func decodeSegmentation(_ value: Any, height: Int, width: Int, file: String, item: String) throws -> RLE {
-    if let polygons = value as? [Any] {
-        let lists = try polygons.map { p -> [Double] in
-            guard let coords = p as? [Any] else { throw InputError(file, "\(item): a polygon must be a list of numbers") }
-            let values = coords.compactMap(number)
-            guard values.count == coords.count else { throw InputError(file, "\(item): a polygon must be a list of numbers") }
-            return values
-        }
+/// A segmentation as an RLE (`COCO.annToRLE`): polygons merged, uncompressed or compressed
+/// RLE as given. As pycocotools, a polygon list whose first entry has exactly 4 numbers is read
+/// as boxes.
+func rle(_ s: Segmentation, height: Int, width: Int, file: String, item: String) throws -> RLE {
+    switch s {
+    case .polygons(let lists):
         guard let first = lists.first, first.count >= 4 else { throw InputError(file, "\(item): empty or too short polygon") }
-        if first.count == 4 {
-            return RLE.merge(lists.map { RLE(box: $0, height: height, width: width) })
-        }
-        for l in lists where l.count % 2 != 0 || l.count < 6 {
-            _ = l
+        if first.count == 4 { return RLE.merge(lists.map { RLE(box: $0, height: height, width: width) }) }
+        if lists.contains(where: { $0.count % 2 != 0 || $0.count < 6 }) {
             throw InputError(file, "\(item): a polygon needs an even number (>= 6) of coordinates")
         }
         return RLE.merge(lists.map { RLE(polygon: $0, height: height, width: width) })
-    }
-    guard let dict = value as? [String: Any], let size = (dict["size"] as? [Any])?.compactMap(number), size.count == 2 else {
-        throw InputError(file, "\(item): segmentation must be polygons or an RLE with \"size\" and \"counts\"")
-    }
-    let (h, w) = (Int(size[0]), Int(size[1]))
-    if let s = dict["counts"] as? String {
-        guard let rle = RLE(compressed: s, height: h, width: w) else { throw InputError(file, "\(item): invalid compressed RLE counts") }
-        guard rle.counts.reduce(0, { $0 + Int($1) }) == h * w else {
-            throw InputError(file, "\(item): RLE counts add up to \(rle.counts.reduce(0) { $0 + Int($1) }), not \(h)x\(w)")
-        }
+    case .compressed(let h, let w, let counts):
+        guard let rle = RLE(compressed: counts, height: h, width: w) else { throw InputError(file, "\(item): invalid compressed RLE counts") }
+        let total = rle.counts.reduce(0) { $0 + Int($1) }
+        guard total == h * w else { throw InputError(file, "\(item): RLE counts add up to \(total), not \(h)x\(w)") }
         return rle
-    }
-    if let list = dict["counts"] as? [Any] {
-        let counts = list.compactMap(number)
-        guard counts.count == list.count, counts.allSatisfy({ $0 >= 0 }) else { throw InputError(file, "\(item): RLE counts must be non-negative numbers") }
+    case .uncompressed(let h, let w, let counts):
+        guard counts.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { throw InputError(file, "\(item): RLE counts must be non-negative integers") }
         let rle = RLE(height: h, width: w, counts: counts.map { UInt32($0) })
         guard rle.counts.reduce(0, { $0 + Int($1) }) == h * w else { throw InputError(file, "\(item): RLE counts do not add up to \(h)x\(w)") }
         return rle
     }
-    throw InputError(file, "\(item): RLE without \"counts\"")
 }
 
 /// COCO results: a list of `{image_id, category_id, score, bbox | segmentation}`, by image in
 /// file order (`COCO.loadRes`: a detection's area is its mask's area, or the box's w·h).
 public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
                             iouType: InstanceEvaluator.IoUType) throws -> [Int: [InstanceObject]] {
-    guard let list = try readJSON(path) as? [[String: Any]] else { throw InputError(path, "not a JSON list of results") }
+    struct Entry: Decodable {
+        let image_id: Int
+        let category_id: Int
+        let score: Double
+        let bbox: [Double]?
+        let segmentation: Segmentation?
+    }
+    let list = try decodeJSON([Entry].self, path)
     let known = Set(gt.categoryIDs)
-    var out: [Int: [InstanceObject]] = [:]
-    for (i, r) in list.enumerated() {
-        let item = "result \(i)"
-        guard let imageID = number(r["image_id"]).map(Int.init) else { throw InputError(path, "\(item): no image_id") }
-        guard let image = gt.images[imageID] else {
-            throw InputError(path, "\(item): image_id \(imageID) is not in the ground truth \(gt.path)")
+    let decoded = parallelMap(list.count) { i -> Result<(Int, InstanceObject), InputError> in
+        let r = list[i], item = "result \(i)"
+        guard let image = gt.images[r.image_id] else {
+            return .failure(InputError(path, "\(item): image_id \(r.image_id) is not in the ground truth \(gt.path)"))
         }
-        guard let category = number(r["category_id"]).map(Int.init) else { throw InputError(path, "\(item): no category_id") }
-        guard known.contains(category) else { throw InputError(path, "\(item): unknown category_id \(category)") }
-        guard let score = number(r["score"]), score.isFinite else { throw InputError(path, "\(item): no finite score") }
+        guard known.contains(r.category_id) else { return .failure(InputError(path, "\(item): unknown category_id \(r.category_id)")) }
+        guard r.score.isFinite else { return .failure(InputError(path, "\(item): score is not finite")) }
         switch iouType {
         case .bbox:
-            guard let bbox = (r["bbox"] as? [Any])?.compactMap(number), bbox.count == 4 else {
-                throw InputError(path, "\(item): bbox must be [x, y, w, h]")
-            }
-            out[imageID, default: []].append(InstanceObject(categoryID: category, area: bbox[2] * bbox[3], box: bbox, score: score))
+            guard let bbox = r.bbox, bbox.count == 4 else { return .failure(InputError(path, "\(item): bbox must be [x, y, w, h]")) }
+            return .success((r.image_id, InstanceObject(categoryID: r.category_id, area: bbox[2] * bbox[3], box: bbox, score: r.score)))
         case .segm:
-            guard let segmentation = r["segmentation"] else { throw InputError(path, "\(item): no segmentation") }
-            let rle = try decodeSegmentation(segmentation, height: image.height, width: image.width, file: path, item: item)
-            out[imageID, default: []].append(InstanceObject(categoryID: category, area: Double(rle.area),
-                                                            box: rle.boundingBox, mask: rle, score: score))
+            guard let segmentation = r.segmentation else { return .failure(InputError(path, "\(item): no segmentation")) }
+            do {
+                let mask = try rle(segmentation, height: image.height, width: image.width, file: path, item: item)
+                return .success((r.image_id, InstanceObject(categoryID: r.category_id, area: Double(mask.area), box: mask.boundingBox,
+                                                            mask: mask, score: r.score)))
+            } catch let error as InputError {
+                return .failure(error)
+            } catch {
+                return .failure(InputError(path, "\(item): \(error)"))
+            }
         }
     }
+    var out: [Int: [InstanceObject]] = [:]
+    for r in decoded {
+        let (imageID, object) = try r.get()
+        out[imageID, default: []].append(object)
+    }
     return out
+}
+
+/// `body(i)` for every i in `0..<count`, on all cores, results in index order.
+func parallelMap<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
+    if count == 0 { return [] }
+    let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    var slots = [T?](repeating: nil, count: count)
+    slots.withUnsafeMutableBufferPointer { out in
+        let base = out.baseAddress!
+        DispatchQueue.concurrentPerform(iterations: min(threads * 4, count)) { chunk in
+            let chunks = min(threads * 4, count)
+            for i in (count * chunk / chunks)..<(count * (chunk + 1) / chunks) { base[i] = body(i) }
+        }
+    }
+    return slots.map { $0! }
 }

@@ -11,7 +11,9 @@ public struct InstanceObject: Sendable {
     /// `[x, y, w, h]`.
     public var box: [Double]
     /// The mask (segm evaluation).
-    public var mask: RLE?
+    public var mask: RLE? { didSet { maskBox = mask?.boundingBox } }
+    /// The mask's bounding box, computed once.
+    public private(set) var maskBox: [Double]?
     /// Ground truth only.
     public var isCrowd: Bool
     /// Detection only.
@@ -22,6 +24,7 @@ public struct InstanceObject: Sendable {
         self.area = area
         self.box = box
         self.mask = mask
+        self.maskBox = mask?.boundingBox
         self.isCrowd = isCrowd
         self.score = score
     }
@@ -126,9 +129,9 @@ public struct InstanceEvaluator: Sendable {
         case .bbox:
             return dts.map { d in gts.map { g in boxIoU(d.box, g.box, crowd: g.isCrowd) } }
         case .segm:
-            let gBoxes = gts.map { $0.mask?.boundingBox ?? [0, 0, 0, 0] }
+            let gBoxes = gts.map { $0.maskBox ?? [0, 0, 0, 0] }
             return dts.map { d in
-                let dBox = d.mask?.boundingBox ?? [0, 0, 0, 0]
+                let dBox = d.maskBox ?? [0, 0, 0, 0]
                 return gts.enumerated().map { j, g in
                     guard let dm = d.mask, let gm = g.mask else { return 0 }
                     return maskIoU(dm, gm, crowd: g.isCrowd, dBox: dBox, gBox: gBoxes[j])

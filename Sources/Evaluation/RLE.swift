@@ -122,7 +122,11 @@ public struct RLE: Equatable, Sendable {
             y[j] = cInt(scale * xy[j * 2 + 1] + 0.5)
         }
         if k > 0 { x[k] = x[0]; y[k] = y[0] }
+        var total = 0
+        for j in 0..<k { total += max(abs(x[j] - x[j + 1]), abs(y[j] - y[j + 1])) + 1 }
         var u: [Int] = [], v: [Int] = []
+        u.reserveCapacity(total)
+        v.reserveCapacity(total)
         for j in 0..<k {
             var xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1]
             let dx = abs(xe - xs), dy = abs(ys - ye)
@@ -145,6 +149,7 @@ public struct RLE: Equatable, Sendable {
         }
         // Points where the boundary crosses a pixel column, downsampled.
         var a: [UInt32] = []
+        a.reserveCapacity(u.count / 4 + 1)
         if u.count > 1 {
             for j in 1..<u.count where u[j] != u[j - 1] {
                 var xd = Double(u[j] < u[j - 1] ? u[j] : u[j] - 1)

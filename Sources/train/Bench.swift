@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed against same-run baselines (build with -c release).",
-        subcommands: [BenchOps.self, BenchMatch.self])
+        subcommands: [BenchOps.self, BenchMatch.self, BenchScore.self])
 }
 
 /// Wall time of `body` in seconds: the median of `repeats` runs after `warmup` runs.
@@ -29,20 +29,20 @@ func writeJSON(_ object: Any, to path: String) throws {
     try writeAtomically(data, to: path)
 }
 
-/// Writes to `path.tmp-PID`, then renames over `path`: a reader never sees half a file.
+/// Writes to `.NAME.tmp-PID` beside `path`, then renames it over `path` (atomic on POSIX): a
+/// reader never sees half a file, and a failed write leaves the old file as it was.
 func writeAtomically(_ data: Data, to path: String) throws {
     let url = URL(fileURLWithPath: path)
     let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
     do {
         try data.write(to: tmp)
-        if FileManager.default.fileExists(atPath: url.path) {
-            _ = try FileManager.default.replaceItemAt(url, withItemAt: tmp)
-        } else {
-            try FileManager.default.moveItem(at: tmp, to: url)
-        }
     } catch {
-        try? FileManager.default.removeItem(at: tmp)
         throw CommandError("cannot write \(path): \(error.localizedDescription)")
+    }
+    guard rename(tmp.path, url.path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        unlink(tmp.path)
+        throw CommandError("cannot write \(path): \(reason)")
     }
 }
 
