@@ -56,10 +56,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        // Test helpers (the gradient check) shared by the test suites.
+        .target(name: "TestSupport", dependencies: ["Autograd"]),
+
         // Fixtures/ holds JSON made by the Python scripts beside it; tests read it by path.
-        .testTarget(name: "AutogradTests", dependencies: ["Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd"], exclude: ["Fixtures"]),
-        .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),

@@ -23,6 +23,22 @@ func medianSeconds(warmup: Int = 2, repeats: Int = 7, _ body: () -> Void) -> Dou
     return times[times.count / 2]
 }
 
+/// Runs `python` with `arguments` and returns its standard output parsed as JSON; nil when
+/// Python or the modules the script needs are not there (the bench then reports no baseline).
+func runPythonJSON(_ python: String, _ arguments: [String]) -> Any? {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [python] + arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return nil }
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { return nil }
+    return try? JSONSerialization.jsonObject(with: out)
+}
+
 /// Writes `object` as pretty JSON to `path` through a temporary file and a rename.
 func writeJSON(_ object: Any, to path: String) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

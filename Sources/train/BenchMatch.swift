@@ -77,16 +77,6 @@ struct BenchMatch: ParsableCommand {
             out.append(sorted(ts)[len(ts) // 2])
         print(json.dumps(out))
         """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, "-c", script, input.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { return nil }
-        return (try? JSONSerialization.jsonObject(with: out)) as? [Double]
+        return runPythonJSON(python, ["-c", script, input.path]) as? [Double]
     }
 }

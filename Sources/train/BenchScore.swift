@@ -55,17 +55,7 @@ struct BenchScore: ParsableCommand {
     }
 
     func pycocotools(_ type: InstanceEvaluator.IoUType) -> (seconds: Double, load: Double, stats: [Double])? {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python, script, "time", data, type.rawValue]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let out = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let object = try? JSONSerialization.jsonObject(with: out) as? [String: Any],
+        guard let object = runPythonJSON(python, [script, "time", data, type.rawValue]) as? [String: Any],
               let seconds = object["seconds"] as? Double, let load = object["load_seconds"] as? Double,
               let stats = object["stats"] as? [Double] else { return nil }
         return (seconds, load, stats)

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Autograd
+import TestSupport
 
 final class ElementwiseGradTests: XCTestCase {
     func testBinaryOpsSameShape() {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Autograd
+import TestSupport
 
 /// Forward values and gradients compared with PyTorch's, from `Fixtures/torch_ops.json`
 /// (made by `Fixtures/make_torch_ops.py`).

@@ -1,53 +1,13 @@
 import Foundation
 import XCTest
 import Autograd
+import TestSupport
 @testable import Losses
 @testable import Matching
 
-/// The same gradient check as AutogradTests' (central differences of a random projection).
-func checkGradients(_ inputs: [Tensor], eps: Float = 1e-2, atol: Float = 2e-3, rtol: Float = 2e-2,
-                    file: StaticString = #filePath, line: UInt = #line, _ f: ([Tensor]) -> Tensor) {
-    var rng = SeededRNG(seed: 99)
-    let out = f(inputs)
-    let weights = Tensor.uniform(out.shape, low: -1, high: 1, rng: &rng)
-    for x in inputs { x.zeroGrad() }
-    (out * weights).sum().backward()
-    func loss() -> Double {
-        let y = withoutGrad { f(inputs) }
-        return zip(y.data, weights.data).reduce(0) { $0 + Double($1.0) * Double($1.1) }
-    }
-    for (k, x) in inputs.enumerated() where x.requiresGrad {
-        guard let analytic = x.grad else { XCTFail("input \(k) got no gradient", file: file, line: line); continue }
-        var failures = 0
-        for i in 0..<x.count {
-            let saved = x.data[i]
-            x.data[i] = saved + eps; let up = loss()
-            x.data[i] = saved - eps; let down = loss()
-            x.data[i] = saved
-            let numeric = Float((up - down) / (2 * Double(eps)))
-            if abs(numeric - analytic[i]) > atol + rtol * abs(numeric) {
-                failures += 1
-                if failures <= 3 {
-                    XCTFail("input \(k) \(x.shape) element \(i): analytic \(analytic[i]), numeric \(numeric)", file: file, line: line)
-                }
-            }
-        }
-    }
-}
-
-func assertClose(_ a: [Float], _ b: [Float], atol: Float = 1e-5, rtol: Float = 1e-4, _ what: String,
-                 file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(a.count, b.count, what, file: file, line: line)
-    var failures = 0
-    for i in 0..<min(a.count, b.count) where !(abs(a[i] - b[i]) <= atol + rtol * abs(b[i])) {
-        failures += 1
-        if failures <= 3 { XCTFail("\(what)[\(i)]: \(a[i]) vs \(b[i])", file: file, line: line) }
-    }
-}
-
+/// Parameters here span ±2 unless asked (the losses' interesting range).
 func param(_ shape: [Int], _ seed: UInt64, low: Float = -2, high: Float = 2) -> Tensor {
-    var rng = SeededRNG(seed: seed)
-    return .uniform(shape, low: low, high: high, rng: &rng, requiresGrad: true)
+    TestSupport.param(shape, seed, low: low, high: high)
 }
 
 final class LossesTests: XCTestCase {

@@ -1,5 +1,6 @@
 import XCTest
 import Autograd
+import TestSupport
 @testable import Losses
 @testable import Matching
 
