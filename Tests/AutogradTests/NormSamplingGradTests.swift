@@ -100,3 +100,36 @@ final class NormSamplingGradTests: XCTestCase {
         XCTAssertEqual(out1.count, 2 * 2 * 3 * 3)
     }
 }
+
+final class DeformableAttentionTests: XCTestCase {
+    func testGradients() {
+        // Two levels (2x3 and 3x2), 2 heads of 3 channels, 2 points; locations kept away from
+        // pixel boundaries (bilinear kinks) by construction, some outside the map.
+        let shapes = [(2, 3), (3, 2)]
+        let value = param([2, 12, 2, 3], 1)
+        var rng = SeededRNG(seed: 2)
+        var locs: [Float] = []
+        for _ in 0..<(2 * 4 * 2) {            // (n, q, head)
+            for (h, w) in shapes {
+                for _ in 0..<2 {
+                    let px = Float(rng.nextInt(below: w + 2) - 1) + 0.2 + 0.6 * rng.nextUniform()
+                    let py = Float(rng.nextInt(below: h + 2) - 1) + 0.2 + 0.6 * rng.nextUniform()
+                    locs += [(px + 0.5) / Float(w), (py + 0.5) / Float(h)]
+                }
+            }
+        }
+        let locations = Tensor(shape: [2, 4, 2, 2, 2, 2], data: locs, requiresGrad: true)
+        let weights = param([2, 4, 2, 2, 2], 3, low: 0, high: 1)
+        checkGradients([value, locations, weights], eps: 1e-3, atol: 5e-3) {
+            Tensor.deformableAttention(value: $0[0], shapes: shapes, locations: $0[1], weights: $0[2])
+        }
+    }
+
+    func testOnePointAtAPixelCentreReadsThatPixel() {
+        // 1 level 2x2, 1 head, D = 2; location at the centre of pixel (x 1, y 0).
+        let value = Tensor(shape: [1, 4, 1, 2], data: [1, 10, 2, 20, 3, 30, 4, 40])
+        let loc = Tensor(shape: [1, 1, 1, 1, 1, 2], data: [0.75, 0.25])
+        let out = Tensor.deformableAttention(value: value, shapes: [(2, 2)], locations: loc, weights: Tensor(shape: [1, 1, 1, 1, 1], data: [0.5]))
+        XCTAssertEqual(out.data, [1, 10])
+    }
+}

@@ -23,12 +23,13 @@ final class TorchParityTests: XCTestCase {
     }
 
     enum Param: Decodable {
-        case int(Int), float(Float), ints([Int]), mask(shape: [Int], data: [Bool])
+        case int(Int), float(Float), ints([Int]), intLists([[Int]]), mask(shape: [Int], data: [Bool])
         init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
             if let i = try? c.decode(Int.self) { self = .int(i) }
             else if let f = try? c.decode(Float.self) { self = .float(f) }
             else if let a = try? c.decode([Int].self) { self = .ints(a) }
+            else if let a = try? c.decode([[Int]].self) { self = .intLists(a) }
             else {
                 struct M: Decodable { let shape: [Int]; let data: [Bool] }
                 let m = try c.decode(M.self)
@@ -79,6 +80,9 @@ final class TorchParityTests: XCTestCase {
         case "attention":
             guard case .mask(let shape, let data) = c.params["blocked"]! else { fatalError() }
             return .attention(q: x["q"]!, k: x["k"]!, v: x["v"]!, blocked: BoolMask(shape: shape, values: data))
+        case "deformable_attention":
+            guard case .intLists(let shapes) = c.params["shapes"]! else { fatalError() }
+            return .deformableAttention(value: x["value"]!, shapes: shapes.map { ($0[0], $0[1]) }, locations: x["locations"]!, weights: x["weights"]!)
         case "log_sigmoid": return x["x"]!.logSigmoid()
         case "softplus": return x["x"]!.softplus()
         default: fatalError("unknown op \(c.op) in fixture")

@@ -94,6 +94,31 @@ adamw = {"start": start, "grads": [[enc(a), enc(b)] for a, b in grads],
          "groups": [{"lr": 1e-2, "weight_decay": 0.05}, {"lr": 1e-3, "weight_decay": 0.0}],
          "end": [enc(p1), enc(p2)]}
 
+# Multi-scale deformable attention, by Deformable DETR's reference (ms_deform_attn_core_pytorch).
+def ms_deform_attn_core_pytorch(value, value_spatial_shapes, sampling_locations, attention_weights):
+    N_, S_, M_, D_ = value.shape
+    _, Lq_, M_, L_, P_, _ = sampling_locations.shape
+    value_list = value.split([H_ * W_ for H_, W_ in value_spatial_shapes], dim=1)
+    sampling_grids = 2 * sampling_locations - 1
+    sampling_value_list = []
+    for lid_, (H_, W_) in enumerate(value_spatial_shapes):
+        value_l_ = value_list[lid_].flatten(2).transpose(1, 2).reshape(N_ * M_, D_, H_, W_)
+        sampling_grid_l_ = sampling_grids[:, :, :, lid_].transpose(1, 2).flatten(0, 1)
+        sampling_value_l_ = F.grid_sample(value_l_, sampling_grid_l_, mode="bilinear", padding_mode="zeros", align_corners=False)
+        sampling_value_list.append(sampling_value_l_)
+    attention_weights = attention_weights.transpose(1, 2).reshape(N_ * M_, 1, Lq_, L_ * P_)
+    output = (torch.stack(sampling_value_list, dim=-2).flatten(-2) * attention_weights).sum(-1).view(N_, M_ * D_, Lq_)
+    return output.transpose(1, 2).contiguous()
+
+
+shapes = [(2, 3), (4, 5), (3, 1)]
+S = sum(h * w for h, w in shapes)
+aw_logits = torch.tensor(rng.normal(size=(2, 6, 2, 3, 4)).astype(np.float32))
+aw = torch.softmax(aw_logits.view(2, 6, 2, 12), -1).view(2, 6, 2, 3, 4).detach().requires_grad_(True)
+add("deformable_attention", "deformable_attention", {"shapes": [list(s) for s in shapes]},
+    {"value": t((2, S, 2, 5)), "locations": t((2, 6, 2, 3, 4, 2), -0.1, 1.1), "weights": aw},
+    lambda v, loc, a: ms_deform_attn_core_pytorch(v, shapes, loc, a))
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch_ops.json")
 with open(out, "w") as f:
     json.dump({"torch_version": torch.__version__, "cases": cases, "adamw": adamw}, f)
