@@ -44,6 +44,9 @@ let package = Package(
         // Image files: PNG through libpng (JPEG will join it with the data pipeline).
         .target(name: "Images", dependencies: ["CPNG"]),
 
+        // The Mask2Former-style model (m2f-tiny and its configurable relatives).
+        .target(name: "Models", dependencies: ["Autograd"]),
+
         // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
         // The only user of the HDF5 C library.
         .target(name: "HDF5", dependencies: ["CHDF5", "Autograd"]),
@@ -63,6 +66,8 @@ let package = Package(
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd"], exclude: ["Fixtures"]),
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd", "TestSupport"], exclude: ["Fixtures"]),
+        // Fixtures/parity holds the PyTorch reference files of shared/reference/parity.
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "HDF5", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),

@@ -1,0 +1,33 @@
+import Autograd
+
+/// The whole model: backbone, pixel decoder, transformer decoder with the text-embedding
+/// classifier. Parameter names are those of `shared/reference/m2f-tiny-params.txt`.
+public final class M2FModel: Module {
+    public let config: M2FConfig
+    public let backbone: Backbone
+    public let pixelDecoder: PixelDecoder
+    public let predictor: TransformerDecoder
+
+    public init(_ config: M2FConfig = M2FConfig(), rng: inout SeededRNG) {
+        self.config = config
+        backbone = Backbone(config, rng: &rng)
+        pixelDecoder = PixelDecoder(config, rng: &rng)
+        predictor = TransformerDecoder(config, rng: &rng)
+    }
+
+    public var children: [(String, Module)] {
+        [("backbone", backbone), ("pixel_decoder", pixelDecoder), ("predictor", predictor)]
+    }
+
+    /// Images `[B, 3, H, W]` with values 0-255 → normalised input.
+    public func normalize(_ images: Tensor) -> Tensor {
+        let mean = Tensor(shape: [1, 3, 1, 1], data: config.pixelMean), std = Tensor(shape: [1, 3, 1, 1], data: config.pixelStd)
+        return (images - mean) / std
+    }
+
+    /// The 1 + decoderLayers prediction sets (set 0 from the learnable queries, the last final).
+    public func callAsFunction(_ images: Tensor, classEmbeddings: Tensor, attentionMasks: [BoolMask]? = nil) -> [TransformerDecoder.Prediction] {
+        let features = backbone(normalize(images))
+        return predictor(pixelDecoder(features), classEmbeddings: classEmbeddings, attentionMasks: attentionMasks)
+    }
+}

@@ -1,0 +1,30 @@
+import Autograd
+
+/// DETR's normalised 2-D sine position encoding `[128, H, W]` for `features = 64` per axis:
+/// channels [y-features, x-features]; within an axis, channel 2i is sin and 2i+1 cos of
+/// pos / 10000^(2i/64), pos = (index + 1) / (size + 1e-6) · 2π. Computed in Float in PyTorch's
+/// order of operations.
+public func sinePositionEncoding(height: Int, width: Int, features: Int = 64, temperature: Float = 10000) -> [Float] {
+    let scale = 2 * Float.pi, eps: Float = 1e-6
+    var dimT = [Float](repeating: 0, count: features)
+    for k in 0..<features {
+        dimT[k] = powf(temperature, Float(2 * (k / 2)) / Float(features))
+    }
+    var out = [Float](repeating: 0, count: 2 * features * height * width)
+    for y in 0..<height {
+        let yEmbed = Float(y + 1) / (Float(height) + eps) * scale
+        for x in 0..<width {
+            let xEmbed = Float(x + 1) / (Float(width) + eps) * scale
+            for k in 0..<features {
+                let py = yEmbed / dimT[k], px = xEmbed / dimT[k]
+                out[(k * height + y) * width + x] = k % 2 == 0 ? sinf(py) : cosf(py)
+                out[((features + k) * height + y) * width + x] = k % 2 == 0 ? sinf(px) : cosf(px)
+            }
+        }
+    }
+    return out
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,143 @@
+import Autograd
+
+/// Masked cross-attention + LN, self-attention + LN, FFN + LN (post-norm), as Mask2Former's
+/// decoder layer.
+final class DecoderLayer: Module {
+    let crossAttn: MultiheadAttention, norm1: LayerNorm
+    let selfAttn: MultiheadAttention, norm2: LayerNorm
+    let linear1: Linear, linear2: Linear, norm3: LayerNorm
+
+    init(_ c: M2FConfig, rng: inout SeededRNG) {
+        crossAttn = MultiheadAttention(dModel: c.hidden, heads: c.heads, rng: &rng)
+        norm1 = LayerNorm(c.hidden)
+        selfAttn = MultiheadAttention(dModel: c.hidden, heads: c.heads, rng: &rng)
+        norm2 = LayerNorm(c.hidden)
+        linear1 = Linear(c.hidden, c.ffn, rng: &rng)
+        linear2 = Linear(c.ffn, c.hidden, rng: &rng)
+        norm3 = LayerNorm(c.hidden)
+    }
+
+    var children: [(String, Module)] {
+        [("cross_attn", crossAttn), ("norm1", norm1), ("self_attn", selfAttn), ("norm2", norm2),
+         ("linear1", linear1), ("linear2", linear2), ("norm3", norm3)]
+    }
+
+    /// `tgt` `[B, Q, d]`, `memory` `[B, HW, d]` (level embedding included), `pos` `[1, HW, d]`,
+    /// `queryPos` `[1, Q, d]`, `blocked` `[B, Q, HW]`.
+    func callAsFunction(_ tgt: Tensor, memory: Tensor, pos: Tensor, queryPos: Tensor, blocked: BoolMask) -> Tensor {
+        let q = tgt + queryPos
+        var out = norm1(tgt + crossAttn(query: q, key: memory + pos, value: memory, blocked: blocked))
+        let q2 = out + queryPos
+        out = norm2(out + selfAttn(query: q2, key: q2, value: out))
+        return norm3(out + linear2(linear1(out).relu()))
+    }
+}
+
+/// Mask2Former's masked-attention transformer decoder with prediction heads, and a classifier of
+/// text embeddings: a query's class logits are the cosine similarities of its projection with
+/// the dataset's class embeddings and with a learnable background embedding, over a temperature.
+public final class TransformerDecoder: Module {
+    let config: M2FConfig
+    let backgroundEmbed: Tensor
+    let queryFeat: Embedding, queryEmbed: Embedding, levelEmbed: Embedding
+    let layers: ModuleList<DecoderLayer>
+    let decoderNorm: LayerNorm
+    let classProj: Linear
+    let maskEmbed: MLP
+
+    public init(_ c: M2FConfig, rng: inout SeededRNG) {
+        config = c
+        backgroundEmbed = Tensor.randn([c.embeddingDim], rng: &rng, requiresGrad: true)
+        queryFeat = Embedding(c.queries, c.hidden, rng: &rng)
+        queryEmbed = Embedding(c.queries, c.hidden, rng: &rng)
+        levelEmbed = Embedding(3, c.hidden, rng: &rng)
+        layers = ModuleList((0..<c.decoderLayers).map { _ in DecoderLayer(c, rng: &rng) })
+        decoderNorm = LayerNorm(c.hidden)
+        classProj = Linear(c.hidden, c.embeddingDim, rng: &rng)
+        maskEmbed = MLP(input: c.hidden, hidden: c.hidden, output: c.maskDim, layers: 3, rng: &rng)
+    }
+
+    public var ownParameters: [(String, Tensor)] { [("background_embed", backgroundEmbed)] }
+    public var children: [(String, Module)] {
+        [("query_feat", queryFeat), ("query_embed", queryEmbed), ("level_embed", levelEmbed), ("layers", layers),
+         ("decoder_norm", decoderNorm), ("class_proj", classProj), ("mask_embed", maskEmbed)]
+    }
+
+    /// One prediction set: class logits `[B, Q, K+1]` (background last) and mask logits
+    /// `[B, Q, H/4, W/4]`, plus the cosine similarities `[B, Q, K]` before the temperature.
+    public struct Prediction {
+        public var logits: Tensor
+        public var masks: Tensor
+        public var cosines: Tensor
+    }
+
+    /// Runs the decoder on the pixel decoder's output. `classEmbeddings` `[K, D]` (normalised
+    /// here). `attentionMasks`, when given, replaces the computed mask of decoder layer i
+    /// (`[B, Q, HW_level]`, true = blocked): for parity tests at the threshold's edge.
+    public func callAsFunction(_ pixel: PixelDecoder.Output, classEmbeddings: Tensor,
+                               attentionMasks: [BoolMask]? = nil) -> [Prediction] {
+        let c = config, b = pixel.maskFeatures.shape[0], d = c.hidden
+        var memories: [Tensor] = [], positions: [Tensor] = [], sizes: [(Int, Int)] = []
+        for (l, x) in pixel.multiScale.enumerated() {
+            let (h, w) = (x.shape[2], x.shape[3])
+            sizes.append((h, w))
+            memories.append(x.reshape([b, d, h * w]).transpose(1, 2) + levelEmbed.weight.slice(axis: 0, l..<(l + 1)))
+            positions.append(Tensor(shape: [d, h * w], data: sinePositionEncoding(height: h, width: w, features: d / 2))
+                .transpose(0, 1).reshape([1, h * w, d]))
+        }
+        let queryPos = queryEmbed.weight.reshape([1, c.queries, d])
+        var output = queryFeat.weight.reshape([1, c.queries, d]).expand(to: [b, c.queries, d])
+        let classes = normalizeRows(classEmbeddings)
+        let background = normalizeRows(backgroundEmbed.reshape([1, c.embeddingDim]))
+        let classifier = Tensor.concat([classes, background], axis: 0)           // [K+1, D]
+
+        var predictions: [Prediction] = []
+        var (prediction, mask) = heads(output, pixel.maskFeatures, classifier, target: sizes[0])
+        predictions.append(prediction)
+        for (i, layer) in layers.items.enumerated() {
+            let level = i % sizes.count
+            let blocked = attentionMasks?[i] ?? mask
+            output = layer(output, memory: memories[level], pos: positions[level], queryPos: queryPos, blocked: blocked)
+            (prediction, mask) = heads(output, pixel.maskFeatures, classifier, target: sizes[(i + 1) % sizes.count])
+            predictions.append(prediction)
+        }
+        return predictions
+    }
+
+    /// The prediction heads on `output`, and the attention mask for the next layer (mask logits
+    /// resized to `target`, blocked where sigmoid < 0.5, fully blocked rows unblocked; no
+    /// gradient).
+    func heads(_ output: Tensor, _ maskFeatures: Tensor, _ classifier: Tensor, target: (Int, Int)) -> (Prediction, BoolMask) {
+        let (b, q) = (output.shape[0], output.shape[1])
+        let (h, w) = (maskFeatures.shape[2], maskFeatures.shape[3])
+        let decoded = decoderNorm(output)
+        let embedding = maskEmbed(decoded)                                            // [B, Q, C]
+        let masks = Tensor.matmul(embedding, maskFeatures.reshape([b, config.maskDim, h * w])).reshape([b, q, h, w])
+        let cosines = Tensor.matmul(normalizeRows(classProj(decoded)), classifier, transB: true)   // [B, Q, K+1]
+        let logits = cosines / config.temperature
+        let k = classifier.shape[0] - 1
+        let blocked: BoolMask = withoutGrad {
+            let resized = masks.resizeBilinear(to: target).data
+            let hw = target.0 * target.1
+            var values = [Bool](repeating: false, count: resized.count)
+            for row in 0..<(b * q) {
+                var all = true
+                for e in 0..<hw {
+                    // sigmoid(x) < 0.5  <=>  x < 0
+                    let v = resized[row * hw + e] < 0
+                    values[row * hw + e] = v
+                    all = all && v
+                }
+                if all { for e in 0..<hw { values[row * hw + e] = false } }
+            }
+            return BoolMask(shape: [b, q, hw], values: values)
+        }
+        return (Prediction(logits: logits, masks: masks, cosines: cosines.slice(axis: 2, 0..<k)), blocked)
+    }
+}
+
+/// Rows scaled to unit L2 norm (`F.normalize`, eps 1e-12), over the last axis.
+func normalizeRows(_ x: Tensor) -> Tensor {
+    let norm = x.square().sum(axis: -1, keepDims: true).sqrt().clamp(min: 1e-12)
+    return x / norm
+}

@@ -1,0 +1,91 @@
+import Foundation
+import XCTest
+import Autograd
+import HDF5
+import TestSupport
+@testable import Models
+
+/// m2f-tiny against the PyTorch reference on the same weights and batch
+/// (`Fixtures/parity`, copied from shared/reference/parity).
+final class M2FParityTests: XCTestCase {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func loadModel() throws -> M2FModel {
+        var rng = SeededRNG(seed: 0)
+        let model = M2FModel(rng: &rng)
+        try ParameterFile.load(model, from: dir.appendingPathComponent("parity/m2f_tiny_init.h5").path)
+        return model
+    }
+
+    static func batch() throws -> (images: Tensor, embeddings: Tensor) {
+        let f = try HDF5File(dir.appendingPathComponent("parity/m2f_tiny_batch.h5").path)
+        let images = try f.readBytes("images_u8")
+        let emb = try f.readFloats("class_embeddings")
+        return (Tensor(shape: images.shape, data: images.values.map { Float($0) }), Tensor(shape: emb.shape, data: emb.values))
+    }
+
+    func testParameterNamesShapesAndCount() throws {
+        var rng = SeededRNG(seed: 0)
+        let model = M2FModel(rng: &rng)
+        let listed = try String(contentsOf: Self.dir.appendingPathComponent("m2f-tiny-params.txt"), encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }
+            .map { line -> (String, [Int]) in
+                let parts = line.split(separator: "\t")
+                let shape = parts[1].dropFirst().dropLast().split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces))! }
+                return (String(parts[0]), shape)
+            }
+        let ours = model.namedParameters().map { ($0.name, $0.tensor.shape) }
+        XCTAssertEqual(Set(ours.map(\.0)), Set(listed.map(\.0)))
+        let shapes = Dictionary(uniqueKeysWithValues: listed)
+        for (name, shape) in ours { XCTAssertEqual(shape, shapes[name], name) }
+        XCTAssertEqual(model.parameterCount, 7_272_640)
+        XCTAssertEqual(ours.count, 262)
+    }
+
+    /// [sum, abs sum, L2, min, max] and the first 1024 values of an intermediate.
+    func compare(_ t: Tensor, _ name: String, _ ref: HDF5File, atol: Float = 1e-4, file: StaticString = #filePath, line: UInt = #line) throws {
+        let stats = try ref.readDoubles("intermediates/\(name)/stats").values
+        let head = try ref.readFloats("intermediates/\(name)/head").values
+        var sum = 0.0, abs = 0.0, l2 = 0.0
+        for v in t.data { sum += Double(v); abs += Swift.abs(Double(v)); l2 += Double(v) * Double(v) }
+        XCTAssertEqual(abs, stats[1], accuracy: 1e-4 * Swift.max(1, stats[1]), "\(name) abs sum", file: file, line: line)
+        XCTAssertEqual(l2.squareRoot(), stats[2], accuracy: 1e-4 * Swift.max(1, stats[2]), "\(name) L2", file: file, line: line)
+        XCTAssertEqual(Double(t.data.min()!), stats[3], accuracy: Double(atol) * 10, "\(name) min", file: file, line: line)
+        XCTAssertEqual(Double(t.data.max()!), stats[4], accuracy: Double(atol) * 10, "\(name) max", file: file, line: line)
+        assertClose(Array(t.data.prefix(head.count)), head, atol: atol, rtol: 0, name, file: file, line: line)
+        _ = sum
+    }
+
+    func testBackboneAndPixelDecoderMatchPyTorch() throws {
+        let model = try Self.loadModel()
+        let (images, _) = try Self.batch()
+        let ref = try HDF5File(Self.dir.appendingPathComponent("parity/m2f_tiny_ref.h5").path)
+        try withoutGrad {
+            let features = model.backbone(model.normalize(images))
+            for (i, name) in ["res2", "res3", "res4", "res5"].enumerated() { try compare(features[i], name, ref) }
+            let pixel = model.pixelDecoder(features)
+            try compare(pixel.maskFeatures, "mask_features", ref)
+            for (i, name) in ["enc_s32", "enc_s16", "enc_s8"].enumerated() { try compare(pixel.multiScale[i], name, ref) }
+        }
+    }
+
+    func testPredictionsMatchPyTorch() throws {
+        let model = try Self.loadModel()
+        let (images, embeddings) = try Self.batch()
+        let ref = try HDF5File(Self.dir.appendingPathComponent("parity/m2f_tiny_ref.h5").path)
+        // The stored attention masks: one resized logit sits within 7e-6 of the threshold.
+        let masks = try (0..<6).map { i -> BoolMask in
+            let m = try ref.readBytes("attn_masks/\(i)")
+            return BoolMask(shape: m.shape, values: m.values.map { $0 != 0 })
+        }
+        let predictions = withoutGrad { model(images, classEmbeddings: embeddings, attentionMasks: masks) }
+        XCTAssertEqual(predictions.count, 7)
+        for (i, p) in predictions.enumerated() {
+            let logits = try ref.readFloats("pred_logits/\(i)"), maskRef = try ref.readFloats("pred_masks/\(i)")
+            XCTAssertEqual(p.logits.shape, logits.shape)
+            XCTAssertEqual(p.masks.shape, maskRef.shape)
+            assertClose(p.logits.data, logits.values, atol: 1e-4, rtol: 0, "pred_logits/\(i)")
+            assertClose(p.masks.data, maskRef.values, atol: 1e-4, rtol: 0, "pred_masks/\(i)")
+        }
+    }
+}
