@@ -30,6 +30,9 @@ public struct LossConfig: Equatable {
     public var points: Int = 12544
     public var oversampleRatio: Int = 3
     public var importanceSampleRatio: Float = 0.75
+    /// Match and compute the mask losses on every pixel centre of the predicted mask map instead
+    /// of sampled points (the parity fixtures' "dense" loss; exact, but slower).
+    public var densePoints: Bool = false
     /// Sigmoid focal loss instead of BCE for the mask term.
     public var useFocal: Bool = false
     public var focalAlpha: Float = 0.25
@@ -89,15 +92,17 @@ public struct SetCriterion {
         self.labelSimilarity = labelSimilarity
     }
 
-    public var matcher: HungarianMatcher {
-        HungarianMatcher(classWeight: config.classWeight,
-                         maskWeight: config.maskWeight, diceWeight: config.diceWeight, points: config.points)
+    /// The matcher for predicted masks of `height` x `width`.
+    public func matcher(height: Int, width: Int) -> HungarianMatcher {
+        HungarianMatcher(classWeight: config.classWeight, maskWeight: config.maskWeight, diceWeight: config.diceWeight,
+                         points: config.points,
+                         fixedGrid: config.densePoints ? HungarianMatcher.pixelCentres(height: height, width: width) : nil)
     }
 
     /// The matched (query, target) pairs of each image, queries ascending. No gradient.
     public func match(_ set: PredictionSet, _ targets: BatchTargets, rng: inout SeededRNG) throws -> [Assignment] {
         let (b, q) = (set.logits.shape[0], set.logits.shape[1])
-        var m = matcher
+        var m = matcher(height: set.masks.shape[2], width: set.masks.shape[3])
         if targets.supervision == .boxes { m.maskWeight = config.boxProjectionWeight }
         return try (0..<b).map { i in
             let logits = set.logits.data[(i * q * set.logits.shape[2])..<((i + 1) * q * set.logits.shape[2])]
@@ -145,9 +150,11 @@ public struct SetCriterion {
         switch targets.supervision {
         case .masks:
             let targetMasks = try gatherTargetMasks(assignments, targets)
-            let p = config.points
-            let coords = PointSampling.importance(logits: matchedMasks, count: p, oversample: config.oversampleRatio,
-                                                  importance: config.importanceSampleRatio, rng: &rng)
+            let p = config.densePoints ? h * w : config.points
+            let coords = config.densePoints
+                ? Array(repeating: HungarianMatcher.pixelCentres(height: h, width: w).map { ($0 + 1) / 2 }, count: matchedMasks.shape[0]).flatMap { $0 }
+                : PointSampling.importance(logits: matchedMasks, count: p, oversample: config.oversampleRatio,
+                                           importance: config.importanceSampleRatio, rng: &rng)
             let predPoints = PointSampling.sample(matchedMasks, at: coords, count: p)
             let targetPoints = withoutGrad { PointSampling.sample(targetMasks, at: coords, count: p) }
             let maskLoss = config.useFocal

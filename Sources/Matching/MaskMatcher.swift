@@ -27,12 +27,28 @@ public struct HungarianMatcher {
     public var maskWeight: Float
     public var diceWeight: Float
     public var points: Int
+    /// Fixed points (`[P, 2]`, x then y, normalised to [−1, 1]) instead of random ones: the
+    /// dense variant uses every pixel centre of the prediction map.
+    public var fixedGrid: [Float]?
 
-    public init(classWeight: Float = 2, maskWeight: Float = 5, diceWeight: Float = 5, points: Int = 12544) {
+    public init(classWeight: Float = 2, maskWeight: Float = 5, diceWeight: Float = 5, points: Int = 12544, fixedGrid: [Float]? = nil) {
         self.classWeight = classWeight
         self.maskWeight = maskWeight
         self.diceWeight = diceWeight
         self.points = points
+        self.fixedGrid = fixedGrid
+    }
+
+    /// Every pixel centre of a `height` x `width` map as grid coordinates (x, y) in [−1, 1].
+    public static func pixelCentres(height: Int, width: Int) -> [Float] {
+        var grid = [Float](repeating: 0, count: height * width * 2)
+        for y in 0..<height {
+            for x in 0..<width {
+                grid[(y * width + x) * 2] = 2 * (Float(x) + 0.5) / Float(width) - 1
+                grid[(y * width + x) * 2 + 1] = 2 * (Float(y) + 0.5) / Float(height) - 1
+            }
+        }
+        return grid
     }
 
     public enum MatchError: Error, CustomStringConvertible {
@@ -66,8 +82,8 @@ public struct HungarianMatcher {
             guard targetMasks.rank == 3, targetMasks.shape[0] == t else {
                 throw MatchError.badTargets("target masks \(targetMasks.shape) for \(t) classes")
             }
-            var grid = [Float](repeating: 0, count: points * 2)
-            for i in grid.indices { grid[i] = 2 * rng.nextUniform() - 1 }
+            var grid = fixedGrid ?? [Float](repeating: 0, count: points * 2)
+            if fixedGrid == nil { for i in grid.indices { grid[i] = 2 * rng.nextUniform() - 1 } }
             let maskCost = pointMaskCost(masks, targetMasks, grid: grid)
             for e in cost.indices { cost[e] += maskCost[e] }
         } else if let boxes = targets.boxes {

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 import Autograd
 import HDF5
+import Losses
+import Matching
 import TestSupport
 @testable import Models
 
@@ -87,5 +89,57 @@ final class M2FParityTests: XCTestCase {
             assertClose(p.logits.data, logits.values, atol: 1e-4, rtol: 0, "pred_logits/\(i)")
             assertClose(p.masks.data, maskRef.values, atol: 1e-4, rtol: 0, "pred_masks/\(i)")
         }
+    }
+
+    func testDenseLossesAssignmentsAndGradientNormsMatchPyTorch() throws {
+        let model = try Self.loadModel()
+        let (images, embeddings) = try Self.batch()
+        let batchFile = try HDF5File(Self.dir.appendingPathComponent("parity/m2f_tiny_batch.h5").path)
+        let ref = try HDF5File(Self.dir.appendingPathComponent("parity/m2f_tiny_ref.h5").path)
+        let dense = try batchFile.readFloats("dense_target_masks"), classes = try batchFile.readInt64s("target_classes")
+        let (b, t, h, w) = (dense.shape[0], dense.shape[1], dense.shape[2], dense.shape[3])
+        let targets = BatchTargets(supervision: .masks, images: (0..<b).map { i in
+            ImageTargets(classes: (0..<t).map { Int(classes.values[i * t + $0]) },
+                         masks: Tensor(shape: [t, h, w], data: Array(dense.values[(i * t * h * w)..<((i + 1) * t * h * w)])))
+        })
+        let masks = try (0..<6).map { i -> BoolMask in
+            let m = try ref.readBytes("attn_masks/\(i)")
+            return BoolMask(shape: m.shape, values: m.values.map { $0 != 0 })
+        }
+        var config = LossConfig()
+        config.densePoints = true
+        let criterion = SetCriterion(config: config)
+        var rng = SeededRNG(seed: 0)
+        let predictions = model(images, classEmbeddings: embeddings, attentionMasks: masks)
+        var total: Tensor? = nil
+        for (i, p) in predictions.enumerated() {
+            let set = PredictionSet(logits: p.logits, masks: p.masks)
+            let assignment = try withoutGrad { try criterion.match(set, targets, rng: &rng) }
+            let pairs = try ref.readInt64s("assign/\(i)").values.map(Int.init)
+            for image in 0..<b {
+                let expected = (0..<t).map { (pairs[(image * t + $0) * 2], pairs[(image * t + $0) * 2 + 1]) }
+                XCTAssertEqual(assignment[image].rows, expected.map(\.0), "assign/\(i) image \(image) queries")
+                XCTAssertEqual(assignment[image].cols, expected.map(\.1), "assign/\(i) image \(image) targets")
+            }
+            let losses = Dictionary(uniqueKeysWithValues: try criterion.losses(set, targets, numMasks: targets.targetCount, rng: &rng).map { ($0.name, $0.value) })
+            for (name, key, weight) in [("ce", "loss_ce", Float(2)), ("mask_bce", "loss_mask", 5), ("dice", "loss_dice", 5)] {
+                let expected = try ref.readDoubles("loss/\(name)/\(i)").values[0]
+                XCTAssertEqual(Double(losses[key]!.item / weight), expected, accuracy: 1e-5 * abs(expected), "loss/\(name)/\(i)")
+            }
+            let sum = losses["loss_ce"]! + losses["loss_mask"]! + losses["loss_dice"]!
+            total = total.map { $0 + sum } ?? sum
+        }
+        let expectedTotal = try ref.readDoubles("loss/total").values[0]
+        XCTAssertEqual(Double(total!.item), expectedTotal, accuracy: 1e-5 * expectedTotal, "loss/total")
+        total!.backward()
+        var checked = 0
+        for (name, p) in model.namedParameters() where !name.hasSuffix("k_proj.bias") {
+            let expected = try ref.readDoubles("grad_norm/\(name)").values[0]
+            let g = try XCTUnwrap(p.grad, "\(name) has no gradient")
+            let norm = g.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            XCTAssertEqual(norm, expected, accuracy: 1e-3 * expected, "grad_norm/\(name)")
+            checked += 1
+        }
+        XCTAssertEqual(checked, 262 - 12)
     }
 }
