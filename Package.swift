@@ -12,6 +12,8 @@ let package = Package(
     dependencies: [
         // The `train` command line: subcommands, options, help text.
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // YAML configs.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // C libraries from Debian, one system-library target each (module map + shim header).
@@ -55,8 +57,9 @@ let package = Package(
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd", "HDF5", "Matching", "Losses", "Evaluation",
+                "Autograd", "HDF5", "Matching", "Losses", "Evaluation", "Models",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
             ]),
 
         // Test helpers (the gradient check) shared by the test suites.

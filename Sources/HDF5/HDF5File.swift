@@ -208,6 +208,10 @@ public final class HDF5File {
         try write(name, floats, shape: shape, fileType: uniseg_H5T_IEEE_F32LE(), memoryType: uniseg_H5T_NATIVE_FLOAT(), deflate: deflate)
     }
 
+    public func write(_ name: String, doubles: [Double], shape: [Int], deflate: Int? = nil) throws {
+        try write(name, doubles, shape: shape, fileType: uniseg_H5T_IEEE_F64LE(), memoryType: uniseg_H5T_NATIVE_DOUBLE(), deflate: deflate)
+    }
+
     public func write(_ name: String, bytes: [UInt8], shape: [Int], deflate: Int? = nil) throws {
         try write(name, bytes, shape: shape, fileType: uniseg_H5T_STD_U8LE(), memoryType: uniseg_H5T_NATIVE_UINT8(), deflate: deflate)
     }

@@ -1,25 +1,23 @@
 /// The widths, depths and counts of a Mask2Former-style model; the defaults are m2f-tiny
-/// (`shared/reference/m2f-tiny.md`).
+/// (`shared/reference/m2f-tiny.md`). In YAML these are the keys of the `model:` section, in
+/// snake case (`stem_channels`, `encoder_layers`, ...); a key left out keeps its default.
 public struct M2FConfig: Equatable, Codable, Sendable {
-    /// Stem convolutions' output channels, then res2..res5's.
     public var stemChannels = [32, 64]
+    /// res2 ... res5 output channels.
     public var stageChannels = [64, 128, 256, 512]
     public var backboneGroups = 8
-    /// Pixel decoder.
     public var convDim = 128
     public var decoderGroups = 32
     public var encoderLayers = 2
     public var encoderHeads = 4
     public var encoderPoints = 4
     public var encoderFFN = 512
-    /// Transformer decoder.
     public var hidden = 128
     public var queries = 50
     public var heads = 4
     public var ffn = 512
     public var decoderLayers = 6
     public var maskDim = 128
-    /// Text-embedding classifier.
     public var embeddingDim = 384
     public var temperature: Float = 0.07
     /// ImageNet normalisation on the 0-255 scale.
@@ -27,4 +25,63 @@ public struct M2FConfig: Equatable, Codable, Sendable {
     public var pixelStd: [Float] = [58.395, 57.12, 57.375]
 
     public init() {}
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case stemChannels = "stem_channels", stageChannels = "stage_channels", backboneGroups = "backbone_groups"
+        case convDim = "conv_dim", decoderGroups = "decoder_groups", encoderLayers = "encoder_layers"
+        case encoderHeads = "encoder_heads", encoderPoints = "encoder_points", encoderFFN = "encoder_ffn"
+        case hidden, queries, heads, ffn, decoderLayers = "decoder_layers", maskDim = "mask_dim"
+        case embeddingDim = "embedding_dim", temperature, pixelMean = "pixel_mean", pixelStd = "pixel_std"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        var d = M2FConfig()
+        func take<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
+            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
+        }
+        try take(.stemChannels, &d.stemChannels); try take(.stageChannels, &d.stageChannels)
+        try take(.backboneGroups, &d.backboneGroups); try take(.convDim, &d.convDim)
+        try take(.decoderGroups, &d.decoderGroups); try take(.encoderLayers, &d.encoderLayers)
+        try take(.encoderHeads, &d.encoderHeads); try take(.encoderPoints, &d.encoderPoints)
+        try take(.encoderFFN, &d.encoderFFN); try take(.hidden, &d.hidden); try take(.queries, &d.queries)
+        try take(.heads, &d.heads); try take(.ffn, &d.ffn); try take(.decoderLayers, &d.decoderLayers)
+        try take(.maskDim, &d.maskDim); try take(.embeddingDim, &d.embeddingDim)
+        try take(.temperature, &d.temperature); try take(.pixelMean, &d.pixelMean); try take(.pixelStd, &d.pixelStd)
+        self = d
+        try validate()
+    }
+
+    /// Values that would build a broken model, as errors naming the key.
+    public func validate() throws {
+        func fail(_ key: CodingKeys, _ why: String) -> ConfigError { ConfigError(key: key.rawValue, message: why) }
+        guard stemChannels.count == 2, stemChannels.allSatisfy({ $0 > 0 }) else { throw fail(.stemChannels, "needs two positive channel counts") }
+        guard stageChannels.count == 4, stageChannels.allSatisfy({ $0 > 0 }) else { throw fail(.stageChannels, "needs four positive channel counts (res2..res5)") }
+        guard stemChannels[1] > 0, (stemChannels + stageChannels).allSatisfy({ $0 % backboneGroups == 0 }) else {
+            throw fail(.backboneGroups, "must divide every backbone channel count")
+        }
+        guard convDim % decoderGroups == 0, convDim % encoderHeads == 0, convDim % 2 == 0 else {
+            throw fail(.convDim, "must be even and divisible by decoder_groups and encoder_heads")
+        }
+        guard hidden == convDim else { throw fail(.hidden, "must equal conv_dim (the decoder reads the pixel decoder's maps)") }
+        guard hidden % heads == 0 else { throw fail(.heads, "must divide hidden") }
+        for (key, v) in [(CodingKeys.encoderLayers, encoderLayers), (.encoderPoints, encoderPoints), (.encoderFFN, encoderFFN),
+                         (.queries, queries), (.ffn, ffn), (.decoderLayers, decoderLayers), (.maskDim, maskDim), (.embeddingDim, embeddingDim)] {
+            guard v > 0 else { throw fail(key, "must be positive") }
+        }
+        guard temperature > 0 else { throw fail(.temperature, "must be positive") }
+        guard pixelMean.count == 3, pixelStd.count == 3, pixelStd.allSatisfy({ $0 > 0 }) else {
+            throw fail(.pixelStd, "pixel_mean and pixel_std need three values, std positive")
+        }
+    }
+}
+
+public struct ConfigError: Error, CustomStringConvertible, Equatable {
+    public var key: String
+    public var message: String
+    public init(key: String, message: String) {
+        self.key = key
+        self.message = message
+    }
+    public var description: String { "\(key): \(message)" }
 }
