@@ -143,3 +143,25 @@ final class M2FParityTests: XCTestCase {
         XCTAssertEqual(checked, 262 - 12)
     }
 }
+
+final class ParameterGroupTests: XCTestCase {
+    func testGroupsMatchTheReferenceList() throws {
+        var rng = SeededRNG(seed: 0)
+        let model = M2FModel(rng: &rng)
+        let groups = model.referenceParameterGroups()
+        var byTensor: [ObjectIdentifier: (Float, Float)] = [:]
+        for g in groups { for p in g.parameters { byTensor[ObjectIdentifier(p)] = (g.lrMultiplier * 1e-4, g.weightDecay) } }
+        let listed = try String(contentsOf: M2FParityTests.dir.appendingPathComponent("m2f-tiny-params.txt"), encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }
+        var expected: [String: (Float, Float)] = [:]
+        for line in listed {
+            let parts = line.split(separator: "\t")
+            expected[String(parts[0])] = (Float(parts[3])!, Float(parts[4])!)
+        }
+        for (name, tensor) in model.namedParameters() {
+            let (lr, wd) = byTensor[ObjectIdentifier(tensor)]!
+            XCTAssertEqual(lr, expected[name]!.0, accuracy: 1e-12, "\(name) lr")
+            XCTAssertEqual(wd, expected[name]!.1, "\(name) weight decay")
+        }
+    }
+}

@@ -150,12 +150,21 @@ extension Tensor {
                 }
             }
         }
+        let size = x.count
+        // y = x̂·w[c] + b[c], in parallel over groups.
+        let wv = weight?.data, bv = bias?.data
         var y = xhat
         if weight != nil || bias != nil {
-            let w = weight?.data, b = bias?.data
-            for e in y.indices {
-                let c = channel(e)
-                y[e] = y[e] * (w?[c] ?? 1) + (b?[c] ?? 0)
+            y.withUnsafeMutableBufferPointer { yp in
+                let Y = yp.baseAddress!
+                Parallel.forRanges(groups, costPerElement: n * 2) { range in
+                    for gi in range {
+                        for e in (gi * n)..<((gi + 1) * n) {
+                            let c = channel(e)
+                            Y[e] = Y[e] * (wv?[c] ?? 1) + (bv?[c] ?? 0)
+                        }
+                    }
+                }
             }
         }
         var inputs = [x]
@@ -164,38 +173,61 @@ extension Tensor {
         let hasWeight = weight != nil
         return record(op, shape: x.shape, data: y, inputs: inputs) { g, needs in
             var grads: [[Float]?] = []
-            // dx̂ = g · w; dx = inv/n · (n·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)) per group.
+            // dx̂ = g · w; dx = inv · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)) per group, groups in parallel.
             if needs[0] {
-                var dx = [Float](repeating: 0, count: g.count)
-                let w = weight?.data
-                for gi in 0..<groups {
-                    let base = gi * n
-                    var s1: Float = 0, s2: Float = 0
-                    for k in 0..<n {
-                        let e = base + k
-                        let dh = g[e] * (w?[channel(e)] ?? 1)
-                        s1 += dh
-                        s2 += dh * xhat[e]
-                    }
-                    let inv = invStd[gi], rn = 1 / Float(n)
-                    for k in 0..<n {
-                        let e = base + k
-                        let dh = g[e] * (w?[channel(e)] ?? 1)
-                        dx[e] = inv * (dh - rn * s1 - xhat[e] * rn * s2)
+                var dx = [Float](repeating: 0, count: size)
+                dx.withUnsafeMutableBufferPointer { dp in
+                    g.withUnsafeBufferPointer { gp in
+                        xhat.withUnsafeBufferPointer { hp in
+                            let D = dp.baseAddress!, G = gp.baseAddress!, H = hp.baseAddress!
+                            Parallel.forRanges(groups, costPerElement: n * 4) { range in
+                                for gi in range {
+                                    let base = gi * n
+                                    var s1: Float = 0, s2: Float = 0
+                                    for k in 0..<n {
+                                        let e = base + k
+                                        let dh = G[e] * (wv?[channel(e)] ?? 1)
+                                        s1 += dh
+                                        s2 += dh * H[e]
+                                    }
+                                    let inv = invStd[gi], rn = 1 / Float(n)
+                                    for k in 0..<n {
+                                        let e = base + k
+                                        let dh = G[e] * (wv?[channel(e)] ?? 1)
+                                        D[e] = inv * (dh - rn * s1 - H[e] * rn * s2)
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
                 grads.append(dx)
             } else {
                 grads.append(nil)
             }
-            var dw = [Float](repeating: 0, count: channels), db = [Float](repeating: 0, count: channels)
-            for e in g.indices {
-                let c = channel(e)
-                dw[c] += g[e] * xhat[e]
-                db[c] += g[e]
+            if hasWeight || bias != nil {
+                var dw = [Float](repeating: 0, count: channels), db = [Float](repeating: 0, count: channels)
+                g.withUnsafeBufferPointer { gp in
+                    xhat.withUnsafeBufferPointer { hp in
+                        let G = gp.baseAddress!, H = hp.baseAddress!
+                        if channelAxisIsLast {
+                            for r in 0..<(size / channels) {
+                                for c in 0..<channels { let e = r * channels + c; dw[c] += G[e] * H[e]; db[c] += G[e] }
+                            }
+                        } else {
+                            for e0 in stride(from: 0, to: size, by: plane) {
+                                let c = (e0 / plane) % channels
+                                var sw: Float = 0, sb: Float = 0
+                                for e in e0..<(e0 + plane) { sw += G[e] * H[e]; sb += G[e] }
+                                dw[c] += sw
+                                db[c] += sb
+                            }
+                        }
+                    }
+                }
+                if hasWeight { grads.append(needs[1] ? dw : nil) }
+                if bias != nil { grads.append(needs[grads.count] ? db : nil) }
             }
-            if hasWeight { grads.append(needs[1] ? dw : nil) }
-            if bias != nil { grads.append(needs[grads.count] ? db : nil) }
             return grads
         }
     }

@@ -211,30 +211,39 @@ struct BilinearTaps {
         weights = [Float](repeating: 0, count: 4 * count)
         inside = [UInt8](repeating: 0, count: count)
         fractions = [Float](repeating: 0, count: 2 * count)
-        for t in 0..<count {
-            let gx = grid[2 * t], gy = grid[2 * t + 1]
-            // Far-outside and NaN coordinates sample only zeros; clamping keeps indices finite.
-            var ix = ((gx + 1) * Float(w) - 1) / 2, iy = ((gy + 1) * Float(h) - 1) / 2
-            ix = ix.isNaN ? -2 : Swift.min(Swift.max(ix, -2), Float(w) + 1)
-            iy = iy.isNaN ? -2 : Swift.min(Swift.max(iy, -2), Float(h) + 1)
-            let x0 = Int(ix.rounded(.down)), y0 = Int(iy.rounded(.down))
-            let lx = ix - Float(x0), ly = iy - Float(y0)
-            let inY0 = y0 >= 0 && y0 < h, inY1 = y0 + 1 >= 0 && y0 + 1 < h
-            let inX0 = x0 >= 0 && x0 < w, inX1 = x0 + 1 >= 0 && x0 + 1 < w
-            let cy0 = Swift.min(Swift.max(y0, 0), h - 1), cy1 = Swift.min(Swift.max(y0 + 1, 0), h - 1)
-            let cx0 = Swift.min(Swift.max(x0, 0), w - 1), cx1 = Swift.min(Swift.max(x0 + 1, 0), w - 1)
-            offsets[4 * t] = Int32(cy0 * w + cx0)
-            offsets[4 * t + 1] = Int32(cy0 * w + cx1)
-            offsets[4 * t + 2] = Int32(cy1 * w + cx0)
-            offsets[4 * t + 3] = Int32(cy1 * w + cx1)
-            weights[4 * t] = inY0 && inX0 ? (1 - ly) * (1 - lx) : 0
-            weights[4 * t + 1] = inY0 && inX1 ? (1 - ly) * lx : 0
-            weights[4 * t + 2] = inY1 && inX0 ? ly * (1 - lx) : 0
-            weights[4 * t + 3] = inY1 && inX1 ? ly * lx : 0
-            inside[t] = (inY0 && inX0 ? 1 : 0) | (inY0 && inX1 ? 2 : 0) | (inY1 && inX0 ? 4 : 0) | (inY1 && inX1 ? 8 : 0)
-            fractions[2 * t] = lx
-            fractions[2 * t + 1] = ly
-        }
+        grid.withUnsafeBufferPointer { gp in
+        offsets.withUnsafeMutableBufferPointer { op in
+        weights.withUnsafeMutableBufferPointer { wp in
+        inside.withUnsafeMutableBufferPointer { ip in
+        fractions.withUnsafeMutableBufferPointer { fp in
+            let G = gp.baseAddress!, O = op.baseAddress!, W = wp.baseAddress!, I = ip.baseAddress!, F = fp.baseAddress!
+            Parallel.forRanges(count, costPerElement: 16) { range in
+                for t in range {
+                    let gx = G[2 * t], gy = G[2 * t + 1]
+                    // Far-outside and NaN coordinates sample only zeros; clamping keeps indices finite.
+                    var ix = ((gx + 1) * Float(w) - 1) / 2, iy = ((gy + 1) * Float(h) - 1) / 2
+                    ix = ix.isNaN ? -2 : Swift.min(Swift.max(ix, -2), Float(w) + 1)
+                    iy = iy.isNaN ? -2 : Swift.min(Swift.max(iy, -2), Float(h) + 1)
+                    let x0 = Int(ix.rounded(.down)), y0 = Int(iy.rounded(.down))
+                    let lx = ix - Float(x0), ly = iy - Float(y0)
+                    let inY0 = y0 >= 0 && y0 < h, inY1 = y0 + 1 >= 0 && y0 + 1 < h
+                    let inX0 = x0 >= 0 && x0 < w, inX1 = x0 + 1 >= 0 && x0 + 1 < w
+                    let cy0 = Swift.min(Swift.max(y0, 0), h - 1), cy1 = Swift.min(Swift.max(y0 + 1, 0), h - 1)
+                    let cx0 = Swift.min(Swift.max(x0, 0), w - 1), cx1 = Swift.min(Swift.max(x0 + 1, 0), w - 1)
+                    O[4 * t] = Int32(cy0 * w + cx0)
+                    O[4 * t + 1] = Int32(cy0 * w + cx1)
+                    O[4 * t + 2] = Int32(cy1 * w + cx0)
+                    O[4 * t + 3] = Int32(cy1 * w + cx1)
+                    W[4 * t] = inY0 && inX0 ? (1 - ly) * (1 - lx) : 0
+                    W[4 * t + 1] = inY0 && inX1 ? (1 - ly) * lx : 0
+                    W[4 * t + 2] = inY1 && inX0 ? ly * (1 - lx) : 0
+                    W[4 * t + 3] = inY1 && inX1 ? ly * lx : 0
+                    I[t] = (inY0 && inX0 ? 1 : 0) | (inY0 && inX1 ? 2 : 0) | (inY1 && inX0 ? 4 : 0) | (inY1 && inX1 ? 8 : 0)
+                    F[2 * t] = lx
+                    F[2 * t + 1] = ly
+                }
+            }
+        }}}}}
     }
 
     @inline(__always)

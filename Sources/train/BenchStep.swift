@@ -1,0 +1,98 @@
+import ArgumentParser
+import Autograd
+import Dispatch
+import Foundation
+import Losses
+import Matching
+import Models
+
+/// `train bench step`: the reference training iteration of `m2f-tiny.md` (batch 2, 256x256,
+/// 8 targets per image, K = 133): forward, matching, losses, backward, clipping, AdamW.
+struct BenchStep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "step",
+        abstract: "One m2f-tiny training iteration, timed by phase (median of 10 after 3 warm-ups).")
+
+    @Option(help: "Model config (YAML).") var config = "configs/m2f-tiny.yaml"
+    @Option(help: "Timed iterations (the median is reported).") var repeats = 10
+    @Option(help: "Warm-up iterations.") var warmup = 3
+    @Option(help: "Write the figures as JSON to this file.") var json: String?
+
+    func run() throws {
+        let modelConfig = try ModelConfigFile.load(config)
+        var rng = SeededRNG(seed: 3)
+        let model = M2FModel(modelConfig, rng: &rng)
+        let optimizer = AdamW(groups: model.referenceParameterGroups(), learningRate: 1e-4)
+        let parameters = model.parameters
+        let (b, size, k, t) = (2, 256, 133, 8)
+        let images = Tensor.uniform([b, 3, size, size], low: 0, high: 255, rng: &rng)
+        let embeddings = Tensor.randn([k, modelConfig.embeddingDim], rng: &rng)
+        let targets = BatchTargets(supervision: .masks, images: (0..<b).map { _ in
+            // Rectangles of random size and place, as target masks at full resolution.
+            var masks = [Float](repeating: 0, count: t * size * size)
+            for j in 0..<t {
+                let h = 16 + rng.nextInt(below: 160), w = 16 + rng.nextInt(below: 160)
+                let y0 = rng.nextInt(below: size - h), x0 = rng.nextInt(below: size - w)
+                for y in y0..<(y0 + h) { for x in x0..<(x0 + w) { masks[(j * size + y) * size + x] = 1 } }
+            }
+            return ImageTargets(classes: (0..<t).map { _ in rng.nextInt(below: k) }, masks: Tensor(shape: [t, size, size], data: masks))
+        })
+        let criterion = SetCriterion(config: LossConfig())
+
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        var phases: [[Double]] = Array(repeating: [], count: 6)   // iteration, forward, matching, losses, backward, optimizer
+        for it in 0..<(warmup + repeats) {
+            let t0 = now()
+            let predictions = model(images, classEmbeddings: embeddings)
+            let t1 = now()
+            var matchTime: UInt64 = 0
+            var total: Tensor? = nil
+            for p in predictions {
+                let set = PredictionSet(logits: p.logits, masks: p.masks)
+                let m0 = now()
+                _ = try withoutGrad { try criterion.match(set, targets, rng: &rng) }
+                matchTime += now() - m0
+                // `losses` matches again (the same work): that share is subtracted below.
+                let losses = try criterion.losses(set, targets, numMasks: targets.targetCount, rng: &rng)
+                let sum = losses.dropFirst().reduce(losses[0].value) { $0 + $1.value }
+                total = total.map { $0 + sum } ?? sum
+            }
+            let t2 = now()
+            optimizer.zeroGrad()
+            total!.backward()
+            let t3 = now()
+            clipGradNorm(parameters, maxNorm: 0.01)
+            optimizer.step()
+            let t4 = now()
+            guard total!.item.isFinite else { throw CommandError("bench step: the loss became \(total!.item) at iteration \(it)") }
+            if it >= warmup {
+                let lossesOnly = Double(t2 - t1 - 2 * matchTime) / 1e9   // losses() repeats the matching
+                let iteration = Double(t1 - t0) / 1e9 + Double(matchTime) / 1e9 + lossesOnly + Double(t4 - t2) / 1e9
+                for (i, v) in [iteration, Double(t1 - t0) / 1e9, Double(matchTime) / 1e9, lossesOnly,
+                               Double(t3 - t2) / 1e9, Double(t4 - t3) / 1e9].enumerated() { phases[i].append(v) }
+            }
+        }
+        var inference: [Double] = []
+        for it in 0..<(warmup + repeats) {
+            let t0 = now()
+            _ = withoutGrad { model(images, classEmbeddings: embeddings) }
+            if it >= warmup { inference.append(Double(now() - t0) / 1e9) }
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakMB = Double(usage.ru_maxrss) / 1024
+        let medians = phases.map(median) + [median(inference)]
+        let names = ["iteration_s", "forward_s", "matching_s", "losses_s", "backward_s", "optimizer_s", "inference_s"]
+        let reference = [0.612, 0.094, 0.057, 0.257, 0.175, 0.021, 0.081]   // PyTorch 2.13, m2f-tiny.md "Measured"
+        print("phase (median of \(repeats))     ours (ms)   PyTorch (ms, m2f-tiny.md)")
+        for (i, name) in names.enumerated() {
+            print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%9.1f   %9.1f", medians[i] * 1e3, reference[i] * 1e3))
+        }
+        print(String(format: "peak resident memory: %.0f MB", peakMB))
+        if let json {
+            var object: [String: Any] = ["peak_rss_mb": peakMB]
+            for (i, name) in names.enumerated() { object[name] = medians[i] }
+            try writeJSON(object, to: json)
+        }
+    }
+}
