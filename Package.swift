@@ -43,8 +43,11 @@ let package = Package(
         // mask API), panoptic quality, mIoU; streaming evaluators and their file readers.
         .target(name: "Evaluation", dependencies: ["Images"]),
 
-        // Image files: PNG through libpng (JPEG will join it with the data pipeline).
-        .target(name: "Images", dependencies: ["CPNG"]),
+        // Image files: PNG through libpng, JPEG through libjpeg-turbo.
+        .target(name: "Images", dependencies: ["CPNG", "CTurboJPEG"]),
+
+        // Dataset shards (HDF5 layout version 1), the synthetic multi-dataset world.
+        .target(name: "Datasets", dependencies: ["HDF5", "Images", "Evaluation"]),
 
         // The Mask2Former-style model (m2f-tiny and its configurable relatives).
         .target(name: "Models", dependencies: ["Autograd"]),
@@ -57,7 +60,7 @@ let package = Package(
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd", "HDF5", "Matching", "Losses", "Evaluation", "Models",
+                "Autograd", "HDF5", "Matching", "Losses", "Evaluation", "Models", "Datasets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]),
@@ -71,6 +74,7 @@ let package = Package(
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd", "TestSupport"], exclude: ["Fixtures"]),
         // Fixtures/parity holds the PyTorch reference files of shared/reference/parity.
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "HDF5", "Losses", "Matching", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "Images"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),

@@ -22,6 +22,21 @@ static inline hid_t uniseg_H5T_IEEE_F64LE(void) { return H5T_IEEE_F64LE; }
 static inline hid_t uniseg_H5T_STD_U8LE(void) { return H5T_STD_U8LE; }
 static inline hid_t uniseg_H5T_STD_I64LE(void) { return H5T_STD_I64LE; }
 static inline hid_t uniseg_H5T_C_S1(void) { return H5T_C_S1; }
+static inline hid_t uniseg_H5T_NATIVE_INT32(void) { return H5T_NATIVE_INT32; }
+static inline hid_t uniseg_H5T_NATIVE_UINT32(void) { return H5T_NATIVE_UINT32; }
+static inline hid_t uniseg_H5T_NATIVE_UINT16(void) { return H5T_NATIVE_UINT16; }
+static inline hid_t uniseg_H5T_STD_I32LE(void) { return H5T_STD_I32LE; }
+static inline hid_t uniseg_H5T_STD_U32LE(void) { return H5T_STD_U32LE; }
+static inline hid_t uniseg_H5T_STD_U16LE(void) { return H5T_STD_U16LE; }
+static inline size_t uniseg_H5T_VARIABLE(void) { return H5T_VARIABLE; }
+
+/// A variable-length UTF-8 string type (what h5py writes for `str`); close it with H5Tclose.
+static inline hid_t uniseg_vlen_utf8_type(void) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
 
 /// Turns off HDF5's printing of its error stack: the Swift wrapper reports errors itself.
 static inline void uniseg_H5_silence_errors(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }

@@ -33,7 +33,7 @@ public final class HDF5File {
     public enum Mode { case readOnly, readWrite, create }
 
     public let path: String
-    private var id: hid_t
+    private(set) var id: hid_t
 
     /// Opens `path` (`.create` makes a new file, replacing any old one).
     public init(_ path: String, mode: Mode = .readOnly) throws {
@@ -153,7 +153,7 @@ public final class HDF5File {
 
     /// Reads a whole dataset converted to `memoryType`. Only stored types of `classes` (and at
     /// most `maxSize` bytes per element) are accepted, so that no value is silently cut.
-    private func read<T>(_ name: String, memoryType: hid_t, classes: [H5T_class_t], zero: T,
+    func read<T>(_ name: String, memoryType: hid_t, classes: [H5T_class_t], zero: T,
                          maxSize: Int = 8) throws -> (shape: [Int], values: [T]) {
         try HDF5Lock.run {
             try withDataset(name) { dataset, space, type in
@@ -174,7 +174,7 @@ public final class HDF5File {
         }
     }
 
-    private func withDataset<T>(_ name: String, _ body: (hid_t, hid_t, hid_t) throws -> T) throws -> T {
+    func withDataset<T>(_ name: String, _ body: (hid_t, hid_t, hid_t) throws -> T) throws -> T {
         guard existsUnlocked(name) else { throw error(name, "no such dataset") }
         let dataset = H5Dopen2(id, name, uniseg_H5P_DEFAULT())
         guard dataset >= 0 else { throw error(name, "not a dataset") }
@@ -184,7 +184,7 @@ public final class HDF5File {
         return try body(dataset, space, type)
     }
 
-    private func existsUnlocked(_ name: String) -> Bool {
+    func existsUnlocked(_ name: String) -> Bool {
         var prefix = ""
         for part in name.split(separator: "/") {
             prefix += (prefix.isEmpty ? "" : "/") + part
@@ -193,7 +193,7 @@ public final class HDF5File {
         return !prefix.isEmpty
     }
 
-    private func dims(_ space: hid_t, _ name: String) throws -> [Int] {
+    func dims(_ space: hid_t, _ name: String) throws -> [Int] {
         let rank = H5Sget_simple_extent_ndims(space)
         guard rank >= 0 else { throw error(name, "cannot read the shape") }
         var d = [hsize_t](repeating: 0, count: Int(rank))
@@ -220,7 +220,7 @@ public final class HDF5File {
         try write(name, int64s, shape: shape, fileType: uniseg_H5T_STD_I64LE(), memoryType: uniseg_H5T_NATIVE_INT64(), deflate: deflate)
     }
 
-    private func write<T>(_ name: String, _ values: [T], shape: [Int], fileType: hid_t, memoryType: hid_t, deflate: Int?) throws {
+    func write<T>(_ name: String, _ values: [T], shape: [Int], fileType: hid_t, memoryType: hid_t, deflate: Int?) throws {
         guard values.count == shape.reduce(1, *) else {
             throw error(name, "shape \(shape) needs \(shape.reduce(1, *)) values, got \(values.count)")
         }

@@ -24,6 +24,10 @@ public struct Image8: Equatable, Sendable {
 public struct ImageError: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let message: String
+    public init(file: String, message: String) {
+        self.file = file
+        self.message = message
+    }
     public var description: String { "\(file): \(message)" }
 }
 
@@ -91,6 +95,57 @@ public enum PNG {
             }
             return Image8(width: w, height: h, channels: 3, pixels: pixels)
         }
+    }
+
+    /// Decodes PNG bytes held in memory (RGB: 3 channels, RGBA's alpha dropped; gray: 1).
+    public static func decode(_ bytes: [UInt8], mode: Mode, name: String = "<memory>") throws -> Image8 {
+        var image = png_image()
+        image.version = uniseg_png_image_version()
+        let ok = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        guard ok != 0 else {
+            defer { png_image_free(&image) }
+            throw ImageError(file: name, message: "not a readable PNG (\(message(of: image)))")
+        }
+        defer { png_image_free(&image) }
+        let (w, h) = (Int(image.width), Int(image.height))
+        let isColor = image.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
+        switch mode {
+        case .rgb:
+            image.format = uniseg_png_format_rgb()
+            var pixels = [UInt8](repeating: 0, count: w * h * 3)
+            var none: [UInt8] = []
+            try finish(&image, &pixels, colormap: &none, path: name)
+            _ = isColor
+            return Image8(width: w, height: h, channels: 3, pixels: pixels)
+        case .labels:
+            image.format = uniseg_png_format_gray()
+            var pixels = [UInt8](repeating: 0, count: w * h)
+            var none: [UInt8] = []
+            try finish(&image, &pixels, colormap: &none, path: name)
+            return Image8(width: w, height: h, channels: 1, pixels: pixels)
+        }
+    }
+
+    /// Encodes an 8-bit gray (1 channel) or RGB (3 channels) image as PNG bytes.
+    public static func encode(_ img: Image8) throws -> [UInt8] {
+        guard img.channels == 1 || img.channels == 3 else {
+            throw ImageError(file: "<memory>", message: "only 1- or 3-channel images are encoded, not \(img.channels)")
+        }
+        var image = png_image()
+        image.version = uniseg_png_image_version()
+        image.width = UInt32(img.width)
+        image.height = UInt32(img.height)
+        image.format = img.channels == 1 ? uniseg_png_format_gray() : uniseg_png_format_rgb()
+        defer { png_image_free(&image) }
+        var size: Int = 0
+        let sized = img.pixels.withUnsafeBytes { png_image_write_to_memory(&image, nil, &size, 0, $0.baseAddress, 0, nil) }
+        guard sized != 0 else { throw ImageError(file: "<memory>", message: "cannot encode the PNG (\(message(of: image)))") }
+        var out = [UInt8](repeating: 0, count: size)
+        let ok = out.withUnsafeMutableBytes { o in
+            img.pixels.withUnsafeBytes { png_image_write_to_memory(&image, o.baseAddress, &size, 0, $0.baseAddress, 0, nil) }
+        }
+        guard ok != 0 else { throw ImageError(file: "<memory>", message: "cannot encode the PNG (\(message(of: image)))") }
+        return Array(out.prefix(size))
     }
 
     private static func finish(_ image: inout png_image, _ pixels: inout [UInt8], colormap: inout [UInt8], path: String) throws {
