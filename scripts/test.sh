@@ -19,5 +19,9 @@ if command -v python3 >/dev/null 2>&1; then
     swift build --product train
     .build/debug/train demo --iterations 3 --batch 4 --save .build/interop_weights.h5 >/dev/null
     "$venv/bin/python" tools/check_parameter_file.py .build/interop_weights.h5
+    rm -rf .build/interop_synth
+    .build/debug/train synth --out .build/interop_synth --scale small >/dev/null
+    .build/debug/train shards check .build/interop_synth >/dev/null
+    "$venv/bin/python" tools/check_shard.py .build/interop_synth/*/train-00000.h5
 fi
 echo "tests: $((executed - failed)) passed, $failed failed"

@@ -1,0 +1,72 @@
+import ArgumentParser
+import Datasets
+import Foundation
+
+/// `train shards ...`: dataset shard tools.
+struct Shards: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Dataset shard tools (HDF5 layout version 1).",
+        subcommands: [ShardsCheck.self])
+}
+
+struct ShardsCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate every shard of a folder (or one file) and summarise each dataset.")
+
+    @Argument(help: "A shard file, or a folder searched recursively for *.h5.") var path: String
+    @Option(help: "Write the summary as JSON to this file.") var json: String?
+
+    struct Summary {
+        var task: ShardTask, classes: ShardClasses, shards = 0, samples = 0, segments = 0
+        var minSize: (Int, Int)? = nil, maxSize = (0, 0)
+    }
+
+    func run() throws {
+        let files = try Self.shardFiles(path)
+        guard !files.isEmpty else { throw CommandError("\(path): no .h5 shard files") }
+        var summaries: [String: Summary] = [:]
+        for file in files {
+            let reader: ShardReader
+            do { reader = try ShardReader(file) } catch let error as ShardError { throw CommandError(error.description) }
+            var s = summaries[reader.dataset] ?? Summary(task: reader.task, classes: reader.classes)
+            guard s.classes == reader.classes else {
+                throw CommandError("\(file): classes: differ from the other shards of dataset \(reader.dataset)")
+            }
+            guard s.task == reader.task else {
+                throw CommandError("\(file): task \(reader.task.rawValue) differs from the other shards of dataset \(reader.dataset) (\(s.task.rawValue))")
+            }
+            s.shards += 1
+            s.samples += reader.count
+            s.segments += reader.segmentCount
+            for (h, w) in reader.imageSizes {
+                if s.minSize.map({ h * w < $0.0 * $0.1 }) ?? true { s.minSize = (h, w) }
+                if h * w > s.maxSize.0 * s.maxSize.1 { s.maxSize = (h, w) }
+            }
+            summaries[reader.dataset] = s
+        }
+        print("dataset".padding(toLength: 22, withPad: " ", startingAt: 0) + "task          classes  shards  samples  segments  image sizes")
+        var out: [String: Any] = [:]
+        for name in summaries.keys.sorted() {
+            let s = summaries[name]!
+            let sizes = s.minSize.map { "\($0.0)x\($0.1) .. \(s.maxSize.0)x\(s.maxSize.1)" } ?? "-"
+            print(name.padding(toLength: 22, withPad: " ", startingAt: 0) + s.task.rawValue.padding(toLength: 14, withPad: " ", startingAt: 0)
+                  + String(format: "%7d %7d %8d %9d  ", s.classes.count, s.shards, s.samples, s.segments) + sizes)
+            out[name] = ["task": s.task.rawValue, "classes": s.classes.count, "shards": s.shards, "samples": s.samples,
+                         "segments": s.segments, "min_size": s.minSize.map { [$0.0, $0.1] } ?? [], "max_size": [s.maxSize.0, s.maxSize.1]]
+        }
+        print("\(files.count) shard file(s) valid")
+        if let json { try writeJSON(out, to: json) }
+    }
+
+    /// `path` itself, or every *.h5 below it, sorted.
+    static func shardFiles(_ path: String) throws -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CommandError("\(path): no such file or folder") }
+        if !isDirectory.boolValue { return [path] }
+        guard let walker = FileManager.default.enumerator(atPath: path) else { throw CommandError("\(path): cannot list the folder") }
+        var files: [String] = []
+        for case let name as String in walker where name.hasSuffix(".h5") { files.append((path as NSString).appendingPathComponent(name)) }
+        return files.sorted()
+    }
+}

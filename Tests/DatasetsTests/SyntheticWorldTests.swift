@@ -1,0 +1,60 @@
+import Foundation
+import XCTest
+@testable import Datasets
+
+final class SyntheticWorldTests: XCTestCase {
+    func testSmallWorldWritesValidShardsWithConsistentAnnotations() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("synth-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        let written = try SyntheticWorld.write(to: dir, seed: 7, scale: .small, samplesPerShard: 16)
+        XCTAssertEqual(Set(written.keys), ["synth_panoptic", "synth_semantic", "synth_detection", "synth_labels"])
+        for spec in SyntheticWorld.datasets {
+            XCTAssertEqual(written[spec.name]!.train, 24)
+            XCTAssertEqual(written[spec.name]!.val, 8)
+            let first = try ShardReader((dir as NSString).appendingPathComponent("\(spec.name)/train-00000.h5"))
+            XCTAssertEqual(first.task, spec.task)
+            XCTAssertEqual(first.count, 16, "shards of the requested size")
+            XCTAssertEqual(first.classes.names, spec.classes.map(\.name))
+            XCTAssertEqual(try ShardReader((dir as NSString).appendingPathComponent("\(spec.name)/train-00001.h5")).count, 8)
+            for i in 0..<first.count {
+                let s = first.sample(i)
+                let image = try s.decodeImage(encoding: first.encoding)
+                XCTAssertEqual([image.width, image.height, image.channels], [64, 64, 3])
+                switch spec.task {
+                case .panoptic:
+                    // Every id in the map has a segment whose area is its pixel count, and back.
+                    var counts: [UInt32: Int] = [:]
+                    for id in s.panoptic! where id != 0 { counts[id, default: 0] += 1 }
+                    XCTAssertEqual(Set(counts.keys), Set(s.segments.map { UInt32($0.id) }))
+                    for seg in s.segments { XCTAssertEqual(Int(seg.area), counts[UInt32(seg.id)]) }
+                    // Stuff classes get one segment per class, things one per object.
+                    let stuffSegments = s.segments.filter { !first.classes.isThing[Int($0.classID)] }
+                    XCTAssertEqual(Set(stuffSegments.map(\.classID)).count, stuffSegments.count)
+                case .semantic:
+                    XCTAssertTrue(s.semantic!.allSatisfy { $0 == 255 || Int($0) < spec.classes.count })
+                case .detection:
+                    XCTAssertFalse(s.segments.isEmpty)
+                    for seg in s.segments { XCTAssertTrue(seg.bbox[2] > 0 && seg.bbox[3] > 0 && seg.bbox[0] + seg.bbox[2] <= 64) }
+                case .imageLabels:
+                    XCTAssertFalse(s.labels!.isEmpty)
+                    XCTAssertEqual(s.labels!, s.labels!.sorted())
+                case .instance:
+                    XCTFail("the world has no instance dataset")
+                }
+            }
+        }
+    }
+
+    func testScenesAreReproducibleAndVaried() {
+        let a = SyntheticWorld.scene(size: 32, seed: 11), b = SyntheticWorld.scene(size: 32, seed: 11)
+        XCTAssertEqual(a.rgb, b.rgb)
+        XCTAssertEqual(a.object, b.object)
+        let scenes = (0..<40).map { SyntheticWorld.scene(size: 32, seed: UInt64($0)) }
+        let shapes = Set(scenes.flatMap(\.objects))
+        XCTAssertEqual(shapes.count, SyntheticWorld.Shape.allCases.count, "every shape appears")
+        let stuff = Set(scenes.flatMap(\.stuff))
+        XCTAssertEqual(stuff.count, SyntheticWorld.Stuff.allCases.count, "every stuff kind appears")
+        // Anti-aliasing: object edges produce colours between object and background.
+        XCTAssertGreaterThan(Set(a.rgb).count, 40)
+    }
+}
