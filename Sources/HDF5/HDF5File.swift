@@ -6,6 +6,11 @@ public struct HDF5Error: Error, CustomStringConvertible, Equatable {
     public let file: String
     public let object: String?
     public let message: String
+    public init(file: String, object: String?, message: String) {
+        self.file = file
+        self.object = object
+        self.message = message
+    }
     public var description: String { "\(file)\(object.map { ": \($0)" } ?? ""): \(message)" }
 }
 

@@ -11,6 +11,8 @@ struct Synth: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "small (64 px, 24 + 8 images per dataset: seconds) or full (128 px, 2000 + 200).") var scale = "small"
     @Option(help: "Samples per shard file.") var samplesPerShard = 500
+    @Option(help: "Folder of label-space files whose text embeddings go into the shards (/classes/embeddings).")
+    var labelspaces = "labelspaces"
 
     func validate() throws {
         guard SyntheticWorld.Scale(rawValue: scale) != nil else { throw ValidationError("--scale must be small or full") }
@@ -20,8 +22,11 @@ struct Synth: ParsableCommand {
     func run() throws {
         let start = Date()
         let terminal = isatty(STDOUT_FILENO) != 0
+        let spaces: [String: LabelSpace]
+        do { spaces = try LabelSpace.synthetic(from: labelspaces) } catch { throw CommandError("\(error)") }
         let written = try SyntheticWorld.write(to: out, seed: seed, scale: SyntheticWorld.Scale(rawValue: scale)!,
-                                               samplesPerShard: samplesPerShard) { message in
+                                               samplesPerShard: samplesPerShard,
+                                               embeddings: spaces.mapValues { (dim: $0.dim, values: $0.embeddings) }) { message in
             if terminal { print("\r\(message)", terminator: ""); fflush(stdout) }
         }
         if terminal { print("") }

@@ -57,4 +57,30 @@ final class SyntheticWorldTests: XCTestCase {
         // Anti-aliasing: object edges produce colours between object and background.
         XCTAssertGreaterThan(Set(a.rgb).count, 40)
     }
+
+    func testCommittedLabelSpacesMatchTheWorld() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let spaces = try LabelSpace.synthetic(from: root.appendingPathComponent("labelspaces").path)
+        for spec in SyntheticWorld.datasets {
+            let space = spaces[spec.name]!
+            XCTAssertEqual(space.dim, 384)
+            for k in 0..<space.names.count {
+                let row = space.embeddings[(k * 384)..<((k + 1) * 384)]
+                XCTAssertEqual(row.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-4, "\(spec.name) \(space.names[k]) is unit norm")
+            }
+            // The vocabulary file the embeddings were made from lists the same classes.
+            let vocab = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("labelspaces/vocab/\(spec.name).json"))) as! [String: Any]
+            let names = (vocab["classes"] as! [[String: Any]]).map { $0["name"] as! String }
+            XCTAssertEqual(names, spec.classes.map(\.name))
+        }
+        // Synonyms across datasets are close in the embedding space (what the classifier uses).
+        func cosine(_ a: (String, String), _ b: (String, String)) -> Float {
+            let sa = spaces[a.0]!, sb = spaces[b.0]!
+            let i = sa.names.firstIndex(of: a.1)!, j = sb.names.firstIndex(of: b.1)!
+            return (0..<384).reduce(0) { $0 + sa.embeddings[i * 384 + $1] * sb.embeddings[j * 384 + $1] }
+        }
+        XCTAssertGreaterThan(cosine(("synth_panoptic", "grass"), ("synth_semantic", "lawn")), 0.8)
+        XCTAssertGreaterThan(cosine(("synth_panoptic", "box"), ("synth_detection", "cardboard box")), 0.8)
+        XCTAssertLessThan(cosine(("synth_panoptic", "ring"), ("synth_detection", "road sign")), 0.6)
+    }
 }
