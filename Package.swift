@@ -49,6 +49,9 @@ let package = Package(
         // Dataset shards (HDF5 layout version 1), the synthetic multi-dataset world.
         .target(name: "Datasets", dependencies: ["HDF5", "Images", "Evaluation"]),
 
+        // DaTaSeg multi-dataset sampling, repeat-factor sampling, exact resume.
+        .target(name: "Samplers", dependencies: ["Autograd"]),
+
         // The Mask2Former-style model (m2f-tiny and its configurable relatives).
         .target(name: "Models", dependencies: ["Autograd"]),
 
@@ -74,6 +77,7 @@ let package = Package(
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd", "TestSupport"], exclude: ["Fixtures"]),
         // Fixtures/parity holds the PyTorch reference files of shared/reference/parity.
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "HDF5", "Losses", "Matching", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "SamplersTests", dependencies: ["Samplers"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "Images"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
