@@ -46,11 +46,12 @@ let package = Package(
         // Image files: PNG through libpng, JPEG through libjpeg-turbo.
         .target(name: "Images", dependencies: ["CPNG", "CTurboJPEG"]),
 
-        // Dataset shards (HDF5 layout version 1), the synthetic multi-dataset world.
-        .target(name: "Datasets", dependencies: ["HDF5", "Images", "Evaluation"]),
-
         // DaTaSeg multi-dataset sampling, repeat-factor sampling, exact resume.
         .target(name: "Samplers", dependencies: ["Autograd"]),
+
+        // Dataset shards (HDF5 layout version 1), the synthetic multi-dataset world,
+        // augmentation and the prefetching loader.
+        .target(name: "Datasets", dependencies: ["Autograd", "HDF5", "Images", "Evaluation", "Samplers"]),
 
         // The Mask2Former-style model (m2f-tiny and its configurable relatives).
         .target(name: "Models", dependencies: ["Autograd"]),
@@ -78,7 +79,7 @@ let package = Package(
         // Fixtures/parity holds the PyTorch reference files of shared/reference/parity.
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "HDF5", "Losses", "Matching", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "Images"], exclude: ["Fixtures"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "Images", "Autograd", "Samplers"], exclude: ["Fixtures"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),

@@ -1,0 +1,132 @@
+import Foundation
+import XCTest
+import Autograd
+import Images
+import Samplers
+@testable import Datasets
+
+final class AugmentationLoaderTests: XCTestCase {
+    /// A 20x30 sample whose red channel is the panoptic id (0 void, 10, 20) and whose semantic
+    /// label is id / 10.
+    func labelledSample() -> DecodedSample {
+        let (h, w) = (20, 30)
+        var ids = [UInt32](repeating: 0, count: h * w)
+        for y in 2..<12 { for x in 3..<10 { ids[y * w + x] = 10 } }
+        for y in 8..<18 { for x in 15..<28 { ids[y * w + x] = 20 } }
+        let pixels: [UInt8] = ids.flatMap { [UInt8($0), 50, 60] }
+        let shard = ShardSample(image: pixels, height: h, width: w, sourceID: 1,
+                                semantic: ids.map { UInt16($0 / 10) }, panoptic: ids,
+                                segments: [ShardSegment(id: 10, classID: 1, area: 70, bbox: [3, 2, 7, 10]),
+                                           ShardSegment(id: 20, classID: 2, area: 130, bbox: [15, 8, 13, 10])])
+        return try! DecodedSample(shard, encoding: .raw)
+    }
+
+    func testCropAndFlipKeepImageAndLabelsAligned() {
+        // Output side 30 fits the 20x30 image at scale 1 exactly: no resampling, so image and
+        // labels must agree pixel for pixel after the crop (padding to 30x30) and the flip.
+        var config = AugmentationConfig()
+        config.size = 30
+        config.colorJitter = 0
+        config.minScale = 1
+        config.maxScale = 1
+        var flipped = 0
+        for seed in 0..<20 {
+            var rng = SeededRNG(seed: UInt64(seed))
+            let s = Augmentation.apply(labelledSample(), config, rng: &rng)
+            XCTAssertEqual([s.image.width, s.image.height], [30, 30])
+            XCTAssertEqual(s.valid.filter { $0 == 1 }.count, 600)
+            for p in 0..<(30 * 30) where s.valid[p] == 1 {
+                XCTAssertEqual(UInt32(s.image.pixels[3 * p]), s.panoptic![p])
+                XCTAssertEqual(s.semantic![p], UInt16(s.panoptic![p] / 10))
+            }
+            for p in 0..<(30 * 30) where s.valid[p] == 0 {
+                XCTAssertEqual(s.panoptic![p], 0)
+                XCTAssertEqual(s.semantic![p], 255)
+            }
+            for seg in s.segments {
+                XCTAssertEqual(seg.bbox, Augmentation.boundingBox(of: UInt32(seg.id), in: s.panoptic!, width: 30))
+                XCTAssertEqual(Int(seg.area), s.panoptic!.filter { $0 == UInt32(seg.id) }.count)
+            }
+            if s.panoptic![2 * 30 + 3] != 10 { flipped += 1 }
+        }
+        XCTAssertTrue(flipped > 3 && flipped < 17, "about half the samples are flipped (\(flipped) of 20)")
+    }
+
+    func testResizeScalesMapsAndBoxes() {
+        let s = Augmentation.resize(labelledSample(), height: 10, width: 15)
+        XCTAssertEqual([s.image.width, s.image.height], [15, 10])
+        XCTAssertEqual(s.panoptic!.count, 150)
+        XCTAssertEqual(s.segments[0].bbox, [1.5, 1, 3.5, 5])
+        XCTAssertEqual(s.panoptic![3 * 15 + 3], 10)      // inside the first object
+        XCTAssertEqual(s.panoptic![6 * 15 + 10], 20)     // inside the second
+    }
+
+    func testFlipIsExact() {
+        let s = labelledSample()
+        let f = Augmentation.flip(s)
+        for y in 0..<20 {
+            for x in 0..<30 {
+                XCTAssertEqual(f.panoptic![y * 30 + x], s.panoptic![y * 30 + 29 - x])
+                XCTAssertEqual(f.image.pixels[(y * 30 + x) * 3], s.image.pixels[(y * 30 + 29 - x) * 3])
+            }
+        }
+        XCTAssertEqual(f.segments[0].bbox, [20, 2, 7, 10])   // 30 − 3 − 7
+        let twice = Augmentation.flip(f)
+        XCTAssertEqual(twice.image, s.image)
+    }
+
+    func testTargetsByTask() {
+        let s = labelledSample()
+        let pan = TrainingTargets.make(s, task: .panoptic)
+        XCTAssertEqual(pan.classes, [1, 2])
+        XCTAssertEqual(pan.masks!.map { $0.reduce(0) { $0 + Int($1) } }, [70, 130])
+        let sem = TrainingTargets.make(s, task: .semantic)
+        XCTAssertEqual(sem.classes, [0, 1, 2])
+        XCTAssertEqual(sem.masks![0].reduce(0) { $0 + Int($1) }, 600 - 200)
+        let det = TrainingTargets.make(s, task: .detection)
+        XCTAssertEqual(det.boxes![1], [15, 8, 28, 18])
+    }
+
+    func testLoaderIsDeterministicWithAndWithoutPrefetchAndResumes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("loader-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try SyntheticWorld.write(to: dir, seed: 3, scale: .small)
+        let sources = try SyntheticWorld.datasets.map { try DatasetSource(folder: (dir as NSString).appendingPathComponent($0.name), split: "train") }
+        XCTAssertEqual(sources.map(\.count), [24, 24, 24, 24])
+        var config = AugmentationConfig()
+        config.size = 48
+        func loader(prefetch: Int, sampler: MultiDatasetSampler, start: Int = 0) -> DataLoader {
+            DataLoader(sources: sources, augmentations: Array(repeating: config, count: 4), sampler: sampler,
+                       batchSize: 3, seed: 9, startIteration: start, prefetch: prefetch)
+        }
+        let sampler = MultiDatasetSampler(counts: sources.map(\.count), ratios: [1, 1, 1, 1], seed: 5)
+        let a = loader(prefetch: 2, sampler: sampler), b = loader(prefetch: 0, sampler: sampler)
+        var saved: (MultiDatasetSampler.State, Int)? = nil
+        var batchesA: [Batch] = []
+        for k in 0..<6 {
+            let x = try a.next(), y = try b.next()
+            XCTAssertEqual(x.iteration, k)
+            XCTAssertEqual(x.dataset, y.dataset)
+            XCTAssertEqual(x.indices, y.indices)
+            XCTAssertEqual(x.images.map(\.image), y.images.map(\.image))
+            XCTAssertEqual(x.targets, y.targets)
+            for (img, t) in zip(x.images, x.targets) {
+                XCTAssertEqual([img.image.width, img.image.height], [48, 48])
+                if let masks = t.masks { XCTAssertEqual(masks.count, t.classes.count); XCTAssertTrue(masks.allSatisfy { $0.count == 48 * 48 }) }
+            }
+            if k == 2 { saved = (x.samplerState, x.iteration + 1) }
+            batchesA.append(x)
+        }
+        a.stop()
+        // Resume after batch 2: the same batches 3, 4, 5.
+        let restored = MultiDatasetSampler(counts: sources.map(\.count), ratios: [1, 1, 1, 1], restoring: saved!.0)
+        let c = loader(prefetch: 1, sampler: restored, start: saved!.1)
+        for k in 3..<6 {
+            let z = try c.next()
+            XCTAssertEqual(z.iteration, k)
+            XCTAssertEqual(z.indices, batchesA[k].indices)
+            XCTAssertEqual(z.images.map(\.image), batchesA[k].images.map(\.image))
+        }
+        c.stop()
+    }
+}
