@@ -259,3 +259,26 @@ func parallelMap<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
     }
     return slots.map { $0! }
 }
+
+/// A COCO segmentation given as parsed JSON (polygons, or an RLE with `size` and `counts`) as
+/// an RLE, with the rules of `COCO.annToRLE`. For converters that read JSON generically.
+public func rleFromCOCOSegmentation(_ value: Any, height: Int, width: Int, file: String, item: String) throws -> RLE {
+    func number(_ v: Any) -> Double? { (v as? NSNumber)?.doubleValue }
+    if let lists = value as? [Any] {
+        let polygons = try lists.map { p -> [Double] in
+            guard let coords = p as? [Any] else { throw InputError(file, "\(item): a polygon must be a list of numbers") }
+            let values = coords.compactMap(number)
+            guard values.count == coords.count else { throw InputError(file, "\(item): a polygon must be a list of numbers") }
+            return values
+        }
+        return try rle(.polygons(polygons), height: height, width: width, file: file, item: item)
+    }
+    guard let dict = value as? [String: Any], let size = (dict["size"] as? [Any])?.compactMap(number), size.count == 2 else {
+        throw InputError(file, "\(item): segmentation must be polygons or an RLE with size and counts")
+    }
+    if let s = dict["counts"] as? String {
+        return try rle(.compressed(height: Int(size[0]), width: Int(size[1]), counts: s), height: height, width: width, file: file, item: item)
+    }
+    guard let counts = (dict["counts"] as? [Any])?.compactMap(number) else { throw InputError(file, "\(item): RLE without counts") }
+    return try rle(.uncompressed(height: Int(size[0]), width: Int(size[1]), counts: counts), height: height, width: width, file: file, item: item)
+}

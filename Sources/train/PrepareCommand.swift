@@ -1,0 +1,98 @@
+import ArgumentParser
+import Datasets
+import Foundation
+
+/// `train prepare ...`: convert datasets in the field's formats into shards.
+struct Prepare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert COCO panoptic, COCO instances, Objects365, ADE20K or image-label data into shards.",
+        subcommands: [PrepareCOCOPanoptic.self, PrepareCOCOInstances.self, PrepareObjects365.self, PrepareADE20K.self, PrepareImageLabels.self])
+}
+
+/// Options every converter shares.
+struct PrepareOutput: ParsableArguments {
+    @Option(help: "Output folder for the shards.") var out: String
+    @Option(help: "Dataset name stored in the shards.") var name: String
+    @Option(help: "Split name: shard files are SPLIT-00000.h5, ...") var split = "train"
+    @Option(help: "Samples per shard file.") var samplesPerShard = 1000
+    @Flag(help: "Store decoded (raw) images instead of the source JPEG/PNG bytes.") var raw = false
+
+    func validate() throws {
+        guard samplesPerShard > 0 else { throw ValidationError("--samples-per-shard must be positive") }
+    }
+
+    var options: ConversionOptions {
+        var o = ConversionOptions(output: out, name: name)
+        o.split = split
+        o.samplesPerShard = samplesPerShard
+        o.keepEncoded = !raw
+        return o
+    }
+
+    /// Runs a conversion with a progress bar, reporting errors by file and item.
+    func convert(_ body: (@escaping Converters.Progress) throws -> Int) throws {
+        let bar = ProgressBar(name)
+        let start = Date()
+        do {
+            let n = try body { bar.update($0, $1) }
+            print(String(format: "%@: %d samples in %@ (%.1f s)", name, n, out, Date().timeIntervalSince(start)))
+        } catch let error as ConversionError {
+            throw CommandError(error.description)
+        } catch let error as ShardError {
+            throw CommandError(error.description)
+        }
+    }
+}
+
+struct PrepareCOCOPanoptic: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "coco-panoptic", abstract: "COCO panoptic (panoptic JSON + PNG folder + image folder).")
+    @Option(help: "Panoptic annotations JSON.") var json: String
+    @Option(help: "Folder of panoptic PNGs.") var pngDir: String
+    @Option(help: "Folder of images.") var imageDir: String
+    @OptionGroup var output: PrepareOutput
+    func run() throws {
+        try output.convert { try Converters.cocoPanoptic(json: json, pngFolder: pngDir, imageFolder: imageDir, options: output.options, progress: $0) }
+    }
+}
+
+struct PrepareCOCOInstances: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "coco-instances", abstract: "COCO instances (JSON with polygons and RLE) with masks.")
+    @Option(help: "Instances JSON.") var json: String
+    @Option(help: "Folder of images.") var imageDir: String
+    @OptionGroup var output: PrepareOutput
+    func run() throws {
+        try output.convert { try Converters.cocoInstances(json: json, imageFolder: imageDir, boxesOnly: false, options: output.options, progress: $0) }
+    }
+}
+
+struct PrepareObjects365: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "objects365", abstract: "Objects365 (COCO-style JSON with boxes): detection shards.")
+    @Option(help: "COCO-style annotations JSON.") var json: String
+    @Option(help: "Folder of images.") var imageDir: String
+    @OptionGroup var output: PrepareOutput
+    func run() throws {
+        try output.convert { try Converters.cocoInstances(json: json, imageFolder: imageDir, boxesOnly: true, options: output.options, progress: $0) }
+    }
+}
+
+struct PrepareADE20K: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ade20k", abstract: "ADE20K scene parsing (images + label PNGs; label 0 is ignored).")
+    @Option(help: "Folder of images.") var imageDir: String
+    @Option(help: "Folder of label PNGs.") var labelDir: String
+    @Option(help: "Class list (vocabulary JSON).") var vocab = "labelspaces/vocab/ade20k_150.json"
+    @OptionGroup var output: PrepareOutput
+    func run() throws {
+        try output.convert { try Converters.ade20k(imageFolder: imageDir, labelFolder: labelDir, vocab: vocab, options: output.options, progress: $0) }
+    }
+}
+
+struct PrepareImageLabels: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "image-labels", abstract: "Image-level labels (a JSON of image file -> class names).")
+    @Option(help: "Labels JSON: {\"file.jpg\": [\"class\", ...]}.") var json: String
+    @Option(help: "Folder of images.") var imageDir: String
+    @Option(help: "Class list (vocabulary JSON).") var vocab: String
+    @OptionGroup var output: PrepareOutput
+    func run() throws {
+        try output.convert { try Converters.imageLabels(json: json, imageFolder: imageDir, vocab: vocab, options: output.options, progress: $0) }
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import XCTest
+import Images
+@testable import Datasets
+
+final class ConverterTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("convert-\(UUID().uuidString)").path
+        for sub in ["images", "png", "labels", "out"] {
+            try FileManager.default.createDirectory(atPath: (dir as NSString).appendingPathComponent(sub), withIntermediateDirectories: true)
+        }
+    }
+
+    func path(_ p: String) -> String { (dir as NSString).appendingPathComponent(p) }
+
+    func writeJSON(_ object: Any, _ name: String) throws {
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path(name)))
+    }
+
+    /// A 6x8 JPEG (or PNG) image file.
+    func writeImage(_ name: String, jpeg: Bool = true) throws {
+        let image = Image8(width: 8, height: 6, channels: 3, pixels: (0..<144).map { UInt8($0 * 3 % 256) })
+        let bytes = jpeg ? try JPEG.encode(image) : try PNG.encode(image)
+        try Data(bytes).write(to: URL(fileURLWithPath: path("images/\(name)")))
+    }
+
+    func testCOCOPanoptic() throws {
+        try writeImage("a.jpg")
+        var ids = [UInt32](repeating: 0, count: 48)
+        for i in 0..<20 { ids[i] = 5 }
+        for i in 24..<48 { ids[i] = 300 }
+        try PNG.write(Image8(width: 8, height: 6, channels: 3, pixels: ids.flatMap { [UInt8($0 % 256), UInt8($0 / 256 % 256), UInt8($0 / 65536)] }),
+                      to: path("png/a.png"))
+        try writeJSON(["images": [["id": 42, "file_name": "a.jpg", "height": 6, "width": 8]],
+                       "categories": [["id": 7, "name": "cat", "isthing": 1], ["id": 90, "name": "sky", "isthing": 0]],
+                       "annotations": [["image_id": 42, "file_name": "a.png", "segments_info": [
+                           ["id": 5, "category_id": 90, "iscrowd": 0, "area": 20, "bbox": [0, 0, 8, 3]],
+                           ["id": 300, "category_id": 7, "iscrowd": 1, "area": 24, "bbox": [0, 3, 8, 3]]]]]], "pan.json")
+        let n = try Converters.cocoPanoptic(json: path("pan.json"), pngFolder: path("png"), imageFolder: path("images"),
+                                            options: ConversionOptions(output: path("out"), name: "tiny_pan"))
+        XCTAssertEqual(n, 1)
+        let r = try ShardReader(path("out/train-00000.h5"))
+        XCTAssertEqual(r.classes.names, ["cat", "sky"])
+        XCTAssertEqual(r.classes.sourceIDs, [7, 90])
+        XCTAssertEqual(r.encoding, .jpeg)
+        let s = r.sample(0)
+        XCTAssertEqual(s.sourceID, 42)
+        XCTAssertEqual(s.panoptic, ids)
+        XCTAssertEqual(s.segments.map(\.classID), [1, 0])
+        XCTAssertEqual(s.segments.map(\.isCrowd), [false, true])
+        XCTAssertEqual(try s.decodeImage(encoding: .jpeg).width, 8)
+
+        // A segment in the PNG that the JSON lacks; a missing image.
+        ids[47] = 999
+        try PNG.write(Image8(width: 8, height: 6, channels: 3, pixels: ids.flatMap { [UInt8($0 % 256), UInt8($0 / 256 % 256), UInt8($0 / 65536)] }),
+                      to: path("png/a.png"))
+        XCTAssertThrowsError(try Converters.cocoPanoptic(json: path("pan.json"), pngFolder: path("png"), imageFolder: path("images"),
+                                                         options: ConversionOptions(output: path("out2"), name: "x"))) {
+            XCTAssertTrue("\($0)".contains("a.png: annotations[0]: segment 999 is in the PNG"), "\($0)")
+        }
+        try FileManager.default.removeItem(atPath: path("images/a.jpg"))
+        XCTAssertThrowsError(try Converters.cocoPanoptic(json: path("pan.json"), pngFolder: path("png"), imageFolder: path("images"),
+                                                         options: ConversionOptions(output: path("out3"), name: "x"))) {
+            XCTAssertTrue("\($0)".contains("images/a.jpg: annotations[0]: image file is missing"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("out3/train-00000.h5")), "no half shard")
+    }
+
+    func testCOCOInstancesAndObjects365() throws {
+        try writeImage("b.png", jpeg: false)
+        try writeImage("c.png", jpeg: false)
+        try writeJSON(["images": [["id": 1, "file_name": "b.png", "height": 6, "width": 8], ["id": 2, "file_name": "c.png", "height": 6, "width": 8]],
+                       "categories": [["id": 3, "name": "person"], ["id": 9, "name": "car"]],
+                       "annotations": [
+                           ["id": 1, "image_id": 1, "category_id": 9, "iscrowd": 0, "area": 12, "bbox": [1, 1, 4, 3],
+                            "segmentation": [[1, 1, 5, 1, 5, 4, 1, 4]]],
+                           ["id": 2, "image_id": 1, "category_id": 3, "iscrowd": 1, "area": 6, "bbox": [0, 0, 2, 3],
+                            "segmentation": ["size": [6, 8], "counts": [0, 3, 3, 3, 39]]]]], "inst.json")
+        XCTAssertEqual(try Converters.cocoInstances(json: path("inst.json"), imageFolder: path("images"), boxesOnly: false,
+                                                    options: ConversionOptions(output: path("out"), name: "tiny_inst")), 2)
+        let r = try ShardReader(path("out/train-00000.h5"))
+        XCTAssertEqual(r.task, .instance)
+        XCTAssertEqual(r.encoding, .png)
+        let s = r.sample(0)
+        XCTAssertEqual(s.segments.map(\.classID), [1, 0])
+        XCTAssertEqual(s.segments[1].rle, [0, 3, 3, 3, 39])
+        XCTAssertEqual(s.segments[0].rle!.reduce(0, +), 48)
+        XCTAssertEqual(r.sample(1).segments, [], "an image without annotations is kept")
+        XCTAssertEqual(try Converters.cocoInstances(json: path("inst.json"), imageFolder: path("images"), boxesOnly: true,
+                                                    options: ConversionOptions(output: path("o365"), name: "tiny_o365")), 2)
+        XCTAssertEqual(try ShardReader(path("o365/train-00000.h5")).task, .detection)
+    }
+
+    func testADE20KAndImageLabels() throws {
+        try writeImage("x.jpg")
+        try writeJSON(["classes": [["id": 1, "name": "wall", "isthing": 0], ["id": 2, "name": "bed", "isthing": 1, "embed_name": "bed"],
+                                   ["id": 3, "name": "tree", "isthing": 0]]], "vocab.json")
+        try PNG.write(Image8(width: 8, height: 6, channels: 1, pixels: (0..<48).map { UInt8($0 % 4) }), to: path("labels/x.png"))
+        XCTAssertEqual(try Converters.ade20k(imageFolder: path("images"), labelFolder: path("labels"), vocab: path("vocab.json"),
+                                             options: ConversionOptions(output: path("out"), name: "tiny_ade")), 1)
+        let s = try ShardReader(path("out/train-00000.h5")).sample(0)
+        XCTAssertEqual(Array(s.semantic!.prefix(4)), [255, 0, 1, 2])
+        try PNG.write(Image8(width: 8, height: 6, channels: 1, pixels: [UInt8](repeating: 9, count: 48)), to: path("labels/x.png"))
+        XCTAssertThrowsError(try Converters.ade20k(imageFolder: path("images"), labelFolder: path("labels"), vocab: path("vocab.json"),
+                                                   options: ConversionOptions(output: path("bad"), name: "x"))) {
+            XCTAssertTrue("\($0)".contains("label 9 is outside"), "\($0)")
+        }
+        try writeJSON(["x.jpg": ["tree", "Wall", "tree"]], "labels.json")
+        XCTAssertEqual(try Converters.imageLabels(json: path("labels.json"), imageFolder: path("images"), vocab: path("vocab.json"),
+                                                  options: ConversionOptions(output: path("lab"), name: "tiny_labels")), 1)
+        XCTAssertEqual(try ShardReader(path("lab/train-00000.h5")).sample(0).labels, [0, 2])
+        try writeJSON(["x.jpg": ["unicorn"]], "labels.json")
+        XCTAssertThrowsError(try Converters.imageLabels(json: path("labels.json"), imageFolder: path("images"), vocab: path("vocab.json"),
+                                                        options: ConversionOptions(output: path("lab2"), name: "x"))) {
+            XCTAssertTrue("\($0)".contains("x.jpg: unknown class name 'unicorn'"), "\($0)")
+        }
+    }
+}
