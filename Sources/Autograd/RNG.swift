@@ -1,7 +1,7 @@
 /// The project's own seeded generator (xoshiro256**, seeded through splitmix64), so that the
 /// same seed gives the same numbers on every machine and Swift version. Its whole state is
 /// five words: `state` saves it and `init(state:)` restores it exactly.
-public struct SeededRNG: RandomNumberGenerator, Equatable {
+public struct SeededRNG: RandomNumberGenerator, Equatable, Sendable {
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
     /// A second normal deviate left over from the last Box-Muller pair.
     private var spareNormal: Float?

@@ -96,14 +96,19 @@ public enum SyntheticWorld {
             let color = [0.15 + 0.8 * rng.uniform(), 0.15 + 0.8 * rng.uniform(), 0.15 + 0.8 * rng.uniform()].map { Float($0) }
             let index = shapes.count
             var covered = 0
-            for y in 0..<size {
-                for x in 0..<size {
+            let (ca, sa) = (cos(angle), sin(angle))
+            // Only the pixels near the object (every shape lies within 1.3 radii of its centre).
+            let reach = 1.3 * radius * Double(size)
+            let yRange = max(0, Int(cy * Double(size) - reach))...min(size - 1, Int(cy * Double(size) + reach))
+            let xRange = max(0, Int(cx * Double(size) - reach))...min(size - 1, Int(cx * Double(size) + reach))
+            for y in yRange {
+                for x in xRange {
                     var hits = 0
                     for sy in 0..<4 {
                         for sx in 0..<4 {
                             let u = (Double(x) + (Double(sx) + 0.5) / 4) / Double(size) - cx
                             let v = (Double(y) + (Double(sy) + 0.5) / 4) / Double(size) - cy
-                            let (ru, rv) = (u * cos(angle) + v * sin(angle), -u * sin(angle) + v * cos(angle))
+                            let (ru, rv) = (u * ca + v * sa, -u * sa + v * ca)
                             if inside(shape, ru / radius, rv / radius) { hits += 1 }
                         }
                     }
@@ -161,7 +166,7 @@ public enum SyntheticWorld {
 
     /// The sample of `spec` for a scene: annotations in that dataset's label space, or nil when
     /// the scene shows none of its classes (it is skipped).
-    static func sample(_ spec: DatasetSpec, _ scene: Scene, sourceID: Int64) -> ShardSample? {
+    public static func sample(_ spec: DatasetSpec, _ scene: Scene, sourceID: Int64) -> ShardSample? {
         let n = scene.size
         var classOf: [Kind: Int] = [:]
         for (i, c) in spec.classes.enumerated() { classOf[c.kind] = i }

@@ -7,7 +7,7 @@ import Foundation
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed against same-run baselines (build with -c release).",
-        subcommands: [BenchOps.self, BenchMatch.self, BenchScore.self, BenchStep.self])
+        subcommands: [BenchOps.self, BenchMatch.self, BenchScore.self, BenchStep.self, BenchData.self])
 }
 
 /// Wall time of `body` in seconds: the median of `repeats` runs after `warmup` runs.
