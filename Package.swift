@@ -56,6 +56,12 @@ let package = Package(
         // The Mask2Former-style model (m2f-tiny and its configurable relatives).
         .target(name: "Models", dependencies: ["Autograd"]),
 
+        // The training loop, its config schema, checkpoints and evaluation.
+        .target(name: "Trainer", dependencies: [
+            "Autograd", "Models", "Losses", "Matching", "Datasets", "Samplers", "Evaluation", "HDF5",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+
         // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
         // The only user of the HDF5 C library.
         .target(name: "HDF5", dependencies: ["CHDF5", "Autograd"]),
@@ -64,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd", "HDF5", "Matching", "Losses", "Evaluation", "Models", "Datasets",
+                "Autograd", "HDF5", "Matching", "Losses", "Evaluation", "Models", "Datasets", "Trainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
             ]),
@@ -80,6 +86,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "HDF5", "Losses", "Matching", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "Images", "Autograd", "Samplers"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Models", "Datasets"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),

@@ -49,7 +49,6 @@ public struct M2FConfig: Equatable, Codable, Sendable {
         try take(.maskDim, &d.maskDim); try take(.embeddingDim, &d.embeddingDim)
         try take(.temperature, &d.temperature); try take(.pixelMean, &d.pixelMean); try take(.pixelStd, &d.pixelStd)
         self = d
-        try validate()
     }
 
     /// Values that would build a broken model, as errors naming the key.

@@ -21,7 +21,9 @@ enum ModelConfigFile {
         }
         do {
             struct File: Decodable { let model: M2FConfig }
-            return try YAMLDecoder().decode(File.self, from: text).model
+            let config = try YAMLDecoder().decode(File.self, from: text).model
+            try config.validate()
+            return config
         } catch let error as ConfigError {
             throw CommandError("\(path): model.\(error.key): \(error.message)")
         } catch let DecodingError.typeMismatch(_, context) {

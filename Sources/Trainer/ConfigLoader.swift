@@ -1,0 +1,168 @@
+import Autograd
+import Foundation
+import Models
+import Yams
+
+/// An error in a config, naming the file (or `--set`), the key and, where it helps, the key
+/// that was probably meant.
+public struct ConfigFileError: Error, CustomStringConvertible, Equatable {
+    public var file: String
+    public var key: String
+    public var message: String
+    public var description: String { "\(file): \(key): \(message)" }
+}
+
+/// Reads YAML configs as Detectron2 users expect: `_base_: other.yaml` (relative to the file,
+/// merged recursively, the child wins), command-line overrides `key.path=value` last, one typed
+/// schema (`TrainConfig`), unknown keys and wrong types as errors naming the file and the key.
+public enum ConfigLoader {
+    public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
+        var origins: [String: String] = [:]
+        var tree = try loadTree(path, origins: &origins, prefix: "", chain: [])
+        for o in overrides { try apply(override: o, to: &tree, origins: &origins) }
+        let yaml: String
+        do { yaml = try Yams.dump(object: tree) } catch { throw ConfigFileError(file: path, key: "", message: "cannot re-serialise: \(error)") }
+        let config: TrainConfig
+        do {
+            config = try YAMLDecoder().decode(TrainConfig.self, from: yaml)
+        } catch let DecodingError.typeMismatch(type, context) {
+            let key = keyPath(context.codingPath)
+            throw ConfigFileError(file: origin(key, origins, path), key: key, message: "wrong type (expected \(type))")
+        } catch let DecodingError.dataCorrupted(context) {
+            let key = keyPath(context.codingPath)
+            throw ConfigFileError(file: origin(key, origins, path), key: key, message: context.debugDescription)
+        }
+        // Every key given must be one the schema writes back: anything else is unknown.
+        let known = try Yams.load(yaml: try YAMLEncoder().encode(config)) ?? [:]
+        try checkKeys(tree, against: known, prefix: "", origins: origins, root: path)
+        try validate(config, origins: origins, root: path)
+        return config
+    }
+
+    /// The fully resolved config as YAML (what a run writes to its output folder).
+    public static func yaml(_ config: TrainConfig) throws -> String { try YAMLEncoder().encode(config) }
+
+    static func loadTree(_ path: String, origins: inout [String: String], prefix: String, chain: [String]) throws -> [String: Any] {
+        let resolved = URL(fileURLWithPath: path).standardizedFileURL.path
+        guard !chain.contains(resolved) else { throw ConfigFileError(file: path, key: "_base_", message: "inherits from itself (\((chain + [resolved]).joined(separator: " -> ")))") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigFileError(file: path, key: "", message: "cannot read the file") }
+        let loaded: Any?
+        do { loaded = try Yams.load(yaml: text) } catch { throw ConfigFileError(file: path, key: "", message: "not valid YAML: \(error)") }
+        guard var tree = (loaded ?? [String: Any]()) as? [String: Any] else { throw ConfigFileError(file: path, key: "", message: "expected a mapping at the top level") }
+        var base: [String: Any] = [:]
+        if let b = tree.removeValue(forKey: "_base_") {
+            guard let name = b as? String else { throw ConfigFileError(file: path, key: "_base_", message: "must be a file name") }
+            let basePath = name.hasPrefix("/") ? name : (((path as NSString).deletingLastPathComponent) as NSString).appendingPathComponent(name)
+            base = try loadTree(basePath, origins: &origins, prefix: prefix, chain: chain + [resolved])
+        }
+        record(tree, origins: &origins, prefix: "", file: path)
+        return merge(base, tree)
+    }
+
+    /// `child` over `base`: mappings merge recursively, anything else is replaced.
+    static func merge(_ base: [String: Any], _ child: [String: Any]) -> [String: Any] {
+        var out = base
+        for (k, v) in child {
+            if let b = out[k] as? [String: Any], let c = v as? [String: Any] { out[k] = merge(b, c) } else { out[k] = v }
+        }
+        return out
+    }
+
+    static func record(_ tree: [String: Any], origins: inout [String: String], prefix: String, file: String) {
+        for (k, v) in tree {
+            let key = prefix.isEmpty ? k : prefix + "." + k
+            origins[key] = file
+            if let sub = v as? [String: Any] { record(sub, origins: &origins, prefix: key, file: file) }
+        }
+    }
+
+    /// `a.b.c=value`, the value read as YAML (`2e-4`, `[1, 1, 2]`, `true`, `text`).
+    static func apply(override: String, to tree: inout [String: Any], origins: inout [String: String]) throws {
+        guard let eq = override.firstIndex(of: "="), eq != override.startIndex else {
+            throw ConfigFileError(file: "--set", key: override, message: "expected key.path=value")
+        }
+        let key = String(override[..<eq]), text = String(override[override.index(after: eq)...])
+        let value: Any
+        do { value = try Yams.load(yaml: text) ?? "" } catch { throw ConfigFileError(file: "--set", key: key, message: "value is not valid YAML") }
+        func set(_ node: inout [String: Any], _ parts: ArraySlice<Substring>) {
+            let head = String(parts.first!)
+            if parts.count == 1 { node[head] = value; return }
+            var child = node[head] as? [String: Any] ?? [:]
+            set(&child, parts.dropFirst())
+            node[head] = child
+        }
+        set(&tree, key.split(separator: ".")[...])
+        origins[key] = "--set"
+    }
+
+    static func checkKeys(_ given: [String: Any], against known: Any, prefix: String, origins: [String: String], root: String) throws {
+        guard let knownMap = known as? [String: Any] else { return }
+        for (k, v) in given {
+            let key = prefix.isEmpty ? k : prefix + "." + k
+            guard let sub = knownMap[k] else {
+                let hint = nearestName(k, in: Array(knownMap.keys)).map { " (did you mean '\(prefix.isEmpty ? $0 : prefix + "." + $0)'?)" } ?? ""
+                throw ConfigFileError(file: origin(key, origins, root), key: key, message: "unknown key\(hint)")
+            }
+            if let m = v as? [String: Any] {
+                try checkKeys(m, against: sub, prefix: key, origins: origins, root: root)
+            } else if let list = v as? [Any], let knownList = sub as? [Any] {
+                for (i, item) in list.enumerated() where i < knownList.count {
+                    if let m = item as? [String: Any] { try checkKeys(m, against: knownList[i], prefix: "\(key)[\(i)]", origins: origins, root: root) }
+                }
+            }
+        }
+    }
+
+    static func validate(_ c: TrainConfig, origins: [String: String], root: String) throws {
+        func fail(_ key: String, _ message: String) -> ConfigFileError {
+            ConfigFileError(file: origin(key, origins, root), key: key, message: message)
+        }
+        do { try c.model.validate() } catch let error as ConfigError { throw fail("model.\(error.key)", error.message) }
+        let s = c.solver
+        if s.maxIter <= 0 { throw fail("solver.max_iter", "must be positive") }
+        if s.imsPerBatch <= 0 { throw fail("solver.ims_per_batch", "must be positive") }
+        if !(s.baseLR > 0) { throw fail("solver.base_lr", "must be positive") }
+        if s.checkpointPeriod <= 0 { throw fail("solver.checkpoint_period", "must be positive") }
+        if s.logPeriod <= 0 { throw fail("solver.log_period", "must be positive") }
+        if s.keepCheckpoints <= 0 { throw fail("solver.keep_checkpoints", "must be positive") }
+        if s.warmupIters < 0 { throw fail("solver.warmup_iters", "must be >= 0") }
+        if !["poly", "step"].contains(s.schedule) { throw fail("solver.schedule", "must be poly or step, not '\(s.schedule)'") }
+        if s.betas.count != 2 || s.betas.contains(where: { $0 < 0 || $0 >= 1 }) { throw fail("solver.betas", "needs two values in [0, 1)") }
+        if s.clipNorm < 0 { throw fail("solver.clip_norm", "must be >= 0 (0: no clipping)") }
+        if c.test.evalPeriod < 0 { throw fail("test.eval_period", "must be >= 0") }
+        if c.data.datasets.isEmpty { throw fail("data.datasets", "needs at least one dataset") }
+        var names = Set<String>()
+        for (i, d) in c.data.datasets.enumerated() {
+            let key = "data.datasets[\(i)]"
+            if d.name.isEmpty { throw fail(key + ".name", "is required") }
+            if !names.insert(d.name).inserted { throw fail(key + ".name", "'\(d.name)' appears twice") }
+            if d.path.isEmpty { throw fail(key + ".path", "is required") }
+            if d.ratio < 0 { throw fail(key + ".ratio", "must be >= 0") }
+            if d.augmentation.size <= 0 { throw fail(key + ".augmentation.size", "must be positive") }
+            if !(d.augmentation.minScale > 0 && d.augmentation.minScale <= d.augmentation.maxScale) {
+                throw fail(key + ".augmentation.min_scale", "needs 0 < min_scale <= max_scale")
+            }
+        }
+        if !c.data.datasets.contains(where: { $0.ratio > 0 }) { throw fail("data.datasets", "needs a dataset with ratio > 0") }
+        if !["max_size", "max_score"].contains(c.loss.imageLabelRule) { throw fail("loss.image_label_rule", "must be max_size or max_score") }
+        if c.loss.points <= 0 { throw fail("loss.points", "must be positive") }
+    }
+
+    static func keyPath(_ path: [CodingKey]) -> String {
+        var text = ""
+        for k in path {
+            if let i = k.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + k.stringValue }
+        }
+        return text
+    }
+
+    /// The file that set `key` (or its nearest set parent).
+    static func origin(_ key: String, _ origins: [String: String], _ root: String) -> String {
+        var k = key
+        while true {
+            if let o = origins[k] { return o }
+            guard let cut = k.lastIndex(where: { $0 == "." || $0 == "[" }) else { return root }
+            k = String(k[..<cut])
+        }
+    }
+}

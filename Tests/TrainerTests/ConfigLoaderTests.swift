@@ -1,0 +1,79 @@
+import Foundation
+import XCTest
+@testable import Trainer
+
+final class ConfigLoaderTests: XCTestCase {
+    let configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("configs")
+
+    func write(_ text: String, _ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("configs-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testShippedConfigsLoad() throws {
+        let joint = try ConfigLoader.load(configs.appendingPathComponent("synth-joint.yaml").path)
+        XCTAssertEqual(joint.data.datasets.map(\.name), ["synth_panoptic", "synth_semantic", "synth_detection", "synth_labels"])
+        XCTAssertEqual(joint.data.datasets[0].ratio, 2)
+        XCTAssertEqual(joint.model, .init(), "m2f-tiny from the base")
+        XCTAssertEqual(joint.solver.baseLR, 3e-4)
+        XCTAssertEqual(joint.loss.scaledetSoftWeight, 1)
+        let only = try ConfigLoader.load(configs.appendingPathComponent("synth-panoptic-only.yaml").path)
+        XCTAssertEqual(only.data.datasets.map(\.name), ["synth_panoptic"], "a list is replaced, not merged")
+        XCTAssertEqual(only.solver.maxIter, joint.solver.maxIter, "inherited through two bases")
+        XCTAssertEqual(only.outputDir, "output/synth-panoptic-only")
+        let real = try ConfigLoader.load(configs.appendingPathComponent("coco-ade-o365.yaml").path)
+        XCTAssertEqual(real.solver.steps, [60000, 80000])
+        // The resolved YAML reads back to the same config.
+        let again = try ConfigLoader.load(try write(try ConfigLoader.yaml(joint), "resolved.yaml"))
+        XCTAssertEqual(again, joint)
+    }
+
+    func testOverrides() throws {
+        let c = try ConfigLoader.load(configs.appendingPathComponent("synth-joint.yaml").path,
+                                      overrides: ["solver.base_lr=2e-4", "solver.steps=[1,1,2]", "test.eval_period=7", "output_dir=out/x"])
+        XCTAssertEqual(c.solver.baseLR, 2e-4)
+        XCTAssertEqual(c.solver.steps, [1, 1, 2])
+        XCTAssertEqual(c.test.evalPeriod, 7)
+        XCTAssertEqual(c.outputDir, "out/x")
+    }
+
+    func testErrorsNameFileKeyAndIntendedKey() throws {
+        let base = configs.appendingPathComponent("m2f-tiny.yaml").path
+        let child = try write("_base_: \(base)\nsolver:\n  bse_lr: 0.1\ndata:\n  datasets: [{name: a, path: a}]\n", "typo.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(child)) {
+            XCTAssertEqual("\($0)", "\(child): solver.bse_lr: unknown key (did you mean 'solver.base_lr'?)")
+        }
+        let wrongType = try write("solver:\n  max_iter: lots\ndata:\n  datasets: [{name: a, path: a}]\n", "type.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(wrongType)) { XCTAssertTrue("\($0)".hasPrefix("\(wrongType): solver.max_iter: wrong type"), "\($0)") }
+        let range = try write("data:\n  datasets: [{name: a, path: a}]\n", "range.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["solver.ims_per_batch=0"])) {
+            XCTAssertEqual("\($0)", "--set: solver.ims_per_batch: must be positive")
+        }
+        XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["data.datasets=[{name: a, path: a, ratoi: 2}]"])) {
+            XCTAssertTrue("\($0)".contains("data.datasets[0].ratoi: unknown key (did you mean 'data.datasets[0].ratio'?)"), "\($0)")
+        }
+        let model = try write("model:\n  heads: 3\ndata:\n  datasets: [{name: a, path: a}]\n", "model.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(model)) { XCTAssertEqual("\($0)", "\(model): model.heads: must divide hidden") }
+        let loop = try write("_base_: loop.yaml\n", "loop.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(loop)) { XCTAssertTrue("\($0)".contains("inherits from itself"), "\($0)") }
+    }
+
+    func testScheduleWarmsUpThenDecays() {
+        var s = SolverConfig()
+        s.baseLR = 1
+        s.maxIter = 100
+        s.warmupIters = 10
+        s.warmupFactor = 0.001
+        XCTAssertEqual(s.learningRate(at: 0), 0.001, accuracy: 1e-6)
+        XCTAssertLessThan(s.learningRate(at: 5), s.learningRate(at: 10))
+        XCTAssertEqual(s.learningRate(at: 50), powf(0.5, 0.9), accuracy: 1e-6)
+        s.schedule = "step"
+        s.steps = [20, 40]
+        XCTAssertEqual(s.learningRate(at: 30), 0.1, accuracy: 1e-6)
+        XCTAssertEqual(s.learningRate(at: 45), 0.01, accuracy: 1e-6)
+    }
+}
