@@ -8,7 +8,8 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train and evaluate universal segmentation models on several datasets at once.",
-        subcommands: [Demo.self, Synth.self, Prepare.self, Shards.self, Forward.self, Score.self, Match.self, Bench.self])
+        subcommands: [Fit.self, Demo.self, Synth.self, Prepare.self, Shards.self, Forward.self, Score.self, Match.self, Bench.self],
+        defaultSubcommand: Fit.self)
 }
 
 /// OpenBLAS's idle threads spin (calling sched_yield) for about 2^28 cycles after each GEMM,

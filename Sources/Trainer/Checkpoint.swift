@@ -1,0 +1,99 @@
+import Autograd
+import Foundation
+import HDF5
+import Models
+import Samplers
+
+/// A training checkpoint: one HDF5 file with the model's parameters by name (`model/<name>`,
+/// the layout of a weights file under a group), AdamW's moments and step count, the iteration,
+/// the sampler's state and the resolved config. Written through a temporary file and a rename;
+/// `last_checkpoint` names the newest; the newest `keep` are kept (Detectron2's naming:
+/// `model_0000999.h5`, `model_final.h5`).
+public enum Checkpoint {
+    public struct Contents {
+        public var iteration: Int
+        public var samplerState: MultiDatasetSampler.State
+    }
+
+    public static func save(to folder: String, name: String, model: M2FModel, optimizer: AdamW, iteration: Int,
+                            sampler: MultiDatasetSampler.State, configYAML: String, keep: Int) throws {
+        let path = (folder as NSString).appendingPathComponent(name)
+        let named = model.namedParameters()
+        try HDF5File.writeAtomically(to: path) { f in
+            for (name, p) in named { try f.write("model/\(name)", floats: p.data, shape: p.shape) }
+            // The optimiser keeps its moments in group order; store them by parameter name.
+            let slot = slots(optimizer)
+            for (name, p) in named {
+                guard let i = slot[ObjectIdentifier(p)] else { continue }
+                try f.write("optimizer/exp_avg/\(name)", floats: optimizer.firstMoments[i], shape: p.shape)
+                try f.write("optimizer/exp_avg_sq/\(name)", floats: optimizer.secondMoments[i], shape: p.shape)
+            }
+            try f.setAttribute("iteration", int: Int64(iteration))
+            try f.setAttribute("optimizer_step", int: Int64(optimizer.stepCount))
+            let state = try JSONEncoder().encode(sampler)
+            try f.setAttribute("sampler_state", string: String(decoding: state, as: UTF8.self))
+            try f.setAttribute("config", string: configYAML)
+        }
+        // last_checkpoint, then prune old periodic checkpoints.
+        let marker = (folder as NSString).appendingPathComponent("last_checkpoint")
+        let tmp = marker + ".tmp"
+        try name.write(toFile: tmp, atomically: false, encoding: .utf8)
+        _ = rename(tmp, marker)
+        let periodic = (try FileManager.default.contentsOfDirectory(atPath: folder))
+            .filter { $0.hasPrefix("model_") && $0.hasSuffix(".h5") && $0 != "model_final.h5" }.sorted()
+        for old in periodic.dropLast(keep) where old != name {
+            try? FileManager.default.removeItem(atPath: (folder as NSString).appendingPathComponent(old))
+        }
+    }
+
+    /// Each parameter's index in the optimiser's (group-ordered) state.
+    static func slots(_ optimizer: AdamW) -> [ObjectIdentifier: Int] {
+        var out: [ObjectIdentifier: Int] = [:]
+        for (i, p) in optimizer.groups.flatMap(\.parameters).enumerated() { out[ObjectIdentifier(p)] = i }
+        return out
+    }
+
+    /// The newest complete checkpoint of `folder`, if any.
+    public static func latest(in folder: String) -> String? {
+        let marker = (folder as NSString).appendingPathComponent("last_checkpoint")
+        guard let name = try? String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+              !name.isEmpty else { return nil }
+        let path = (folder as NSString).appendingPathComponent(name)
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }
+
+    /// Restores model, optimiser (when given) and returns the iteration and sampler state.
+    public static func load(_ path: String, model: M2FModel, optimizer: AdamW?) throws -> Contents {
+        let f = try HDF5File(path)
+        let named = model.namedParameters()
+        var values: [String: (shape: [Int], values: [Float])] = [:]
+        for (name, _) in named { values[name] = try f.readFloats("model/\(name)") }
+        do {
+            try model.loadStateDict(values)
+        } catch let error as StateDictError {
+            throw HDF5Error(file: path, object: "model", message: error.description)
+        }
+        if let optimizer {
+            let order = optimizer.groups.flatMap(\.parameters)
+            var nameOf: [ObjectIdentifier: String] = [:]
+            for (name, p) in named { nameOf[ObjectIdentifier(p)] = name }
+            let m = try order.map { try f.readFloats("optimizer/exp_avg/\(nameOf[ObjectIdentifier($0)]!)").values }
+            let v = try order.map { try f.readFloats("optimizer/exp_avg_sq/\(nameOf[ObjectIdentifier($0)]!)").values }
+            guard let step = try f.intAttribute("optimizer_step") else { throw HDF5Error(file: path, object: "/", message: "no optimizer_step") }
+            do {
+                try optimizer.restore(stepCount: Int(step), firstMoments: m, secondMoments: v)
+            } catch {
+                throw HDF5Error(file: path, object: "optimizer", message: "\(error)")
+            }
+        }
+        guard let iteration = try f.intAttribute("iteration"), let state = try f.stringAttribute("sampler_state") else {
+            throw HDF5Error(file: path, object: "/", message: "no iteration or sampler_state attribute")
+        }
+        let sampler = try JSONDecoder().decode(MultiDatasetSampler.State.self, from: Data(state.utf8))
+        return Contents(iteration: Int(iteration), samplerState: sampler)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,30 @@
+import ArgumentParser
+import Foundation
+import Trainer
+
+/// `train --config FILE [--set k=v ...] [--resume] [--output DIR]`: the training run (the
+/// default subcommand, so `train --config ...` runs it).
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fit",
+        abstract: "Train on the configured datasets (the default: `train --config FILE`).")
+
+    @Option(help: "The config (YAML).") var config: String
+    @Option(name: .customLong("set"), help: "Override a config key: --set solver.base_lr=2e-4 (repeatable).") var overrides: [String] = []
+    @Flag(help: "Continue from the newest complete checkpoint in the output folder.") var resume = false
+    @Option(help: "Output folder (default: the config's output_dir).") var output: String?
+
+    func run() throws {
+        do {
+            let config = try ConfigLoader.load(self.config, overrides: overrides)
+            let run = try TrainingRun(config: config, outputDir: output)
+            print("training \(config.data.datasets.map(\.name).joined(separator: " + ")) for \(config.solver.maxIter) iterations; output in \(run.outputDir)")
+            try run.run(resume: resume)
+            print("done: \(run.outputDir)/model_final.h5")
+        } catch let error as ConfigFileError {
+            throw CommandError(error.description)
+        } catch let error as TrainingError {
+            throw CommandError(error.description)
+        }
+    }
+}
