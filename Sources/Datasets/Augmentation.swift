@@ -11,6 +11,9 @@ public struct DecodedSample: Sendable {
     public var segments: [ShardSegment]
     public var labels: [Int32]?
     public var ignoreLabel: UInt16
+    /// Instance masks (row-major, one per segment, in segment order), decoded from the shard's
+    /// run-length counts.
+    public var instanceMasks: [[UInt8]]?
 
     public init(_ s: ShardSample, encoding: ImageEncoding, ignoreLabel: Int = 255) throws {
         image = try s.decodeImage(encoding: encoding)
@@ -20,6 +23,21 @@ public struct DecodedSample: Sendable {
         segments = s.segments
         labels = s.labels
         self.ignoreLabel = UInt16(ignoreLabel)
+        if s.segments.contains(where: { $0.rle != nil }) {
+            let (h, w) = (s.height, s.width)
+            instanceMasks = s.segments.map { seg in
+                // COCO counts are column-major runs starting with zeros.
+                var mask = [UInt8](repeating: 0, count: h * w)
+                var position = 0, value: UInt8 = 0
+                for run in seg.rle ?? [] {
+                    if value == 1 { for i in position..<min(position + Int(run), h * w) { mask[(i % h) * w + i / h] = 1 } }
+                    position += Int(run)
+                    value ^= 1
+                }
+                return mask
+            }
+            for i in segments.indices { segments[i].rle = nil }
+        }
     }
 }
 
@@ -109,6 +127,7 @@ public enum Augmentation {
             }
         }
         out.valid = nearest(s.valid)
+        out.instanceMasks = s.instanceMasks.map { $0.map(nearest) }
         out.semantic = s.semantic.map(nearest)
         out.panoptic = s.panoptic.map(nearest)
         out.segments = s.segments.map { seg in
@@ -143,15 +162,28 @@ public enum Augmentation {
         out.valid = valid
         out.semantic = semantic
         out.panoptic = panoptic
-        out.segments = s.segments.compactMap { seg in
+        out.instanceMasks = s.instanceMasks.map { masks in
+            masks.map { m in
+                var c = [UInt8](repeating: 0, count: ch * cw)
+                for y in 0..<ch where y + y0 < h { for x in 0..<cw where x + x0 < w { c[y * cw + x] = m[(y + y0) * w + (x + x0)] } }
+                return c
+            }
+        }
+        var keptMasks: [[UInt8]] = []
+        out.segments = s.segments.enumerated().compactMap { index, seg in
             let xa = max(seg.bbox[0] - Float(x0), 0), ya = max(seg.bbox[1] - Float(y0), 0)
             let xb = min(seg.bbox[0] + seg.bbox[2] - Float(x0), Float(min(cw, w - x0))), yb = min(seg.bbox[1] + seg.bbox[3] - Float(y0), Float(min(ch, h - y0)))
             guard xb > xa, yb > ya else { return nil }
             var t = seg
             t.bbox = [xa, ya, xb - xa, yb - ya]
             t.rle = nil
+            if let masks = out.instanceMasks {
+                keptMasks.append(masks[index])
+                t.area = Int64(masks[index].reduce(0) { $0 + Int($1) })
+            }
             return t
         }
+        if out.instanceMasks != nil { out.instanceMasks = keptMasks }
         if let ids = panoptic {
             // Panoptic segments: keep those still visible, with their new areas and boxes.
             var area: [UInt32: Int] = [:]
@@ -190,6 +222,7 @@ public enum Augmentation {
         out.valid = mirror(s.valid, 1)
         out.semantic = s.semantic.map { mirror($0, 1) }
         out.panoptic = s.panoptic.map { mirror($0, 1) }
+        out.instanceMasks = s.instanceMasks.map { $0.map { mirror($0, 1) } }
         out.segments = s.segments.map { seg in
             var t = seg
             t.bbox[0] = Float(w) - seg.bbox[0] - seg.bbox[2]

@@ -25,6 +25,9 @@ public struct TrainingTargets: Equatable, Sendable {
             let labels = s.semantic ?? []
             let present = Set(labels.filter { $0 != s.ignoreLabel }).sorted()
             return TrainingTargets(classes: present.map { Int($0) }, masks: present.map { c in labels.map { $0 == c ? 1 : 0 } })
+        case .instance where s.instanceMasks != nil:
+            let kept = s.segments.indices.filter { !s.segments[$0].isCrowd && s.instanceMasks![$0].contains(1) }
+            return TrainingTargets(classes: kept.map { Int(s.segments[$0].classID) }, masks: kept.map { s.instanceMasks![$0] })
         case .detection, .instance:
             return TrainingTargets(classes: s.segments.map { Int($0.classID) },
                                    boxes: s.segments.map { [$0.bbox[0], $0.bbox[1], $0.bbox[0] + $0.bbox[2], $0.bbox[1] + $0.bbox[3]] })

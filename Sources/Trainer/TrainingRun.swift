@@ -179,12 +179,12 @@ public final class TrainingRun {
     func batchTargets(_ batch: Batch, task: ShardTask, offset: Int) -> BatchTargets {
         let size = batch.images[0].image.width
         switch task {
-        case .panoptic, .semantic:
+        case .panoptic, .semantic, .instance:
             return BatchTargets(supervision: .masks, images: batch.targets.map { t in
                 ImageTargets(classes: t.classes, masks: Tensor(shape: [t.classes.count, size, size],
                                                                data: (t.masks ?? []).flatMap { $0.map { Float($0) } }))
             }, unifiedOffset: offset)
-        case .detection, .instance:
+        case .detection:
             return BatchTargets(supervision: .boxes, images: batch.targets.map { t in
                 ImageTargets(classes: t.classes, boxes: (t.boxes ?? []).map { ($0[0] / 4, $0[1] / 4, $0[2] / 4, $0[3] / 4) })
             }, unifiedOffset: offset)

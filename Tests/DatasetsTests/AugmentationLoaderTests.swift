@@ -130,3 +130,27 @@ final class AugmentationLoaderTests: XCTestCase {
         c.stop()
     }
 }
+
+final class InstanceMaskAugmentationTests: XCTestCase {
+    func testInstanceMasksFollowTheImage() throws {
+        // 4x6 image; one instance covering rows 1-2, columns 0-2 (column-major RLE).
+        let (h, w) = (4, 6)
+        var mask = [UInt8](repeating: 0, count: h * w)
+        for y in 1...2 { for x in 0...2 { mask[y * w + x] = 1 } }
+        var columnMajor = [UInt8](repeating: 0, count: h * w)
+        for y in 0..<h { for x in 0..<w { columnMajor[x * h + y] = mask[y * w + x] } }
+        var rle: [UInt32] = [], run: UInt32 = 0, prev: UInt8 = 0
+        for v in columnMajor { if v != prev { rle.append(run); run = 0; prev = v }; run += 1 }
+        rle.append(run)
+        let shard = ShardSample(image: [UInt8](repeating: 9, count: h * w * 3), height: h, width: w, sourceID: 1,
+                                segments: [ShardSegment(id: 0, classID: 1, area: 6, bbox: [0, 1, 3, 2], rle: rle)])
+        let s = try DecodedSample(shard, encoding: .raw)
+        XCTAssertEqual(s.instanceMasks, [mask])
+        let f = Augmentation.flip(s)
+        XCTAssertEqual(f.instanceMasks![0][1 * w + 5], 1)
+        XCTAssertEqual(f.instanceMasks![0][1 * w + 0], 0)
+        let t = TrainingTargets.make(Augmentation.crop(s, y0: 1, x0: 1, height: 3, width: 3), task: .instance)
+        XCTAssertEqual(t.classes, [1])
+        XCTAssertEqual(t.masks![0], [1, 1, 0, 1, 1, 0, 0, 0, 0])
+    }
+}
