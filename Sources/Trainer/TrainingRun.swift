@@ -2,6 +2,7 @@ import Autograd
 import Datasets
 import Dispatch
 import Foundation
+import HDF5
 import Losses
 import Matching
 import Models
@@ -127,6 +128,12 @@ public final class TrainingRun {
                            losses.keys.sorted().map { String(format: "%@ %.4f", $0, losses[$0]!) }.joined(separator: "  "), line.time))
             }
             let last = iteration == config.solver.maxIter - 1
+            if (config.test.evalPeriod > 0 && (iteration + 1) % config.test.evalPeriod == 0) || last {
+                let report = try evaluate(maxImages: config.test.maxImages, log: log)
+                var line: [String: Any] = ["iteration": iteration]
+                for (dataset, kinds) in report { for (kind, values) in kinds { for (k, v) in values { line["\(dataset)/\(kind)/\(k)"] = v } } }
+                try appendLine(line, to: metricsPath)
+            }
             if (iteration + 1) % config.solver.checkpointPeriod == 0 || last {
                 try Checkpoint.save(to: outputDir, name: last ? "model_final.h5" : String(format: "model_%07d.h5", iteration),
                                     model: model, optimizer: optimizer, iteration: iteration, sampler: lastState,
@@ -134,6 +141,19 @@ public final class TrainingRun {
             }
         }
         return lines
+    }
+
+    /// Loads model weights from a checkpoint (`model/<name>`) or a plain weights file.
+    public func loadWeights(_ path: String) throws {
+        do {
+            if (try? HDF5File(path))?.contains("model") == true {
+                _ = try Checkpoint.load(path, model: model, optimizer: nil)
+            } else {
+                try ParameterFile.load(model, from: path)
+            }
+        } catch let error as HDF5Error {
+            throw TrainingError(message: error.description)
+        }
     }
 
     /// Forward and losses of one batch: the summed weighted losses by name (over the prediction

@@ -40,6 +40,7 @@ final class TrainingRunTests: XCTestCase {
         c.solver.checkpointPeriod = 3
         c.solver.logPeriod = 1
         c.solver.warmupIters = 2
+        c.test.maxImages = 2
         c.outputDir = (dir as NSString).appendingPathComponent("run")
         return c
     }
@@ -57,8 +58,10 @@ final class TrainingRunTests: XCTestCase {
                       && files.contains("metrics.jsonl") && files.contains("config.yaml"), "\(files)")
         let metrics = try String(contentsOfFile: (out as NSString).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-        XCTAssertEqual(metrics.count, 6)
+        XCTAssertEqual(metrics.count, 7, "6 iterations and the final evaluation")
         for key in ["iteration", "total_loss", "lr", "time", "data_time"] { XCTAssertNotNil(metrics[0][key], key) }
+        XCTAssertNotNil(metrics[6]["synth_panoptic/panoptic/PQ"])
+        XCTAssertNotNil(metrics[6]["synth_semantic/semantic/mIoU"])
         XCTAssertTrue(metrics.contains { $0["loss_ce"] != nil } && metrics.contains { $0["loss_scaledet_soft"] != nil })
         // The written config reads back as the same config.
         XCTAssertEqual(try ConfigLoader.load((out as NSString).appendingPathComponent("config.yaml")), config)
@@ -75,5 +78,17 @@ final class TrainingRunTests: XCTestCase {
         for (a, b) in zip(rest, straight.suffix(3)) {
             XCTAssertEqual(a.totalLoss, b.totalLoss, "iteration \(a.iteration): resumed \(a.totalLoss), straight \(b.totalLoss)")
         }
+    }
+
+    func testEvaluatesEveryTaskOnTheValidationSplits() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evalrun-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        let run = try TrainingRun(config: try tinyConfig(dir))
+        let report = try run.evaluate(maxImages: 3, log: { _ in })
+        XCTAssertEqual(Set(report.keys), ["synth_panoptic", "synth_semantic", "synth_detection"], "image labels have nothing to score")
+        XCTAssertNotNil(report["synth_panoptic"]?["panoptic"]?["PQ"])
+        let miou = try XCTUnwrap(report["synth_semantic"]?["semantic"]?["mIoU"])
+        XCTAssertTrue(miou >= 0 && miou <= 1)
+        XCTAssertEqual(report["synth_detection"]?["bbox"]?.count, 12)
     }
 }

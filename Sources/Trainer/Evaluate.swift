@@ -1,0 +1,91 @@
+import Autograd
+import Datasets
+import Evaluation
+import Foundation
+
+/// Evaluation on each dataset's validation split: the model's final prediction set, Mask2Former's
+/// post-processing, and the metric of the dataset's task — PQ for panoptic data, mIoU for
+/// semantic data, box mAP for box-only data, box and mask mAP for instance data. Image-label
+/// datasets have no pixel or box annotations to score and are skipped.
+extension TrainingRun {
+    /// Metrics by dataset, then by evaluation (`panoptic`, `semantic`, `bbox`, `segm`), with the
+    /// key names of the `score` commands.
+    public func evaluate(maxImages: Int = 0, log: (String) -> Void = { print($0) }) throws -> [String: [String: [String: Double]]] {
+        var report: [String: [String: [String: Double]]] = [:]
+        for (d, spec) in config.data.datasets.enumerated() {
+            let folder = (config.data.root as NSString).appendingPathComponent(spec.path)
+            let source: DatasetSource
+            do { source = try DatasetSource(folder: folder, split: spec.valSplit) } catch {
+                throw TrainingError(message: "dataset \(spec.name): no validation split '\(spec.valSplit)' (\(error))")
+            }
+            if source.task == .imageLabels { continue }
+            let k = source.classes.count, u = unified.shape[0], offset = offsets[d]
+            var panoptic = PanopticEvaluator(categories: (0..<k).map { ($0, source.classes.isThing[$0]) })
+            var semantic = SemanticEvaluator(numClasses: k)
+            var boxes = InstanceEvaluator(iouType: .bbox, categoryIDs: Array(0..<k))
+            var masks = InstanceEvaluator(iouType: .segm, categoryIDs: Array(0..<k))
+            let count = maxImages > 0 ? min(maxImages, source.count) : source.count
+            for i in 0..<count {
+                let sample = try source.decoded(i)
+                let (h, w) = (sample.image.height, sample.image.width)
+                var pixels = [Float](repeating: 0, count: 3 * h * w)
+                for p in 0..<(h * w) { for c in 0..<3 { pixels[c * h * w + p] = Float(sample.image.pixels[p * 3 + c]) } }
+                let last = withoutGrad { model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: unified) }.last!
+                let logits = withoutGrad {
+                    Tensor.concat([last.logits.slice(axis: 2, offset..<(offset + k)), last.logits.slice(axis: 2, u..<(u + 1))], axis: 2)
+                        .reshape([-1, k + 1])
+                }
+                let maskLogits = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
+                switch source.task {
+                case .panoptic:
+                    let (ids, segments) = PostProcessing.panoptic(logits: logits, masks: maskLogits, isThing: source.classes.isThing)
+                    let gt = PanopticMap(width: w, height: h, ids: sample.panoptic ?? [], segments: sample.segments.map {
+                        PanopticSegment(id: UInt32(bitPattern: $0.id), categoryID: Int($0.classID), isCrowd: $0.isCrowd, area: Int($0.area))
+                    })
+                    try panoptic.add(.init(imageID: i, groundTruth: gt, prediction: PanopticMap(width: w, height: h, ids: ids, segments: segments)))
+                case .semantic:
+                    try semantic.add(.init(prediction: PostProcessing.semantic(logits: logits, masks: maskLogits),
+                                           label: (sample.semantic ?? []).map { Int32($0) }))
+                case .detection, .instance:
+                    let detections = PostProcessing.instances(logits: logits, masks: maskLogits)
+                    let gtBoxes = sample.segments.enumerated().map { j, s in
+                        InstanceObject(categoryID: Int(s.classID), area: source.task == .instance ? Double(s.area) : Double(s.bbox[2] * s.bbox[3]),
+                                       box: s.bbox.map(Double.init),
+                                       mask: sample.instanceMasks.map { RLE(rowMajor: $0[j], height: h, width: w) }, isCrowd: s.isCrowd)
+                    }
+                    let dtBoxes = detections.map { InstanceObject(categoryID: $0.classID, area: $0.box[2] * $0.box[3], box: $0.box, score: $0.score) }
+                    boxes.add(imageID: i, groundTruth: gtBoxes, detections: dtBoxes)
+                    if source.task == .instance {
+                        let dtMasks = detections.map { det -> InstanceObject in
+                            let rle = RLE(rowMajor: det.mask, height: h, width: w)
+                            return InstanceObject(categoryID: det.classID, area: Double(rle.area), box: det.box, mask: rle, score: det.score)
+                        }
+                        masks.add(imageID: i, groundTruth: gtBoxes, detections: dtMasks)
+                    }
+                case .imageLabels:
+                    break
+                }
+            }
+            var entry: [String: [String: Double]] = [:]
+            switch source.task {
+            case .panoptic:
+                let m = panoptic.summarize()
+                entry["panoptic"] = ["PQ": m.all.pq, "SQ": m.all.sq, "RQ": m.all.rq, "PQ_th": m.things.pq, "PQ_st": m.stuff.pq]
+            case .semantic:
+                let m = semantic.summarize()
+                entry["semantic"] = ["mIoU": m.mIoU, "mAcc": m.mAcc, "aAcc": m.aAcc]
+            case .detection, .instance:
+                entry["bbox"] = Dictionary(uniqueKeysWithValues: zip(InstanceMetrics.names, boxes.summarize().stats))
+                if source.task == .instance { entry["segm"] = Dictionary(uniqueKeysWithValues: zip(InstanceMetrics.names, masks.summarize().stats)) }
+            case .imageLabels:
+                break
+            }
+            report[spec.name] = entry
+            for (kind, values) in entry.sorted(by: { $0.key < $1.key }) {
+                let shown = values.keys.sorted().prefix(6).map { String(format: "%@ %.2f", $0, 100 * values[$0]!) }.joined(separator: "  ")
+                log("\(spec.name) \(kind) (\(count) images): \(shown)")
+            }
+        }
+        return report
+    }
+}
