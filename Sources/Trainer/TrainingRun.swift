@@ -140,6 +140,7 @@ public final class TrainingRun {
                                     configYAML: yaml, keep: config.solver.keepCheckpoints)
             }
         }
+        try CurvesPicture.write(metrics: metricsPath, to: (outputDir as NSString).appendingPathComponent("curves.svg"))
         return lines
     }
 

@@ -55,7 +55,9 @@ final class TrainingRunTests: XCTestCase {
         let out = (dir as NSString).appendingPathComponent("straight")
         let files = try FileManager.default.contentsOfDirectory(atPath: out)
         XCTAssertTrue(files.contains("model_0000002.h5") && files.contains("model_final.h5") && files.contains("last_checkpoint")
-                      && files.contains("metrics.jsonl") && files.contains("config.yaml"), "\(files)")
+                      && files.contains("metrics.jsonl") && files.contains("config.yaml") && files.contains("curves.svg"), "\(files)")
+        let svg = try String(contentsOfFile: (out as NSString).appendingPathComponent("curves.svg"), encoding: .utf8)
+        XCTAssertTrue(svg.contains("<polyline") && svg.contains("total_loss") && svg.contains("synth_panoptic/panoptic/PQ"))
         let metrics = try String(contentsOfFile: (out as NSString).appendingPathComponent("metrics.jsonl"), encoding: .utf8)
             .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         XCTAssertEqual(metrics.count, 7, "6 iterations and the final evaluation")
