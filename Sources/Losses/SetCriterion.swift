@@ -11,8 +11,9 @@ public enum Supervision: String, Codable, CaseIterable {
     case imageLabels = "image_labels"
 }
 
-/// Loss weights and options; every value comes from the config.
-public struct LossConfig: Equatable {
+/// Loss weights and options: the `loss` section of a training config (snake-case keys; a key
+/// left out keeps its default).
+public struct LossConfig: Equatable, Codable, Sendable {
     public var classWeight: Float = 2
     public var maskWeight: Float = 5
     public var diceWeight: Float = 5
@@ -39,6 +40,27 @@ public struct LossConfig: Equatable {
     public var focalGamma: Float = 2
 
     public init() {}
+
+    public enum CodingKeys: String, CodingKey, CaseIterable {
+        case classWeight = "class_weight", maskWeight = "mask_weight", diceWeight = "dice_weight", noObjectWeight = "no_object_weight"
+        case boxProjectionWeight = "box_projection_weight", imageLabelWeight = "image_label_weight", imageLabelRule = "image_label_rule"
+        case scaleDetHardWeight = "scaledet_hard_weight", scaleDetSoftWeight = "scaledet_soft_weight", temperature, points
+        case oversampleRatio = "oversample_ratio", importanceSampleRatio = "importance_sample_ratio", densePoints = "dense_points"
+        case useFocal = "focal", focalAlpha = "focal_alpha", focalGamma = "focal_gamma"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init()
+        func take<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
+        try take(.classWeight, &classWeight); try take(.maskWeight, &maskWeight); try take(.diceWeight, &diceWeight)
+        try take(.noObjectWeight, &noObjectWeight); try take(.boxProjectionWeight, &boxProjectionWeight)
+        try take(.imageLabelWeight, &imageLabelWeight); try take(.imageLabelRule, &imageLabelRule)
+        try take(.scaleDetHardWeight, &scaleDetHardWeight); try take(.scaleDetSoftWeight, &scaleDetSoftWeight)
+        try take(.temperature, &temperature); try take(.points, &points); try take(.oversampleRatio, &oversampleRatio)
+        try take(.importanceSampleRatio, &importanceSampleRatio); try take(.densePoints, &densePoints)
+        try take(.useFocal, &useFocal); try take(.focalAlpha, &focalAlpha); try take(.focalGamma, &focalGamma)
+    }
 }
 
 /// One prediction set of a batch (Mask2Former predicts one per decoder layer plus one before).

@@ -144,7 +144,6 @@ public enum ConfigLoader {
             }
         }
         if !c.data.datasets.contains(where: { $0.ratio > 0 }) { throw fail("data.datasets", "needs a dataset with ratio > 0") }
-        if !["max_size", "max_score"].contains(c.loss.imageLabelRule) { throw fail("loss.image_label_rule", "must be max_size or max_score") }
         if c.loss.points <= 0 { throw fail("loss.points", "must be positive") }
     }
 

@@ -11,7 +11,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public var outputDir = "output/synth-joint"
     public var model = M2FConfig()
     public var data = DataConfig()
-    public var loss = LossSettings()
+    public var loss = LossConfig()
     public var solver = SolverConfig()
     public var test = TestConfig()
 
@@ -28,7 +28,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
         if let v = try c.decodeIfPresent(String.self, forKey: .outputDir) { d.outputDir = v }
         if let v = try c.decodeIfPresent(M2FConfig.self, forKey: .model) { d.model = v }
         if let v = try c.decodeIfPresent(DataConfig.self, forKey: .data) { d.data = v }
-        if let v = try c.decodeIfPresent(LossSettings.self, forKey: .loss) { d.loss = v }
+        if let v = try c.decodeIfPresent(LossConfig.self, forKey: .loss) { d.loss = v }
         if let v = try c.decodeIfPresent(SolverConfig.self, forKey: .solver) { d.solver = v }
         if let v = try c.decodeIfPresent(TestConfig.self, forKey: .test) { d.test = v }
         self = d
@@ -84,53 +84,6 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
         if let v = try c.decodeIfPresent(Double.self, forKey: .ratio) { ratio = v }
         if let v = try c.decodeIfPresent(Double.self, forKey: .repeatThreshold) { repeatThreshold = v }
         if let v = try c.decodeIfPresent(AugmentationConfig.self, forKey: .augmentation) { augmentation = v }
-    }
-}
-
-/// The losses and their weights (Mask2Former's defaults; ScaleDet's and Detic's options).
-public struct LossSettings: Codable, Equatable, Sendable {
-    public var classWeight: Float = 2
-    public var maskWeight: Float = 5
-    public var diceWeight: Float = 5
-    public var noObjectWeight: Float = 0.1
-    public var boxProjectionWeight: Float = 5
-    public var imageLabelWeight: Float = 0.1
-    public var imageLabelRule = "max_size"
-    public var scaledetHardWeight: Float = 0
-    public var scaledetSoftWeight: Float = 0
-    public var points = 12544
-    public var oversampleRatio = 3
-    public var importanceSampleRatio: Float = 0.75
-    public var focal = false
-
-    public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case classWeight = "class_weight", maskWeight = "mask_weight", diceWeight = "dice_weight", noObjectWeight = "no_object_weight"
-        case boxProjectionWeight = "box_projection_weight", imageLabelWeight = "image_label_weight", imageLabelRule = "image_label_rule"
-        case scaledetHardWeight = "scaledet_hard_weight", scaledetSoftWeight = "scaledet_soft_weight", points
-        case oversampleRatio = "oversample_ratio", importanceSampleRatio = "importance_sample_ratio", focal
-    }
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        func take<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
-        try take(.classWeight, &classWeight); try take(.maskWeight, &maskWeight); try take(.diceWeight, &diceWeight)
-        try take(.noObjectWeight, &noObjectWeight); try take(.boxProjectionWeight, &boxProjectionWeight)
-        try take(.imageLabelWeight, &imageLabelWeight); try take(.imageLabelRule, &imageLabelRule)
-        try take(.scaledetHardWeight, &scaledetHardWeight); try take(.scaledetSoftWeight, &scaledetSoftWeight)
-        try take(.points, &points); try take(.oversampleRatio, &oversampleRatio)
-        try take(.importanceSampleRatio, &importanceSampleRatio); try take(.focal, &focal)
-    }
-
-    /// The criterion's configuration.
-    public var lossConfig: LossConfig {
-        var c = LossConfig()
-        (c.classWeight, c.maskWeight, c.diceWeight, c.noObjectWeight) = (classWeight, maskWeight, diceWeight, noObjectWeight)
-        (c.boxProjectionWeight, c.imageLabelWeight) = (boxProjectionWeight, imageLabelWeight)
-        c.imageLabelRule = ImageLabelLoss.Rule(rawValue: imageLabelRule) ?? .maxSize
-        (c.scaleDetHardWeight, c.scaleDetSoftWeight) = (scaledetHardWeight, scaledetSoftWeight)
-        (c.points, c.oversampleRatio, c.importanceSampleRatio, c.useFocal) = (points, oversampleRatio, importanceSampleRatio, focal)
-        return c
     }
 }
 

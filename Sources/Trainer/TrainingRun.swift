@@ -75,7 +75,7 @@ public final class TrainingRun {
         self.sources = sources
         self.offsets = offsets
         unified = Tensor(shape: [embeddings.count / config.model.embeddingDim, config.model.embeddingDim], data: embeddings)
-        criterion = SetCriterion(config: config.loss.lossConfig, labelSimilarity: LabelSpaceLosses.labelSimilarity(unified))
+        criterion = SetCriterion(config: config.loss, labelSimilarity: LabelSpaceLosses.labelSimilarity(unified))
     }
 
     /// Trains to `solver.max_iter`, from the newest checkpoint when `resume`. Returns the

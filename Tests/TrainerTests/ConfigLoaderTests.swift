@@ -20,7 +20,7 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(joint.data.datasets[0].ratio, 2)
         XCTAssertEqual(joint.model, .init(), "m2f-tiny from the base")
         XCTAssertEqual(joint.solver.baseLR, 3e-4)
-        XCTAssertEqual(joint.loss.scaledetSoftWeight, 1)
+        XCTAssertEqual(joint.loss.scaleDetSoftWeight, 1)
         let only = try ConfigLoader.load(configs.appendingPathComponent("synth-panoptic-only.yaml").path)
         XCTAssertEqual(only.data.datasets.map(\.name), ["synth_panoptic"], "a list is replaced, not merged")
         XCTAssertEqual(only.solver.maxIter, joint.solver.maxIter, "inherited through two bases")
@@ -58,6 +58,9 @@ final class ConfigLoaderTests: XCTestCase {
         }
         let model = try write("model:\n  heads: 3\ndata:\n  datasets: [{name: a, path: a}]\n", "model.yaml")
         XCTAssertThrowsError(try ConfigLoader.load(model)) { XCTAssertEqual("\($0)", "\(model): model.heads: must divide hidden") }
+        XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["loss.image_label_rule=max_area"])) {
+            XCTAssertTrue("\($0)".hasPrefix("--set: loss.image_label_rule:"), "\($0)")
+        }
         let loop = try write("_base_: loop.yaml\n", "loop.yaml")
         XCTAssertThrowsError(try ConfigLoader.load(loop)) { XCTAssertTrue("\($0)".contains("inherits from itself"), "\($0)") }
     }

@@ -34,7 +34,7 @@ final class TrainingRunTests: XCTestCase {
             return d
         }
         c.loss.points = 64
-        c.loss.scaledetSoftWeight = 1
+        c.loss.scaleDetSoftWeight = 1
         c.solver.imsPerBatch = 2
         c.solver.maxIter = 6
         c.solver.checkpointPeriod = 3
