@@ -3,7 +3,7 @@ import Autograd
 /// Detic's image-label loss for samples that carry only image-level labels: one query per
 /// image takes every label of the image, and its class logits are trained with BCE.
 public enum ImageLabelLoss {
-    public enum Rule: String, Codable, CaseIterable {
+    public enum Rule: String, Codable, CaseIterable, Sendable {
         /// The query whose predicted mask is largest (most logits > 0; lowest index on ties).
         case maxSize = "max_size"
         /// For each label, the query with the highest score for it.

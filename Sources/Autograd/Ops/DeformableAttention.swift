@@ -25,23 +25,11 @@ extension Tensor {
         for l in 1..<Swift.max(levels, 1) { starts[l] = starts[l - 1] + shapes[l - 1].0 * shapes[l - 1].1 }
         let v = value.data, loc = locations.data, w = weights.data
 
-        /// The four taps of one sample: token offsets (clamped) and weights (0 outside).
+        /// The four taps of one sample on level `l`: token offsets (clamped) and weights (0 outside).
         @inline(__always) func taps(_ x: Float, _ y: Float, _ l: Int) -> (Int, Int, Int, Int, Float, Float, Float, Float, Float, Float, UInt8) {
-            let (h, wd) = shapes[l]
-            var ix = x * Float(wd) - 0.5, iy = y * Float(h) - 0.5
-            ix = ix.isNaN ? -2 : Swift.min(Swift.max(ix, -2), Float(wd) + 1)
-            iy = iy.isNaN ? -2 : Swift.min(Swift.max(iy, -2), Float(h) + 1)
-            let x0 = Int(ix.rounded(.down)), y0 = Int(iy.rounded(.down))
-            let lx = ix - Float(x0), ly = iy - Float(y0)
-            let inY0 = y0 >= 0 && y0 < h, inY1 = y0 + 1 >= 0 && y0 + 1 < h
-            let inX0 = x0 >= 0 && x0 < wd, inX1 = x0 + 1 >= 0 && x0 + 1 < wd
-            let cy0 = Swift.min(Swift.max(y0, 0), h - 1), cy1 = Swift.min(Swift.max(y0 + 1, 0), h - 1)
-            let cx0 = Swift.min(Swift.max(x0, 0), wd - 1), cx1 = Swift.min(Swift.max(x0 + 1, 0), wd - 1)
-            let base = starts[l]
-            let mask: UInt8 = (inY0 && inX0 ? 1 : 0) | (inY0 && inX1 ? 2 : 0) | (inY1 && inX0 ? 4 : 0) | (inY1 && inX1 ? 8 : 0)
-            return (base + cy0 * wd + cx0, base + cy0 * wd + cx1, base + cy1 * wd + cx0, base + cy1 * wd + cx1,
-                    mask & 1 != 0 ? (1 - ly) * (1 - lx) : 0, mask & 2 != 0 ? (1 - ly) * lx : 0,
-                    mask & 4 != 0 ? ly * (1 - lx) : 0, mask & 8 != 0 ? ly * lx : 0, lx, ly, mask)
+            let (h, wd) = shapes[l], base = starts[l]
+            let t = bilinearTap(x * Float(wd) - 0.5, y * Float(h) - 0.5, height: h, width: wd)
+            return (base + t.o00, base + t.o01, base + t.o10, base + t.o11, t.w00, t.w01, t.w10, t.w11, t.lx, t.ly, t.inside)
         }
 
         let values = v.withUnsafeBufferPointer { vp in

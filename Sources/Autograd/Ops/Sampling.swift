@@ -197,6 +197,27 @@ extension Tensor {
     }
 }
 
+/// The four bilinear taps of pixel position (ix, iy) on an h x w map (align_corners = false,
+/// zero padding): clamped offsets of top-left, top-right, bottom-left, bottom-right, their
+/// weights (0 for a tap outside), which taps are inside (bits 1, 2, 4, 8), and the fractions.
+/// Far-outside and NaN positions sample only zeros; clamping keeps the indices finite.
+@inline(__always)
+func bilinearTap(_ ixIn: Float, _ iyIn: Float, height h: Int, width w: Int)
+    -> (o00: Int, o01: Int, o10: Int, o11: Int, w00: Float, w01: Float, w10: Float, w11: Float, inside: UInt8, lx: Float, ly: Float) {
+    let ix = ixIn.isNaN ? -2 : Swift.min(Swift.max(ixIn, -2), Float(w) + 1)
+    let iy = iyIn.isNaN ? -2 : Swift.min(Swift.max(iyIn, -2), Float(h) + 1)
+    let x0 = Int(ix.rounded(.down)), y0 = Int(iy.rounded(.down))
+    let lx = ix - Float(x0), ly = iy - Float(y0)
+    let inY0 = y0 >= 0 && y0 < h, inY1 = y0 + 1 >= 0 && y0 + 1 < h
+    let inX0 = x0 >= 0 && x0 < w, inX1 = x0 + 1 >= 0 && x0 + 1 < w
+    let cy0 = Swift.min(Swift.max(y0, 0), h - 1), cy1 = Swift.min(Swift.max(y0 + 1, 0), h - 1)
+    let cx0 = Swift.min(Swift.max(x0, 0), w - 1), cx1 = Swift.min(Swift.max(x0 + 1, 0), w - 1)
+    let inside: UInt8 = (inY0 && inX0 ? 1 : 0) | (inY0 && inX1 ? 2 : 0) | (inY1 && inX0 ? 4 : 0) | (inY1 && inX1 ? 8 : 0)
+    return (cy0 * w + cx0, cy0 * w + cx1, cy1 * w + cx0, cy1 * w + cx1,
+            inside & 1 != 0 ? (1 - ly) * (1 - lx) : 0, inside & 2 != 0 ? (1 - ly) * lx : 0,
+            inside & 4 != 0 ? ly * (1 - lx) : 0, inside & 8 != 0 ? ly * lx : 0, inside, lx, ly)
+}
+
 /// The four bilinear taps of each grid point (align_corners = false, zero padding): clamped
 /// plane offsets (top-left, top-right, bottom-left, bottom-right), their weights (0 for a tap
 /// outside the map), which taps are inside (bits 1, 2, 4, 8), and the fractional position.
@@ -220,27 +241,11 @@ struct BilinearTaps {
             Parallel.forRanges(count, costPerElement: 16) { range in
                 for t in range {
                     let gx = G[2 * t], gy = G[2 * t + 1]
-                    // Far-outside and NaN coordinates sample only zeros; clamping keeps indices finite.
-                    var ix = ((gx + 1) * Float(w) - 1) / 2, iy = ((gy + 1) * Float(h) - 1) / 2
-                    ix = ix.isNaN ? -2 : Swift.min(Swift.max(ix, -2), Float(w) + 1)
-                    iy = iy.isNaN ? -2 : Swift.min(Swift.max(iy, -2), Float(h) + 1)
-                    let x0 = Int(ix.rounded(.down)), y0 = Int(iy.rounded(.down))
-                    let lx = ix - Float(x0), ly = iy - Float(y0)
-                    let inY0 = y0 >= 0 && y0 < h, inY1 = y0 + 1 >= 0 && y0 + 1 < h
-                    let inX0 = x0 >= 0 && x0 < w, inX1 = x0 + 1 >= 0 && x0 + 1 < w
-                    let cy0 = Swift.min(Swift.max(y0, 0), h - 1), cy1 = Swift.min(Swift.max(y0 + 1, 0), h - 1)
-                    let cx0 = Swift.min(Swift.max(x0, 0), w - 1), cx1 = Swift.min(Swift.max(x0 + 1, 0), w - 1)
-                    O[4 * t] = Int32(cy0 * w + cx0)
-                    O[4 * t + 1] = Int32(cy0 * w + cx1)
-                    O[4 * t + 2] = Int32(cy1 * w + cx0)
-                    O[4 * t + 3] = Int32(cy1 * w + cx1)
-                    W[4 * t] = inY0 && inX0 ? (1 - ly) * (1 - lx) : 0
-                    W[4 * t + 1] = inY0 && inX1 ? (1 - ly) * lx : 0
-                    W[4 * t + 2] = inY1 && inX0 ? ly * (1 - lx) : 0
-                    W[4 * t + 3] = inY1 && inX1 ? ly * lx : 0
-                    I[t] = (inY0 && inX0 ? 1 : 0) | (inY0 && inX1 ? 2 : 0) | (inY1 && inX0 ? 4 : 0) | (inY1 && inX1 ? 8 : 0)
-                    F[2 * t] = lx
-                    F[2 * t + 1] = ly
+                    let tap = bilinearTap(((gx + 1) * Float(w) - 1) / 2, ((gy + 1) * Float(h) - 1) / 2, height: h, width: w)
+                    (O[4 * t], O[4 * t + 1], O[4 * t + 2], O[4 * t + 3]) = (Int32(tap.o00), Int32(tap.o01), Int32(tap.o10), Int32(tap.o11))
+                    (W[4 * t], W[4 * t + 1], W[4 * t + 2], W[4 * t + 3]) = (tap.w00, tap.w01, tap.w10, tap.w11)
+                    I[t] = tap.inside
+                    (F[2 * t], F[2 * t + 1]) = (tap.lx, tap.ly)
                 }
             }
         }}}}}
