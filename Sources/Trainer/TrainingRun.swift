@@ -48,6 +48,7 @@ public final class TrainingRun {
         self.outputDir = outputDir ?? config.outputDir
         var rng = SeededRNG(seed: config.seed)
         model = M2FModel(config.model, rng: &rng)
+        model.applyReferenceInitialization(rng: &rng)
         optimizer = AdamW(groups: model.referenceParameterGroups(weightDecay: config.solver.weightDecay,
                                                                  backboneLRMultiplier: config.solver.backboneMultiplier),
                           learningRate: config.solver.baseLR, beta1: config.solver.betas[0], beta2: config.solver.betas[1])

@@ -165,3 +165,26 @@ final class ParameterGroupTests: XCTestCase {
         }
     }
 }
+
+final class ReferenceInitTests: XCTestCase {
+    func testReferenceInitialization() {
+        var rng = SeededRNG(seed: 0)
+        let model = M2FModel(rng: &rng)
+        model.applyReferenceInitialization(rng: &rng)
+        let a = model.pixelDecoder.encoder.layers[0].selfAttn
+        XCTAssertTrue(a.samplingOffsets.weight.data.allSatisfy { $0 == 0 })
+        XCTAssertTrue(a.attentionWeights.weight.data.allSatisfy { $0 == 0 })
+        // Head 0 points along +x: (1, 0), (2, 0), ... for its points on every level.
+        XCTAssertEqual(Array(a.samplingOffsets.bias!.data.prefix(8)), [1, 0, 2, 0, 3, 0, 4, 0])
+        // Head 1 points along +y (cos 90° rounds to ~0, divided by max |·| = 1).
+        let head1 = Array(a.samplingOffsets.bias!.data[24..<26])
+        XCTAssertEqual(head1[0], 0, accuracy: 1e-6)
+        XCTAssertEqual(head1[1], 1)
+        XCTAssertTrue(model.pixelDecoder.inputProj[0].conv.bias!.data.allSatisfy { $0 == 0 })
+        // Backbone convs: kaiming-normal, fan_out: std sqrt(2 / (Cout·9)) for res2.conv1 (64·9).
+        let w = model.backbone.stages[0].conv1.weight.data
+        let std = (w.map { $0 * $0 }.reduce(0, +) / Float(w.count)).squareRoot()
+        XCTAssertEqual(std, (2 / Float(64 * 9)).squareRoot(), accuracy: 0.005)
+        XCTAssertEqual(model.parameterCount, 7_272_640)
+    }
+}
