@@ -82,7 +82,7 @@ public final class TrainingRun {
     /// Trains to `solver.max_iter`, from the newest checkpoint when `resume`. Returns the
     /// metrics lines written.
     @discardableResult
-    public func run(resume: Bool = false, log: (String) -> Void = { print($0) }) throws -> [MetricsLine] {
+    public func run(resume: Bool = false, progress: Bool = false, log: (String) -> Void = { print($0) }) throws -> [MetricsLine] {
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         let yaml = try ConfigLoader.yaml(config)
         try writeText(yaml, to: (outputDir as NSString).appendingPathComponent("config.yaml"))
@@ -123,8 +123,17 @@ public final class TrainingRun {
             let line = MetricsLine(iteration: iteration, totalLoss: Double(total.item), losses: losses, lr: Double(lr),
                                    time: Double(t2 - t0) / 1e9, dataTime: Double(t1 - t0) / 1e9)
             lines.append(line)
+            if progress {
+                // A progress line on a terminal: iteration, loss, ETA from the mean step time.
+                let mean = lines.map(\.time).reduce(0, +) / Double(lines.count)
+                let eta = Int(mean * Double(config.solver.maxIter - iteration - 1))
+                print(String(format: "\r[%d/%d] total_loss %.4f  %.2f s/it  ETA %d:%02d:%02d   ", iteration + 1, config.solver.maxIter,
+                             line.totalLoss, mean, eta / 3600, eta / 60 % 60, eta % 60), terminator: "")
+                fflush(stdout)
+            }
             if iteration % config.solver.logPeriod == 0 || iteration == config.solver.maxIter - 1 {
                 try appendLine(line.json, to: metricsPath)
+                if progress { print("") }
                 log(String(format: "iter %d  total_loss %.4f  lr %.2e  %@  time %.3f s", iteration, line.totalLoss, lr,
                            losses.keys.sorted().map { String(format: "%@ %.4f", $0, losses[$0]!) }.joined(separator: "  "), line.time))
             }

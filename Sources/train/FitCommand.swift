@@ -19,7 +19,8 @@ struct Fit: ParsableCommand {
             let config = try ConfigLoader.load(self.config, overrides: overrides)
             let run = try TrainingRun(config: config, outputDir: output)
             print("training \(config.data.datasets.map(\.name).joined(separator: " + ")) for \(config.solver.maxIter) iterations; output in \(run.outputDir)")
-            try run.run(resume: resume)
+            // A progress line with ETA on a terminal; plain log lines otherwise.
+            try run.run(resume: resume, progress: isatty(STDOUT_FILENO) != 0)
             print("done: \(run.outputDir)/model_final.h5")
         } catch let error as ConfigFileError {
             throw CommandError(error.description)
