@@ -20,7 +20,10 @@ struct Fit: ParsableCommand {
             let run = try TrainingRun(config: config, outputDir: output)
             print("training \(config.data.datasets.map(\.name).joined(separator: " + ")) for \(config.solver.maxIter) iterations; output in \(run.outputDir)")
             // A progress line with ETA on a terminal; plain log lines otherwise.
-            try run.run(resume: resume, progress: isatty(STDOUT_FILENO) != 0)
+            try run.run(resume: resume, progress: isatty(STDOUT_FILENO) != 0) { line in
+                print(line)
+                fflush(stdout)      // log lines appear as they happen when stdout is a file or a pipe
+            }
             print("done: \(run.outputDir)/model_final.h5")
         } catch let error as ConfigFileError {
             throw CommandError(error.description)
