@@ -23,5 +23,6 @@ if command -v python3 >/dev/null 2>&1; then
     .build/debug/train synth --out .build/interop_synth --scale small >/dev/null
     .build/debug/train shards check .build/interop_synth >/dev/null
     "$venv/bin/python" tools/check_shard.py .build/interop_synth/*/train-00000.h5
+    "$venv/bin/python" tools/check_resume.py .build/debug/train .build/interop_synth .build/resume_check
 fi
 echo "tests: $((executed - failed)) passed, $failed failed"
