@@ -58,7 +58,7 @@ let package = Package(
 
         // The training loop, its config schema, checkpoints and evaluation.
         .target(name: "Trainer", dependencies: [
-            "Autograd", "Models", "Losses", "Matching", "Datasets", "Samplers", "Evaluation", "HDF5",
+            "Autograd", "Models", "Losses", "Matching", "Datasets", "Samplers", "Evaluation", "HDF5", "Images",
             .product(name: "Yams", package: "Yams"),
         ]),
 
@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "HDF5", "Losses", "Matching", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "Images", "Autograd", "Samplers"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Models", "Datasets"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Models", "Datasets", "Evaluation"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),

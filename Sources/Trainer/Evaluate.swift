@@ -9,8 +9,10 @@ import Foundation
 /// datasets have no pixel or box annotations to score and are skipped.
 extension TrainingRun {
     /// Metrics by dataset, then by evaluation (`panoptic`, `semantic`, `bbox`, `segm`), with the
-    /// key names of the `score` commands.
-    public func evaluate(maxImages: Int = 0, log: (String) -> Void = { print($0) }) throws -> [String: [String: [String: Double]]] {
+    /// key names of the `score` commands. With `dump`, each dataset's predictions and ground
+    /// truth are also written there in the standard formats (see `PredictionDump`).
+    public func evaluate(maxImages: Int = 0, dump: String? = nil,
+                         log: (String) -> Void = { print($0) }) throws -> [String: [String: [String: Double]]] {
         var report: [String: [String: [String: Double]]] = [:]
         for (d, spec) in config.data.datasets.enumerated() {
             let folder = (config.data.root as NSString).appendingPathComponent(spec.path)
@@ -25,6 +27,7 @@ extension TrainingRun {
             var boxes = InstanceEvaluator(iouType: .bbox, categoryIDs: Array(0..<k))
             var masks = InstanceEvaluator(iouType: .segm, categoryIDs: Array(0..<k))
             let count = maxImages > 0 ? min(maxImages, source.count) : source.count
+            var dumped = try dump.map { try PredictionDump(root: $0, dataset: spec.name, task: source.task, classes: source.classes) }
             for i in 0..<count {
                 let sample = try source.decoded(i)
                 let (h, w) = (sample.image.height, sample.image.width)
@@ -42,10 +45,16 @@ extension TrainingRun {
                     let gt = PanopticMap(width: w, height: h, ids: sample.panoptic ?? [], segments: sample.segments.map {
                         PanopticSegment(id: UInt32(bitPattern: $0.id), categoryID: Int($0.classID), isCrowd: $0.isCrowd, area: Int($0.area))
                     })
-                    try panoptic.add(.init(imageID: i, groundTruth: gt, prediction: PanopticMap(width: w, height: h, ids: ids, segments: segments)))
+                    let prediction = PanopticMap(width: w, height: h, ids: ids, segments: segments)
+                    try panoptic.add(.init(imageID: i, groundTruth: gt, prediction: prediction))
+                    try dumped?.addPanoptic(imageID: i, image: sample.image, groundTruth: gt, prediction: prediction)
                 case .semantic:
-                    try semantic.add(.init(prediction: PostProcessing.semantic(logits: logits, masks: maskLogits),
-                                           label: (sample.semantic ?? []).map { Int32($0) }))
+                    // Ignored pixels as 255, the evaluator's ignore index, whatever the shard uses.
+                    let ignore = sample.ignoreLabel
+                    let label = (sample.semantic ?? []).map { $0 == ignore ? 255 : Int32($0) }
+                    let prediction = PostProcessing.semantic(logits: logits, masks: maskLogits)
+                    try semantic.add(.init(prediction: prediction, label: label))
+                    try dumped?.addSemantic(imageID: i, image: sample.image, label: label, prediction: prediction)
                 case .detection, .instance:
                     let detections = PostProcessing.instances(logits: logits, masks: maskLogits)
                     let gtBoxes = sample.segments.enumerated().map { j, s in
@@ -62,10 +71,12 @@ extension TrainingRun {
                         }
                         masks.add(imageID: i, groundTruth: gtBoxes, detections: dtMasks)
                     }
+                    try dumped?.addInstances(imageID: i, image: sample.image, groundTruth: gtBoxes, detections: detections)
                 case .imageLabels:
                     break
                 }
             }
+            try dumped?.finish()
             var entry: [String: [String: Double]] = [:]
             switch source.task {
             case .panoptic:

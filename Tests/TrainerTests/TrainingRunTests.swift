@@ -3,6 +3,7 @@ import XCTest
 @testable import Trainer
 import Datasets
 import Models
+import Evaluation
 
 final class TrainingRunTests: XCTestCase {
     /// A tiny model and the small synthetic world at 32 px: a few iterations in seconds.
@@ -86,11 +87,36 @@ final class TrainingRunTests: XCTestCase {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("evalrun-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)
         let run = try TrainingRun(config: try tinyConfig(dir))
-        let report = try run.evaluate(maxImages: 3, log: { _ in })
+        let dump = (dir as NSString).appendingPathComponent("dump")
+        let report = try run.evaluate(maxImages: 3, dump: dump, log: { _ in })
         XCTAssertEqual(Set(report.keys), ["synth_panoptic", "synth_semantic", "synth_detection"], "image labels have nothing to score")
         XCTAssertNotNil(report["synth_panoptic"]?["panoptic"]?["PQ"])
         let miou = try XCTUnwrap(report["synth_semantic"]?["semantic"]?["mIoU"])
         XCTAssertTrue(miou >= 0 && miou <= 1)
         XCTAssertEqual(report["synth_detection"]?["bbox"]?.count, 12)
+
+        // The dumped files, scored as `train score` scores files, give the numbers evaluate gave.
+        let pan = (dump as NSString).appendingPathComponent("synth_panoptic")
+        let pq = try ScoreFiles.panoptic(gtJSON: pan + "/panoptic_gt.json", gtFolder: pan + "/panoptic_gt",
+                                         predJSON: pan + "/panoptic_pred.json", predFolder: pan + "/panoptic_pred")
+        XCTAssertEqual(pq.all.pq, report["synth_panoptic"]?["panoptic"]?["PQ"] ?? -1, accuracy: 1e-12)
+        let sem = (dump as NSString).appendingPathComponent("synth_semantic")
+        let spec = try XCTUnwrap(run.config.data.datasets.first { $0.name == "synth_semantic" })
+        let classes = try DatasetSource(folder: (run.config.data.root as NSString).appendingPathComponent(spec.path), split: spec.valSplit).classes.count
+        let miouFromFiles = try ScoreFiles.semantic(gtFolder: sem + "/semantic_gt", predFolder: sem + "/semantic_pred", numClasses: classes)
+        XCTAssertEqual(miouFromFiles.images, 3)
+        XCTAssertEqual(miouFromFiles.metrics.mIoU, miou, accuracy: 1e-12)
+        let det = (dump as NSString).appendingPathComponent("synth_detection")
+        let truth = try COCOGroundTruth(path: det + "/instances_gt.json", withMasks: false)
+        let results = try readCOCOResults(det + "/results_bbox.json", groundTruth: truth, iouType: .bbox)
+        XCTAssertEqual(truth.imageIDs.count, 3)
+        XCTAssertFalse(results.isEmpty, "the detections were written")
+        var boxes = InstanceEvaluator(iouType: .bbox, categoryIDs: truth.categoryIDs)
+        for id in truth.imageIDs { boxes.add(imageID: id, groundTruth: truth.objects[id] ?? [], detections: results[id] ?? []) }
+        XCTAssertEqual(boxes.summarize().stats, InstanceMetrics.names.map { report["synth_detection"]!["bbox"]![$0]! })
+        for name in ["synth_panoptic", "synth_semantic", "synth_detection"] {
+            let overlays = try FileManager.default.contentsOfDirectory(atPath: "\(dump)/\(name)/overlays")
+            XCTAssertEqual(overlays.sorted(), ["000000.png", "000001.png", "000002.png"], name)
+        }
     }
 }

@@ -1,0 +1,202 @@
+import Datasets
+import Evaluation
+import Foundation
+import Images
+
+/// `train evaluate --dump DIR`: one dataset's predictions, and the ground truth they were scored
+/// against, in the field's standard formats, so that pycocotools, panopticapi and the `train
+/// score` commands give the numbers `evaluate` printed. Layout of `DIR/<dataset>/`:
+///
+/// - panoptic: `panoptic_gt.json` + `panoptic_gt/`, `panoptic_pred.json` + `panoptic_pred/`
+///   (COCO panoptic: RGB PNGs with id = R + 256 G + 256² B and `segments_info`);
+/// - semantic: `semantic_gt/` and `semantic_pred/` (single-channel PNG label maps, 255 = ignore);
+/// - detection and instance: `instances_gt.json` (COCO, masks as compressed RLE) and
+///   `results_bbox.json` (+ `results_segm.json` for instance data), COCO results lists;
+/// - `overlays/`: the first few images as image | ground truth | prediction.
+///
+/// Image ids are the validation split's sample indices; category ids are the dataset's
+/// contiguous class indices (the categories list gives names and the source dataset's ids).
+/// JSON files are written once, at `finish`, through a temporary file and a rename.
+struct PredictionDump {
+    let folder: String
+    let task: ShardTask
+    let classes: ShardClasses
+    var overlaysLeft: Int
+    private var images: [[String: Any]] = []
+    private var gtAnnotations: [[String: Any]] = []
+    private var predAnnotations: [[String: Any]] = []
+    private var boxResults: [[String: Any]] = []
+    private var maskResults: [[String: Any]] = []
+
+    init(root: String, dataset: String, task: ShardTask, classes: ShardClasses, overlays: Int = 4) throws {
+        folder = (root as NSString).appendingPathComponent(dataset)
+        (self.task, self.classes, overlaysLeft) = (task, classes, overlays)
+        let subfolders: [String]
+        switch task {
+        case .panoptic: subfolders = ["panoptic_gt", "panoptic_pred"]
+        case .semantic: subfolders = ["semantic_gt", "semantic_pred"]
+        default: subfolders = []
+        }
+        for sub in subfolders + ["overlays"] {
+            let path = (folder as NSString).appendingPathComponent(sub)
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw TrainingError(message: "--dump: cannot create \(path): \(error.localizedDescription)")
+            }
+        }
+    }
+
+    private func path(_ parts: String...) -> String { parts.reduce(folder) { ($0 as NSString).appendingPathComponent($1) } }
+    private static func fileName(_ imageID: Int) -> String { String(format: "%06d.png", imageID) }
+
+    private var categories: [[String: Any]] {
+        (0..<classes.count).map { ["id": $0, "name": classes.names[$0], "isthing": classes.isThing[$0] ? 1 : 0,
+                                   "source_id": Int(classes.sourceIDs[$0])] }
+    }
+
+    private mutating func addImage(_ imageID: Int, height: Int, width: Int) {
+        images.append(["id": imageID, "height": height, "width": width, "file_name": Self.fileName(imageID)])
+    }
+
+    mutating func addPanoptic(imageID: Int, image: Image8, groundTruth: PanopticMap, prediction: PanopticMap) throws {
+        addImage(imageID, height: image.height, width: image.width)
+        let name = Self.fileName(imageID)
+        try writePNG(Image8(width: image.width, height: image.height, channels: 3, pixels: Self.rgb(groundTruth.ids)), path("panoptic_gt", name))
+        try writePNG(Image8(width: image.width, height: image.height, channels: 3, pixels: Self.rgb(prediction.ids)), path("panoptic_pred", name))
+        let thing = classes.isThing
+        gtAnnotations.append(["image_id": imageID, "file_name": name, "segments_info": groundTruth.segments.map {
+            ["id": Int($0.id), "category_id": $0.categoryID, "iscrowd": $0.isCrowd ? 1 : 0, "area": $0.area ?? 0,
+             "isthing": thing[$0.categoryID] ? 1 : 0]
+        }])
+        predAnnotations.append(["image_id": imageID, "file_name": name, "segments_info": prediction.segments.map {
+            ["id": Int($0.id), "category_id": $0.categoryID, "isthing": thing[$0.categoryID] ? 1 : 0]
+        }])
+        // Tinted by category, so that matching ground truth and prediction share a colour.
+        let category = { (map: PanopticMap) -> [Int] in
+            let of = Dictionary(map.segments.map { ($0.id, $0.categoryID) }, uniquingKeysWith: { a, _ in a })
+            return map.ids.map { of[$0] ?? -1 }
+        }
+        try overlay(imageID, image, groundTruth: category(groundTruth), prediction: category(prediction))
+    }
+
+    /// `label` uses 255 for ignored pixels; classes beyond 254 cannot be written as 8-bit PNGs.
+    mutating func addSemantic(imageID: Int, image: Image8, label: [Int32], prediction: [Int32]) throws {
+        guard classes.count <= 255 else { throw TrainingError(message: "--dump: \(classes.count) classes do not fit 8-bit semantic PNGs") }
+        let name = Self.fileName(imageID)
+        let gray = { (values: [Int32]) in values.map { UInt8(clamping: $0 < 0 ? 255 : $0) } }
+        try writePNG(Image8(width: image.width, height: image.height, channels: 1, pixels: gray(label)), path("semantic_gt", name))
+        try writePNG(Image8(width: image.width, height: image.height, channels: 1, pixels: gray(prediction)), path("semantic_pred", name))
+        try overlay(imageID, image, groundTruth: label.map { $0 == 255 ? -1 : Int($0) }, prediction: prediction.map { Int($0) })
+    }
+
+    mutating func addInstances(imageID: Int, image: Image8, groundTruth: [InstanceObject],
+                               detections: [(classID: Int, score: Double, mask: [UInt8], box: [Double])]) throws {
+        let (h, w) = (image.height, image.width)
+        addImage(imageID, height: h, width: w)
+        for object in groundTruth {
+            var a: [String: Any] = ["id": gtAnnotations.count + 1, "image_id": imageID, "category_id": object.categoryID,
+                                    "bbox": object.box, "area": object.area, "iscrowd": object.isCrowd ? 1 : 0]
+            if let mask = object.mask { a["segmentation"] = ["size": [h, w], "counts": mask.compressedString] }
+            gtAnnotations.append(a)
+        }
+        for d in detections {
+            boxResults.append(["image_id": imageID, "category_id": d.classID, "bbox": d.box, "score": d.score])
+            if task == .instance {
+                let rle = RLE(rowMajor: d.mask, height: h, width: w)
+                maskResults.append(["image_id": imageID, "category_id": d.classID, "score": d.score,
+                                    "segmentation": ["size": [h, w], "counts": rle.compressedString]])
+            }
+        }
+        guard overlaysLeft > 0 else { return }
+        // Ground truth: masks where the data has them, else box outlines; predictions: the
+        // masks of detections scoring above 0.5, most confident on top.
+        var gt = [Int](repeating: -1, count: h * w), pred = gt
+        for (j, object) in groundTruth.enumerated() {
+            if let mask = object.mask {
+                let m = mask.decodeColumnMajor()
+                for x in 0..<w { for y in 0..<h where m[x * h + y] != 0 { gt[y * w + x] = j } }
+            } else {
+                let x0 = max(0, Int(object.box[0])), y0 = max(0, Int(object.box[1]))
+                let x1 = min(w - 1, Int(object.box[0] + object.box[2])), y1 = min(h - 1, Int(object.box[1] + object.box[3]))
+                guard x0 <= x1, y0 <= y1 else { continue }
+                for x in x0...x1 { gt[y0 * w + x] = j; gt[y1 * w + x] = j }
+                for y in y0...y1 { gt[y * w + x0] = j; gt[y * w + x1] = j }
+            }
+        }
+        for (j, d) in detections.enumerated().reversed() where d.score > 0.5 {
+            for p in 0..<(h * w) where d.mask[p] != 0 { pred[p] = j }
+        }
+        try overlay(imageID, image, groundTruth: gt, prediction: pred)
+    }
+
+    /// Writes the JSON files.
+    func finish() throws {
+        switch task {
+        case .panoptic:
+            try writeJSON(["images": images, "categories": categories, "annotations": gtAnnotations], path("panoptic_gt.json"))
+            try writeJSON(["annotations": predAnnotations, "categories": categories], path("panoptic_pred.json"))
+        case .detection, .instance:
+            try writeJSON(["images": images, "categories": categories, "annotations": gtAnnotations], path("instances_gt.json"))
+            try writeJSON(boxResults, path("results_bbox.json"))
+            if task == .instance { try writeJSON(maskResults, path("results_segm.json")) }
+        case .semantic, .imageLabels:
+            break
+        }
+    }
+
+    private static func rgb(_ ids: [UInt32]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: ids.count * 3)
+        for (p, id) in ids.enumerated() {
+            out[3 * p] = UInt8(id & 0xff); out[3 * p + 1] = UInt8((id >> 8) & 0xff); out[3 * p + 2] = UInt8((id >> 16) & 0xff)
+        }
+        return out
+    }
+
+    /// image | ground truth | prediction, side by side; regions (index ≥ 0) tinted with a colour
+    /// per index, half over the image.
+    private mutating func overlay(_ imageID: Int, _ image: Image8, groundTruth: [Int], prediction: [Int]) throws {
+        guard overlaysLeft > 0 else { return }
+        overlaysLeft -= 1
+        let (h, w) = (image.height, image.width)
+        var out = [UInt8](repeating: 0, count: h * 3 * w * 3)
+        for y in 0..<h {
+            for x in 0..<w {
+                let p = y * w + x
+                for (panel, regions) in [nil, groundTruth, prediction].enumerated() {
+                    let o = (y * 3 * w + panel * w + x) * 3
+                    for c in 0..<3 {
+                        let base = Int(image.pixels[p * 3 + c])
+                        if let region = regions?[p], region >= 0 {
+                            out[o + c] = UInt8((base + Self.colour(region, c)) / 2)
+                        } else {
+                            out[o + c] = UInt8(base)
+                        }
+                    }
+                }
+            }
+        }
+        try writePNG(Image8(width: 3 * w, height: h, channels: 3, pixels: out), path("overlays", Self.fileName(imageID)))
+    }
+
+    /// A bright, well-spread colour for region index `i` (golden-ratio hue steps).
+    private static func colour(_ i: Int, _ channel: Int) -> Int {
+        let hue = (Double(i) * 0.618_033_988_75).truncatingRemainder(dividingBy: 1) * 6
+        let x = 1 - abs(hue.truncatingRemainder(dividingBy: 2) - 1)
+        let rgb: (Double, Double, Double) = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][min(5, Int(hue))]
+        return Int(255 * [rgb.0, rgb.1, rgb.2][channel])
+    }
+
+    private func writePNG(_ image: Image8, _ path: String) throws {
+        do { try PNG.write(image, to: path) } catch { throw TrainingError(message: "--dump: cannot write \(path): \(error)") }
+    }
+
+    private func writeJSON(_ object: Any, _ path: String) throws {
+        do {
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
+        } catch {
+            throw TrainingError(message: "--dump: cannot write \(path): \(error)")
+        }
+    }
+}
