@@ -86,7 +86,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "HDF5", "Losses", "Matching", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "Images", "Autograd", "Samplers"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Models", "Datasets", "Evaluation"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Models", "Datasets", "Evaluation", "Images"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),

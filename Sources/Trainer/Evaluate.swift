@@ -3,6 +3,17 @@ import Datasets
 import Evaluation
 import Foundation
 
+/// The classes a prediction may take in `evaluate`.
+public enum EvaluationLabelSpace: String, CaseIterable, Sendable {
+    /// The evaluated dataset's own classes (and no-object): the classifier restricted to them.
+    case dataset
+    /// Every training dataset's classes: the unified classifier as trained. A query or pixel
+    /// predicted as another dataset's class, a synonym included, counts as no prediction
+    /// (dropped detections and segments, an uncounted pixel), so the metrics also show how
+    /// often the model answers in a foreign vocabulary.
+    case union
+}
+
 /// Evaluation on each dataset's validation split: the model's final prediction set, Mask2Former's
 /// post-processing, and the metric of the dataset's task — PQ for panoptic data, mIoU for
 /// semantic data, box mAP for box-only data, box and mask mAP for instance data. Image-label
@@ -11,9 +22,10 @@ extension TrainingRun {
     /// Metrics by dataset, then by evaluation (`panoptic`, `semantic`, `bbox`, `segm`), with the
     /// key names of the `score` commands. With `dump`, each dataset's predictions and ground
     /// truth are also written there in the standard formats (see `PredictionDump`).
-    public func evaluate(maxImages: Int = 0, dump: String? = nil,
+    public func evaluate(maxImages: Int = 0, labelSpace: EvaluationLabelSpace = .dataset, dump: String? = nil,
                          log: (String) -> Void = { print($0) }) throws -> [String: [String: [String: Double]]] {
         var report: [String: [String: [String: Double]]] = [:]
+        let unifiedIsThing = sources.flatMap(\.classes.isThing)
         for (d, spec) in config.data.datasets.enumerated() {
             let folder = (config.data.root as NSString).appendingPathComponent(spec.path)
             let source: DatasetSource
@@ -34,14 +46,26 @@ extension TrainingRun {
                 var pixels = [Float](repeating: 0, count: 3 * h * w)
                 for p in 0..<(h * w) { for c in 0..<3 { pixels[c * h * w + p] = Float(sample.image.pixels[p * 3 + c]) } }
                 let last = withoutGrad { model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: unified) }.last!
-                let logits = withoutGrad {
-                    Tensor.concat([last.logits.slice(axis: 2, offset..<(offset + k)), last.logits.slice(axis: 2, u..<(u + 1))], axis: 2)
-                        .reshape([-1, k + 1])
+                // Classes as the post-processing numbers them, and their dataset class (-1: foreign).
+                let logits: Tensor, isThing: [Bool], local: (Int) -> Int
+                switch labelSpace {
+                case .dataset:
+                    logits = withoutGrad {
+                        Tensor.concat([last.logits.slice(axis: 2, offset..<(offset + k)), last.logits.slice(axis: 2, u..<(u + 1))], axis: 2)
+                            .reshape([-1, k + 1])
+                    }
+                    (isThing, local) = (source.classes.isThing, { $0 })
+                case .union:
+                    logits = withoutGrad { last.logits.reshape([-1, u + 1]) }
+                    (isThing, local) = (unifiedIsThing, { $0 >= offset && $0 < offset + k ? $0 - offset : -1 })
                 }
                 let maskLogits = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
                 switch source.task {
                 case .panoptic:
-                    let (ids, segments) = PostProcessing.panoptic(logits: logits, masks: maskLogits, isThing: source.classes.isThing)
+                    var (ids, segments) = PostProcessing.panoptic(logits: logits, masks: maskLogits, isThing: isThing)
+                    let foreign = Set(segments.filter { local($0.categoryID) < 0 }.map(\.id))
+                    if !foreign.isEmpty { for p in ids.indices where foreign.contains(ids[p]) { ids[p] = 0 } }
+                    segments = segments.compactMap { s in local(s.categoryID) < 0 ? nil : PanopticSegment(id: s.id, categoryID: local(s.categoryID)) }
                     let gt = PanopticMap(width: w, height: h, ids: sample.panoptic ?? [], segments: sample.segments.map {
                         PanopticSegment(id: UInt32(bitPattern: $0.id), categoryID: Int($0.classID), isCrowd: $0.isCrowd, area: Int($0.area))
                     })
@@ -52,11 +76,13 @@ extension TrainingRun {
                     // Ignored pixels as 255, the evaluator's ignore index, whatever the shard uses.
                     let ignore = sample.ignoreLabel
                     let label = (sample.semantic ?? []).map { $0 == ignore ? 255 : Int32($0) }
-                    let prediction = PostProcessing.semantic(logits: logits, masks: maskLogits)
+                    let prediction = PostProcessing.semantic(logits: logits, masks: maskLogits).map { Int32(local(Int($0))) }
                     try semantic.add(.init(prediction: prediction, label: label))
                     try dumped?.addSemantic(imageID: i, image: sample.image, label: label, prediction: prediction)
                 case .detection, .instance:
-                    let detections = PostProcessing.instances(logits: logits, masks: maskLogits)
+                    let detections = PostProcessing.instances(logits: logits, masks: maskLogits).compactMap { d in
+                        local(d.classID) < 0 ? nil : (classID: local(d.classID), score: d.score, mask: d.mask, box: d.box)
+                    }
                     let gtBoxes = sample.segments.enumerated().map { j, s in
                         InstanceObject(categoryID: Int(s.classID), area: source.task == .instance ? Double(s.area) : Double(s.bbox[2] * s.bbox[3]),
                                        box: s.bbox.map(Double.init),
@@ -94,7 +120,7 @@ extension TrainingRun {
             report[spec.name] = entry
             for (kind, values) in entry.sorted(by: { $0.key < $1.key }) {
                 let shown = values.keys.sorted().prefix(6).map { String(format: "%@ %.2f", $0, 100 * values[$0]!) }.joined(separator: "  ")
-                log("\(spec.name) \(kind) (\(count) images): \(shown)")
+                log("\(spec.name) \(kind) (\(count) images\(labelSpace == .union ? ", union label space" : "")): \(shown)")
             }
         }
         return report

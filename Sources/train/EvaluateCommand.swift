@@ -12,6 +12,8 @@ struct Evaluate: ParsableCommand {
     @Option(name: .customLong("set"), help: "Override a config key (repeatable).") var overrides: [String] = []
     @Option(help: "Write the metrics as JSON: {dataset: {panoptic|semantic|bbox|segm: {...}}}.") var json: String?
     @Option(help: "Validation images per dataset (0: all).") var maxImages = 0
+    @Option(help: "The classes predictions may take: each dataset's own (dataset), or every training dataset's (union; a foreign class counts as no prediction).")
+    var labelSpace: EvaluationLabelSpace = .dataset
     @Option(help: ArgumentHelp("Also write predictions and ground truth in the standard formats (COCO results, COCO panoptic, semantic PNGs) and overlay pictures under DIR/<dataset>/.",
                                valueName: "DIR")) var dump: String?
 
@@ -20,7 +22,7 @@ struct Evaluate: ParsableCommand {
             let config = try ConfigLoader.load(self.config, overrides: overrides)
             let run = try TrainingRun(config: config)
             try run.loadWeights(checkpoint)
-            let report = try run.evaluate(maxImages: maxImages, dump: dump)
+            let report = try run.evaluate(maxImages: maxImages, labelSpace: labelSpace, dump: dump)
             if let json { try writeJSON(report, to: json) }
         } catch let error as ConfigFileError {
             throw CommandError(error.description)
@@ -29,3 +31,5 @@ struct Evaluate: ParsableCommand {
         }
     }
 }
+
+extension EvaluationLabelSpace: ExpressibleByArgument {}

@@ -4,6 +4,7 @@ import XCTest
 import Datasets
 import Models
 import Evaluation
+import Images
 
 final class TrainingRunTests: XCTestCase {
     /// A tiny model and the small synthetic world at 32 px: a few iterations in seconds.
@@ -117,6 +118,36 @@ final class TrainingRunTests: XCTestCase {
         for name in ["synth_panoptic", "synth_semantic", "synth_detection"] {
             let overlays = try FileManager.default.contentsOfDirectory(atPath: "\(dump)/\(name)/overlays")
             XCTAssertEqual(overlays.sorted(), ["000000.png", "000001.png", "000002.png"], name)
+        }
+    }
+
+    /// With one training dataset the union is that dataset's label space: same numbers.
+    /// With several, union predictions are mapped back to the dataset's classes or dropped.
+    func testUnionLabelSpace() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unionrun-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        let all = try tinyConfig(dir)
+        for dataset in all.data.datasets where dataset.name != "synth_labels" {
+            var single = all
+            single.data.datasets = [dataset]
+            let run = try TrainingRun(config: single)
+            let own = try run.evaluate(maxImages: 3, labelSpace: .dataset, log: { _ in })
+            let union = try run.evaluate(maxImages: 3, labelSpace: .union, log: { _ in })
+            XCTAssertEqual(own, union, dataset.name)
+        }
+        let run = try TrainingRun(config: all)
+        let dump = (dir as NSString).appendingPathComponent("dump")
+        let union = try run.evaluate(maxImages: 3, labelSpace: .union, dump: dump, log: { _ in })
+        XCTAssertEqual(Set(union.keys), ["synth_panoptic", "synth_semantic", "synth_detection"])
+        for (name, entry) in union { for (kind, values) in entry { for (key, v) in values {
+            XCTAssertTrue(v == -1 || (v >= 0 && v <= 1), "\(name) \(kind) \(key) = \(v)")
+        } } }
+        let spec = try XCTUnwrap(all.data.datasets.first { $0.name == "synth_semantic" })
+        let k = try DatasetSource(folder: (all.data.root as NSString).appendingPathComponent(spec.path), split: spec.valSplit).classes.count
+        let folder = dump + "/synth_semantic/semantic_pred"
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder) {
+            let values = Set(try PNG.read(folder + "/" + name, mode: .labels).pixels)
+            XCTAssertTrue(values.allSatisfy { Int($0) < k || $0 == 255 }, "\(name): \(values.sorted()) (k = \(k))")
         }
     }
 }
