@@ -7,11 +7,20 @@ import Foundation
 public enum EvaluationLabelSpace: String, CaseIterable, Sendable {
     /// The evaluated dataset's own classes (and no-object): the classifier restricted to them.
     case dataset
-    /// Every training dataset's classes: the unified classifier as trained. A query or pixel
-    /// predicted as another dataset's class, a synonym included, counts as no prediction
+    /// Every training dataset's classes: the unified classifier as trained. A class of another
+    /// dataset with exactly the same name counts as the dataset's own; a query or pixel predicted
+    /// as any other foreign class, a synonym included, counts as no prediction
     /// (dropped detections and segments, an uncounted pixel), so the metrics also show how
     /// often the model answers in a foreign vocabulary.
     case union
+
+    /// For each class of the unified space, the evaluated dataset's class it counts as: its own
+    /// (at `offset`), or another dataset's of exactly the same name (same text embedding, so
+    /// the same logit), else -1 (foreign).
+    public static func unionClassMap(unifiedNames: [String], offset: Int, names: [String]) -> [Int] {
+        let own = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        return unifiedNames.enumerated().map { j, name in j >= offset && j < offset + names.count ? j - offset : own[name] ?? -1 }
+    }
 }
 
 /// Evaluation on each dataset's validation split: the model's final prediction set, Mask2Former's
@@ -25,7 +34,7 @@ extension TrainingRun {
     public func evaluate(maxImages: Int = 0, labelSpace: EvaluationLabelSpace = .dataset, dump: String? = nil,
                          log: (String) -> Void = { print($0) }) throws -> [String: [String: [String: Double]]] {
         var report: [String: [String: [String: Double]]] = [:]
-        let unifiedIsThing = sources.flatMap(\.classes.isThing)
+        let unifiedIsThing = sources.flatMap(\.classes.isThing), unifiedNames = sources.flatMap(\.classes.names)
         for (d, spec) in config.data.datasets.enumerated() {
             let folder = (config.data.root as NSString).appendingPathComponent(spec.path)
             let source: DatasetSource
@@ -34,6 +43,7 @@ extension TrainingRun {
             }
             if source.task == .imageLabels { continue }
             let k = source.classes.count, u = unified.shape[0], offset = offsets[d]
+            let unionToLocal = EvaluationLabelSpace.unionClassMap(unifiedNames: unifiedNames, offset: offset, names: source.classes.names)
             var panoptic = PanopticEvaluator(categories: (0..<k).map { ($0, source.classes.isThing[$0]) })
             var semantic = SemanticEvaluator(numClasses: k)
             var boxes = InstanceEvaluator(iouType: .bbox, categoryIDs: Array(0..<k))
@@ -57,15 +67,26 @@ extension TrainingRun {
                     (isThing, local) = (source.classes.isThing, { $0 })
                 case .union:
                     logits = withoutGrad { last.logits.reshape([-1, u + 1]) }
-                    (isThing, local) = (unifiedIsThing, { $0 >= offset && $0 < offset + k ? $0 - offset : -1 })
+                    (isThing, local) = (unifiedIsThing, { unionToLocal[$0] })
                 }
                 let maskLogits = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
                 switch source.task {
                 case .panoptic:
                     var (ids, segments) = PostProcessing.panoptic(logits: logits, masks: maskLogits, isThing: isThing)
-                    let foreign = Set(segments.filter { local($0.categoryID) < 0 }.map(\.id))
-                    if !foreign.isEmpty { for p in ids.indices where foreign.contains(ids[p]) { ids[p] = 0 } }
-                    segments = segments.compactMap { s in local(s.categoryID) < 0 ? nil : PanopticSegment(id: s.id, categoryID: local(s.categoryID)) }
+                    if labelSpace == .union {
+                        // Foreign segments become void; stuff segments that now share a class merge,
+                        // as the post-processing merges them.
+                        var newID: [UInt32: UInt32] = [:], stuffID: [Int: UInt32] = [:], kept: [PanopticSegment] = []
+                        for s in segments {
+                            let c = local(s.categoryID)
+                            if c < 0 { newID[s.id] = 0; continue }
+                            if !source.classes.isThing[c], let first = stuffID[c] { newID[s.id] = first; continue }
+                            if !source.classes.isThing[c] { stuffID[c] = s.id }
+                            kept.append(PanopticSegment(id: s.id, categoryID: c))
+                        }
+                        if !newID.isEmpty { for p in ids.indices { if let n = newID[ids[p]] { ids[p] = n } } }
+                        segments = kept
+                    }
                     let gt = PanopticMap(width: w, height: h, ids: sample.panoptic ?? [], segments: sample.segments.map {
                         PanopticSegment(id: UInt32(bitPattern: $0.id), categoryID: Int($0.classID), isCrowd: $0.isCrowd, area: Int($0.area))
                     })

@@ -124,6 +124,11 @@ final class TrainingRunTests: XCTestCase {
     /// With one training dataset the union is that dataset's label space: same numbers.
     /// With several, union predictions are mapped back to the dataset's classes or dropped.
     func testUnionLabelSpace() throws {
+        // The semantic dataset's view of the synthetic union: its own classes, the panoptic
+        // "sky" as its own "sky", everything else foreign.
+        let panoptic = ["ball", "box", "sky"], semantic = ["lawn", "sky", "sea"], detection = ["kite"]
+        XCTAssertEqual(EvaluationLabelSpace.unionClassMap(unifiedNames: panoptic + semantic + detection, offset: 3, names: semantic),
+                       [-1, -1, 1, 0, 1, 2, -1])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unionrun-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)
         let all = try tinyConfig(dir)
