@@ -149,24 +149,26 @@ extension HDF5File {
 
     /// A string attribute, or nil when the object has none of that name.
     public func stringAttribute(_ attribute: String, on path: String = "/") throws -> String? {
-        try HDF5Lock.run {
-            try withObject(path) { object in
-                guard H5Aexists(object, attribute) > 0 else { return nil }
-                let a = H5Aopen(object, attribute, uniseg_H5P_DEFAULT())
-                guard a >= 0 else { throw error(path, "cannot open attribute \(attribute)") }
-                defer { H5Aclose(a) }
-                let type = H5Aget_type(a)
-                defer { H5Tclose(type) }
-                guard H5Tget_class(type) == H5T_STRING else { throw error(path, "attribute \(attribute) is not a string") }
-                return try readStringValues(count: 1, type: type, name: "\(path)@\(attribute)") { memoryType, buffer in
-                    H5Aread(a, memoryType, buffer)
-                }.first
-            }
+        try withAttribute(attribute, on: path, ofClass: H5T_STRING, kind: "a string") { a, type in
+            try readStringValues(count: 1, type: type, name: "\(path)@\(attribute)") { memoryType, buffer in
+                H5Aread(a, memoryType, buffer)
+            }.first
         }
     }
 
     /// An integer attribute, or nil when the object has none of that name.
     public func intAttribute(_ attribute: String, on path: String = "/") throws -> Int64? {
+        try withAttribute(attribute, on: path, ofClass: H5T_INTEGER, kind: "an integer") { a, _ in
+            var v: Int64 = 0
+            guard H5Aread(a, uniseg_H5T_NATIVE_INT64(), &v) >= 0 else { throw error(path, "cannot read attribute \(attribute)") }
+            return v
+        }
+    }
+
+    /// Opens `attribute` of the object at `path` and checks its type class before `read`; nil
+    /// when the object has no attribute of that name.
+    private func withAttribute<T>(_ attribute: String, on path: String, ofClass typeClass: H5T_class_t, kind: String,
+                                  _ read: (hid_t, hid_t) throws -> T?) throws -> T? {
         try HDF5Lock.run {
             try withObject(path) { object in
                 guard H5Aexists(object, attribute) > 0 else { return nil }
@@ -175,10 +177,8 @@ extension HDF5File {
                 defer { H5Aclose(a) }
                 let type = H5Aget_type(a)
                 defer { H5Tclose(type) }
-                guard H5Tget_class(type) == H5T_INTEGER else { throw error(path, "attribute \(attribute) is not an integer") }
-                var v: Int64 = 0
-                guard H5Aread(a, uniseg_H5T_NATIVE_INT64(), &v) >= 0 else { throw error(path, "cannot read attribute \(attribute)") }
-                return v
+                guard H5Tget_class(type) == typeClass else { throw error(path, "attribute \(attribute) is not \(kind)") }
+                return try read(a, type)
             }
         }
     }

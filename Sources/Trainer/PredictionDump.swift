@@ -163,15 +163,12 @@ struct PredictionDump {
         for y in 0..<h {
             for x in 0..<w {
                 let p = y * w + x
-                for (panel, regions) in [nil, groundTruth, prediction].enumerated() {
+                for panel in 0..<3 {
+                    let region = panel == 0 ? -1 : panel == 1 ? groundTruth[p] : prediction[p]
                     let o = (y * 3 * w + panel * w + x) * 3
                     for c in 0..<3 {
                         let base = Int(image.pixels[p * 3 + c])
-                        if let region = regions?[p], region >= 0 {
-                            out[o + c] = UInt8((base + Self.colour(region, c)) / 2)
-                        } else {
-                            out[o + c] = UInt8(base)
-                        }
+                        out[o + c] = UInt8(region >= 0 ? (base + Self.colour(region, c)) / 2 : base)
                     }
                 }
             }
@@ -183,8 +180,14 @@ struct PredictionDump {
     private static func colour(_ i: Int, _ channel: Int) -> Int {
         let hue = (Double(i) * 0.618_033_988_75).truncatingRemainder(dividingBy: 1) * 6
         let x = 1 - abs(hue.truncatingRemainder(dividingBy: 2) - 1)
-        let rgb: (Double, Double, Double) = [(1, x, 0), (x, 1, 0), (0, 1, x), (0, x, 1), (x, 0, 1), (1, 0, x)][min(5, Int(hue))]
-        return Int(255 * [rgb.0, rgb.1, rgb.2][channel])
+        // The hue sextant's (r, g, b) pattern, channel `channel` of it.
+        let value: Double
+        switch (min(5, Int(hue)), channel) {
+        case (0, 0), (1, 1), (2, 1), (3, 2), (4, 2), (5, 0): value = 1
+        case (0, 1), (1, 0), (2, 2), (3, 1), (4, 0), (5, 2): value = x
+        default: value = 0
+        }
+        return Int(255 * value)
     }
 
     private func writePNG(_ image: Image8, _ path: String) throws {
