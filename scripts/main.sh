@@ -7,9 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 swift build -c release --product train "${release_flags[@]}"
-if [ ! -f data/synth/synth_panoptic/val-00000.h5 ]; then
-    .build/release/train synth --out data/synth --scale full
-fi
+.build/release/train synth --out data/synth --scale full --keep-current   # (re)made unless current
 .build/release/train shards check data/synth
 .build/release/train --config configs/synth-joint.yaml --set "solver.max_iter=${MAX_ITER:-400}" \
     --set solver.checkpoint_period=200 --output output/synth-joint "$@"

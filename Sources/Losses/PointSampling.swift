@@ -20,7 +20,7 @@ public enum PointSampling {
         let candidates = oversample * count
         let kept = Int(importance * Float(count))
         let coords = uniform(masks: m, count: candidates, rng: &rng)
-        let values = withoutGrad { sample(logits, at: coords, count: candidates) }.data
+        let values = Tensor.sampledValues(logits, points: coords, count: candidates)
         var out = [Float](repeating: 0, count: m * count * 2)
         var order = [Int](repeating: 0, count: candidates)
         var uncertainty = [Float](repeating: 0, count: candidates)

@@ -130,6 +130,8 @@ public enum ConfigLoader {
         if s.betas.count != 2 || s.betas.contains(where: { $0 < 0 || $0 >= 1 }) { throw fail("solver.betas", "needs two values in [0, 1)") }
         if s.clipNorm < 0 { throw fail("solver.clip_norm", "must be >= 0 (0: no clipping)") }
         if c.test.evalPeriod < 0 { throw fail("test.eval_period", "must be >= 0") }
+        if !(0...1).contains(c.test.objectMaskThreshold) { throw fail("test.object_mask_threshold", "must be in [0, 1]") }
+        if !(0...1).contains(c.test.overlapThreshold) { throw fail("test.overlap_threshold", "must be in [0, 1]") }
         if c.data.datasets.isEmpty { throw fail("data.datasets", "needs at least one dataset") }
         var names = Set<String>()
         for (i, d) in c.data.datasets.enumerated() {

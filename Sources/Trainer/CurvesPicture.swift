@@ -1,7 +1,7 @@
 import Foundation
 
 /// An SVG picture of a run's `metrics.jsonl`: the total loss (and each loss) against the
-/// iteration, and each evaluation metric against the iteration, one panel each. No plotting
+/// iteration, and each evaluation's headline metric (PQ, mIoU, AP) against the iteration. No plotting
 /// library: a few polylines and labels.
 public enum CurvesPicture {
     public static func write(metrics path: String, to output: String) throws {
@@ -15,7 +15,9 @@ public enum CurvesPicture {
             }
         }
         let losses = series.keys.filter { $0 == "total_loss" || $0.hasPrefix("loss_") }.sorted()
-        let evals = series.keys.filter { $0.contains("/") }.sorted()
+        // The headline metric of each evaluation (metrics.jsonl also holds AP50, AR..., per class).
+        let headline: Set<Substring> = ["PQ", "PQ_th", "PQ_st", "mIoU", "AP"]
+        let evals = series.keys.filter { $0.contains("/") && headline.contains($0.split(separator: "/").last!) }.sorted()
         var panels: [(String, [String])] = [("losses", losses)]
         if !evals.isEmpty { panels.append(("evaluation (fractions)", evals)) }
         let (width, panelHeight) = (720.0, 300.0)

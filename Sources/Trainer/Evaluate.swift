@@ -24,9 +24,10 @@ public enum EvaluationLabelSpace: String, CaseIterable, Sendable {
 }
 
 /// Evaluation on each dataset's validation split: the model's final prediction set, Mask2Former's
-/// post-processing, and the metric of the dataset's task — PQ for panoptic data, mIoU for
-/// semantic data, box mAP for box-only data, box and mask mAP for instance data. Image-label
-/// datasets have no pixel or box annotations to score and are skipped.
+/// post-processing, and the metrics of the dataset's task — for panoptic data PQ, mIoU and the
+/// things' mask mAP (as Mask2Former reports COCO panoptic), mIoU for semantic data, box mAP for
+/// box-only data, box and mask mAP for instance data. Image-label datasets have no pixel or box
+/// annotations to score and are skipped.
 extension TrainingRun {
     /// Metrics by dataset, then by evaluation (`panoptic`, `semantic`, `bbox`, `segm`), with the
     /// key names of the `score` commands. With `dump`, each dataset's predictions and ground
@@ -72,7 +73,9 @@ extension TrainingRun {
                 let maskLogits = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
                 switch source.task {
                 case .panoptic:
-                    var (ids, segments) = PostProcessing.panoptic(logits: logits, masks: maskLogits, isThing: isThing)
+                    var (ids, segments) = PostProcessing.panoptic(logits: logits, masks: maskLogits, isThing: isThing,
+                                                                   objectMaskThreshold: config.test.objectMaskThreshold,
+                                                                   overlapThreshold: config.test.overlapThreshold)
                     if labelSpace == .union {
                         // Foreign segments become void; stuff segments that now share a class merge,
                         // as the post-processing merges them.
@@ -93,6 +96,14 @@ extension TrainingRun {
                     let prediction = PanopticMap(width: w, height: h, ids: ids, segments: segments)
                     try panoptic.add(.init(imageID: i, groundTruth: gt, prediction: prediction))
                     try dumped?.addPanoptic(imageID: i, image: sample.image, groundTruth: gt, prediction: prediction)
+                    // The same predictions read as semantic segmentation and as thing instances.
+                    try semantic.add(.init(prediction: PostProcessing.semantic(logits: logits, masks: maskLogits).map { Int32(local(Int($0))) },
+                                           label: Self.semanticLabel(of: gt, ignore: 255)))
+                    let things = PostProcessing.instances(logits: logits, masks: maskLogits, keepClass: { local($0) >= 0 && source.classes.isThing[local($0)] })
+                    masks.add(imageID: i, groundTruth: Self.thingInstances(of: gt, isThing: source.classes.isThing), detections: things.map { det in
+                        let rle = RLE(rowMajor: det.mask, height: h, width: w)
+                        return InstanceObject(categoryID: local(det.classID), area: Double(rle.area), box: det.box, mask: rle, score: det.score)
+                    })
                 case .semantic:
                     // Ignored pixels as 255, the evaluator's ignore index, whatever the shard uses.
                     let ignore = sample.ignoreLabel
@@ -124,26 +135,63 @@ extension TrainingRun {
                 }
             }
             try dumped?.finish()
+            // Summary numbers, then per class as Detectron2 names them (`AP-<class>`, `IoU-<class>`),
+            // for the classes that occur.
+            let names = source.classes.names
+            func instances(_ m: InstanceMetrics) -> [String: Double] {
+                var out = Dictionary(uniqueKeysWithValues: zip(InstanceMetrics.names, m.stats))
+                for (c, ap) in m.perCategory where ap >= 0 && c < names.count { out["AP-" + names[c]] = ap }
+                return out
+            }
+            func semanticEntry(_ m: SemanticMetrics) -> [String: Double] {
+                var out = ["mIoU": m.mIoU, "mAcc": m.mAcc, "aAcc": m.aAcc]
+                for (c, iou) in m.iou.enumerated() where c < names.count { if let iou { out["IoU-" + names[c]] = iou } }
+                return out
+            }
             var entry: [String: [String: Double]] = [:]
             switch source.task {
             case .panoptic:
                 let m = panoptic.summarize()
                 entry["panoptic"] = ["PQ": m.all.pq, "SQ": m.all.sq, "RQ": m.all.rq, "PQ_th": m.things.pq, "PQ_st": m.stuff.pq]
+                entry["semantic"] = semanticEntry(semantic.summarize())
+                entry["segm"] = instances(masks.summarize())
             case .semantic:
-                let m = semantic.summarize()
-                entry["semantic"] = ["mIoU": m.mIoU, "mAcc": m.mAcc, "aAcc": m.aAcc]
+                entry["semantic"] = semanticEntry(semantic.summarize())
             case .detection, .instance:
-                entry["bbox"] = Dictionary(uniqueKeysWithValues: zip(InstanceMetrics.names, boxes.summarize().stats))
-                if source.task == .instance { entry["segm"] = Dictionary(uniqueKeysWithValues: zip(InstanceMetrics.names, masks.summarize().stats)) }
+                entry["bbox"] = instances(boxes.summarize())
+                if source.task == .instance { entry["segm"] = instances(masks.summarize()) }
             case .imageLabels:
                 break
             }
             report[spec.name] = entry
             for (kind, values) in entry.sorted(by: { $0.key < $1.key }) {
-                let shown = values.keys.sorted().prefix(6).map { String(format: "%@ %.2f", $0, 100 * values[$0]!) }.joined(separator: "  ")
+                let shown = values.keys.filter { !$0.contains("-") }.sorted().prefix(6)
+                    .map { String(format: "%@ %.2f", $0, 100 * values[$0]!) }.joined(separator: "  ")
+                let perClass = values.keys.filter { $0.contains("-") }.sorted()
+                    .map { String(format: "%@ %.1f", String($0.drop { $0 != "-" }.dropFirst()), 100 * values[$0]!) }.joined(separator: ", ")
                 log("\(spec.name) \(kind) (\(count) images\(labelSpace == .union ? ", union label space" : "")): \(shown)")
+                if !perClass.isEmpty { log("    per class: \(perClass)") }
             }
         }
         return report
+    }
+
+    /// Per pixel the class of its panoptic segment; void and crowd pixels `ignore`.
+    static func semanticLabel(of map: PanopticMap, ignore: Int32) -> [Int32] {
+        var classOf: [UInt32: Int32] = [:]
+        for s in map.segments where !s.isCrowd { classOf[s.id] = Int32(s.categoryID) }
+        return map.ids.map { classOf[$0] ?? ignore }
+    }
+
+    /// The thing segments of a panoptic map as COCO instance annotations (area = segment area),
+    /// as panopticapi's conversion to COCO instances makes them.
+    static func thingInstances(of map: PanopticMap, isThing: [Bool]) -> [InstanceObject] {
+        map.segments.compactMap { s in
+            guard s.categoryID >= 0, s.categoryID < isThing.count, isThing[s.categoryID] else { return nil }
+            let mask = map.ids.map { $0 == s.id ? UInt8(1) : 0 }
+            let rle = RLE(rowMajor: mask, height: map.height, width: map.width)
+            return InstanceObject(categoryID: s.categoryID, area: s.area.map(Double.init) ?? Double(rle.area), box: rle.boundingBox,
+                                  mask: rle, isCrowd: s.isCrowd)
+        }
     }
 }

@@ -83,8 +83,10 @@ public enum PostProcessing {
 
     /// Instance detections: the top `topK` (query, class) pairs by class probability (no-object
     /// dropped); mask = logit > 0; score = class probability × mean sigmoid inside the mask;
-    /// boxes from the masks.
-    public static func instances(logits: Tensor, masks: Tensor, topK: Int = 100) -> [(classID: Int, score: Double, mask: [UInt8], box: [Double])] {
+    /// boxes from the masks. With `keepClass` (panoptic data: the thing classes), pairs of other
+    /// classes are dropped after the top-k, as Mask2Former's instance inference on panoptic data.
+    public static func instances(logits: Tensor, masks: Tensor, topK: Int = 100,
+                                 keepClass: ((Int) -> Bool)? = nil) -> [(classID: Int, score: Double, mask: [UInt8], box: [Double])] {
         let (q, k1) = (logits.shape[0], logits.shape[1]), (h, w) = (masks.shape[1], masks.shape[2])
         let k = k1 - 1, hw = h * w
         let probs = withoutGrad { logits.softmax(axis: 1) }.data
@@ -93,6 +95,7 @@ public enum PostProcessing {
         for i in 0..<q { for c in 0..<k { pairs.append((i, c, probs[i * k1 + c])) } }
         pairs.sort { $0.2 > $1.2 || ($0.2 == $1.2 && ($0.0, $0.1) < ($1.0, $1.1)) }
         return pairs.prefix(topK).compactMap { (i, c, p) in
+            if let keepClass, !keepClass(c) { return nil }
             var mask = [UInt8](repeating: 0, count: hw)
             var inside = 0, sum: Float = 0
             var x0 = w, y0 = h, x1 = -1, y1 = -1

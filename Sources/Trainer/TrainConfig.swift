@@ -148,13 +148,24 @@ public struct TestConfig: Codable, Equatable, Sendable {
     public var evalPeriod = 0
     /// Validation images per dataset (0: all).
     public var maxImages = 0
+    /// Panoptic inference: a query is kept when its top class is not no-object and its
+    /// probability exceeds this (Mask2Former's `OBJECT_MASK_THRESHOLD`).
+    public var objectMaskThreshold: Float = 0.8
+    /// Panoptic inference: a kept query is dropped when less than this share of its mask
+    /// survives the overlap with higher-scoring queries (`OVERLAP_THRESHOLD`).
+    public var overlapThreshold: Float = 0.8
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case evalPeriod = "eval_period", maxImages = "max_images" }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case evalPeriod = "eval_period", maxImages = "max_images"
+        case objectMaskThreshold = "object_mask_threshold", overlapThreshold = "overlap_threshold"
+    }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init()
         if let v = try c.decodeIfPresent(Int.self, forKey: .evalPeriod) { evalPeriod = v }
         if let v = try c.decodeIfPresent(Int.self, forKey: .maxImages) { maxImages = v }
+        if let v = try c.decodeIfPresent(Float.self, forKey: .objectMaskThreshold) { objectMaskThreshold = v }
+        if let v = try c.decodeIfPresent(Float.self, forKey: .overlapThreshold) { overlapThreshold = v }
     }
 }
 

@@ -13,6 +13,8 @@ struct Synth: ParsableCommand {
     @Option(help: "Samples per shard file.") var samplesPerShard = 500
     @Option(help: "Folder of label-space files whose text embeddings go into the shards (/classes/embeddings).")
     var labelspaces = "labelspaces"
+    @Flag(help: "Do nothing when the folder already holds this world (same version, seed and scale: its world.json).")
+    var keepCurrent = false
 
     func validate() throws {
         guard SyntheticWorld.Scale(rawValue: scale) != nil else { throw ValidationError("--scale must be small or full") }
@@ -20,6 +22,10 @@ struct Synth: ParsableCommand {
     }
 
     func run() throws {
+        if keepCurrent, SyntheticWorld.isWritten(in: out, seed: seed, scale: SyntheticWorld.Scale(rawValue: scale)!) {
+            print("\(out) already holds the synthetic world (version \(SyntheticWorld.version), seed \(seed), \(scale))")
+            return
+        }
         let start = Date()
         let terminal = isatty(STDOUT_FILENO) != 0
         let spaces: [String: LabelSpace]

@@ -82,6 +82,17 @@ final class NormSamplingGradTests: XCTestCase {
         XCTAssertEqual(Tensor.gridSample(x, grid: far).data, [0])
     }
 
+    /// The no-grad point reader gives exactly gridSample's values, each map at its own points
+    /// (unit-square coordinates), outside points included.
+    func testSampledValuesEqualGridSample() {
+        let maps = param([3, 4, 5], 21)
+        let g = grid(n: 3, ho: 1, wo: 7, h: 4, w: 5, seed: 22)
+        let unit = g.data.map { ($0 + 1) / 2 }
+        let expected = Tensor.gridSample(maps.reshape([3, 1, 4, 5]), grid: Tensor(shape: [3, 1, 7, 2], data: unit.map { 2 * $0 - 1 })).data
+        XCTAssertEqual(Tensor.sampledValues(maps, points: unit, count: 7), expected)
+        XCTAssertEqual(Tensor.sampledValues(Tensor(shape: [1, 2, 2], data: [1, 2, 3, 4]), points: [0.5, 0.5, 0, 0], count: 2), [2.5, 0.25])
+    }
+
     func testAttention() {
         let q = param([2, 2, 3, 4], 13), k = param([2, 2, 5, 4], 14), v = param([2, 2, 5, 3], 15)
         checkGradients([q, k, v]) { Tensor.attention(q: $0[0], k: $0[1], v: $0[2]) }

@@ -8,6 +8,9 @@ final class SyntheticWorldTests: XCTestCase {
         try? FileManager.default.removeItem(atPath: dir)
         let written = try SyntheticWorld.write(to: dir, seed: 7, scale: .small, samplesPerShard: 16)
         XCTAssertEqual(Set(written.keys), ["synth_panoptic", "synth_semantic", "synth_detection", "synth_labels"])
+        XCTAssertTrue(SyntheticWorld.isWritten(in: dir, seed: 7, scale: .small), "the stamp names what was written")
+        XCTAssertFalse(SyntheticWorld.isWritten(in: dir, seed: 8, scale: .small))
+        XCTAssertFalse(SyntheticWorld.isWritten(in: dir, seed: 7, scale: .full))
         for spec in SyntheticWorld.datasets {
             XCTAssertEqual(written[spec.name]!.train, 24)
             XCTAssertEqual(written[spec.name]!.val, 8)
@@ -56,6 +59,13 @@ final class SyntheticWorldTests: XCTestCase {
         XCTAssertEqual(stuff.count, SyntheticWorld.Stuff.allCases.count, "every stuff kind appears")
         // Anti-aliasing: object edges produce colours between object and background.
         XCTAssertGreaterThan(Set(a.rgb).count, 40)
+    }
+
+    func testHSV() {
+        XCTAssertEqual(SyntheticWorld.hsvToRGB(0, 1, 1), [1, 0, 0])
+        XCTAssertEqual(SyntheticWorld.hsvToRGB(1.0 / 3, 1, 1), [0, 1, 0])
+        XCTAssertEqual(SyntheticWorld.hsvToRGB(-1.0 / 3, 1, 0.5), [0, 0, 0.5], "hues wrap around")
+        XCTAssertEqual(SyntheticWorld.hsvToRGB(0.25, 0, 0.7), [0.7, 0.7, 0.7], "no saturation: grey")
     }
 
     func testCommittedLabelSpacesMatchTheWorld() throws {

@@ -38,6 +38,9 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(c.solver.baseLR, 2e-4)
         XCTAssertEqual(c.solver.steps, [1, 1, 2])
         XCTAssertEqual(c.test.evalPeriod, 7)
+        XCTAssertEqual(c.test.objectMaskThreshold, 0.8, "Mask2Former's default")
+        let lowered = try ConfigLoader.load(configs.appendingPathComponent("synth-joint.yaml").path, overrides: ["test.object_mask_threshold=0.5"])
+        XCTAssertEqual(lowered.test.objectMaskThreshold, 0.5)
         XCTAssertEqual(c.outputDir, "out/x")
     }
 
@@ -60,6 +63,9 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertThrowsError(try ConfigLoader.load(model)) { XCTAssertEqual("\($0)", "\(model): model.heads: must divide hidden") }
         XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["loss.image_label_rule=max_area"])) {
             XCTAssertTrue("\($0)".hasPrefix("--set: loss.image_label_rule:"), "\($0)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["test.overlap_threshold=1.5"])) {
+            XCTAssertEqual("\($0)", "--set: test.overlap_threshold: must be in [0, 1]")
         }
         let loop = try write("_base_: loop.yaml\n", "loop.yaml")
         XCTAssertThrowsError(try ConfigLoader.load(loop)) { XCTAssertTrue("\($0)".contains("inherits from itself"), "\($0)") }

@@ -1,5 +1,6 @@
 import XCTest
 import Autograd
+import Evaluation
 @testable import Trainer
 
 final class PostProcessingTests: XCTestCase {
@@ -46,5 +47,24 @@ final class PostProcessingTests: XCTestCase {
         XCTAssertEqual(result[0].box, [0, 0, 2, 1])
         XCTAssertEqual(result[0].mask, [1, 1, 0, 0])
         XCTAssertGreaterThan(result[0].score, 0.99)
+        // Panoptic data keep only thing classes, filtered after the top-k (not refilled).
+        let things = PostProcessing.instances(logits: logits, masks: masks, topK: 3, keepClass: { $0 == 1 })
+        XCTAssertEqual(things.map(\.classID), [1, 1])
+        XCTAssertEqual(things[0].mask, result[1].mask)
+    }
+
+    func testPanopticGroundTruthAsSemanticLabelsAndThingInstances() {
+        // 2x3 map: stuff segment 1 (class 0), thing 5 (class 1), crowd thing 7 (class 1), void.
+        let map = PanopticMap(width: 3, height: 2, ids: [1, 1, 5, 0, 7, 5], segments: [
+            PanopticSegment(id: 1, categoryID: 0, area: 2), PanopticSegment(id: 5, categoryID: 1, area: 2),
+            PanopticSegment(id: 7, categoryID: 1, isCrowd: true, area: 1),
+        ])
+        XCTAssertEqual(TrainingRun.semanticLabel(of: map, ignore: 255), [0, 0, 1, 255, 255, 1])
+        let things = TrainingRun.thingInstances(of: map, isThing: [false, true])
+        XCTAssertEqual(things.map(\.categoryID), [1, 1])
+        XCTAssertEqual(things.map(\.isCrowd), [false, true])
+        XCTAssertEqual(things[0].box, [2, 0, 1, 2])
+        XCTAssertEqual(things[0].area, 2)
+        XCTAssertEqual(things[1].mask?.area, 1)
     }
 }

@@ -92,9 +92,15 @@ final class TrainingRunTests: XCTestCase {
         let report = try run.evaluate(maxImages: 3, dump: dump, log: { _ in })
         XCTAssertEqual(Set(report.keys), ["synth_panoptic", "synth_semantic", "synth_detection"], "image labels have nothing to score")
         XCTAssertNotNil(report["synth_panoptic"]?["panoptic"]?["PQ"])
+        XCTAssertEqual(report["synth_panoptic"]?["segm"]?.keys.filter { !$0.contains("-") }.count, 12, "panoptic data: the things' mask AP too")
+        let thingNames = ["ball", "box", "tent", "kite", "ring"]
+        XCTAssertTrue(report["synth_panoptic"]!["segm"]!.keys.filter { $0.contains("-") }.allSatisfy { thingNames.contains(String($0.dropFirst(3))) },
+                      "per-class AP (Detectron2's AP-<class>) only for thing classes")
+        XCTAssertNotNil(report["synth_panoptic"]?["semantic"]?["mIoU"])
         let miou = try XCTUnwrap(report["synth_semantic"]?["semantic"]?["mIoU"])
         XCTAssertTrue(miou >= 0 && miou <= 1)
-        XCTAssertEqual(report["synth_detection"]?["bbox"]?.count, 12)
+        XCTAssertEqual(report["synth_detection"]?["bbox"]?.keys.filter { !$0.contains("-") }.count, 12)
+        XCTAssertNotNil(report["synth_semantic"]?["semantic"]?.keys.first { $0.hasPrefix("IoU-") }, "per-class IoU")
 
         // The dumped files, scored as `train score` scores files, give the numbers evaluate gave.
         let pan = (dump as NSString).appendingPathComponent("synth_panoptic")

@@ -129,39 +129,49 @@ extension Tensor {
         let n = groupSize
         var xhat = [Float](repeating: 0, count: x.count)
         var invStd = [Float](repeating: 0, count: groups)
-        @inline(__always) func channel(_ e: Int) -> Int { channelAxisIsLast ? e % channels : (e / plane) % channels }
         x.data.withUnsafeBufferPointer { xp in
             xhat.withUnsafeMutableBufferPointer { hp in
                 invStd.withUnsafeMutableBufferPointer { ip in
                     let xb = xp.baseAddress!, hb = hp.baseAddress!, ib = ip.baseAddress!
                     Parallel.forRanges(groups, costPerElement: n * 3) { range in
                         for gi in range {
-                            let base = gi * n
-                            var s: Double = 0
-                            for k in 0..<n { s += Double(xb[base + k]) }
-                            let mean = Float(s / Double(n))
-                            var v: Double = 0
-                            for k in 0..<n { let d = xb[base + k] - mean; v += Double(d * d) }
-                            let inv = 1 / (Float(v / Double(n)) + eps).squareRoot()
+                            let xg = xb + gi * n, hg = hb + gi * n
+                            let mean = Float(preciseSum(xg, n) / Double(n))
+                            for k in 0..<n { hg[k] = xg[k] - mean }
+                            let inv = 1 / (Float(preciseDot(hg, hg, n) / Double(n)) + eps).squareRoot()
                             ib[gi] = inv
-                            for k in 0..<n { hb[base + k] = (xb[base + k] - mean) * inv }
+                            for k in 0..<n { hg[k] *= inv }
                         }
                     }
                 }
             }
         }
         let size = x.count
+        // The affine parameters as arrays (ones / zeros when absent). A group is `runs` runs of
+        // `run` elements with one channel each (group norm: a channel's plane), or, for layer
+        // norm, the whole channel vector (channel = position in the group).
+        let wv = weight?.data ?? [Float](repeating: 1, count: channels), bv = bias?.data ?? [Float](repeating: 0, count: channels)
+        let (runs, run) = channelAxisIsLast ? (1, n) : (channelsPerGroup, plane)
+        @inline(__always) func firstChannel(_ gi: Int, _ r: Int) -> Int { channelAxisIsLast ? 0 : (gi * channelsPerGroup + r) % channels }
         // y = x̂·w[c] + b[c], in parallel over groups.
-        let wv = weight?.data, bv = bias?.data
         var y = xhat
         if weight != nil || bias != nil {
             y.withUnsafeMutableBufferPointer { yp in
-                let Y = yp.baseAddress!
-                Parallel.forRanges(groups, costPerElement: n * 2) { range in
-                    for gi in range {
-                        for e in (gi * n)..<((gi + 1) * n) {
-                            let c = channel(e)
-                            Y[e] = Y[e] * (wv?[c] ?? 1) + (bv?[c] ?? 0)
+                wv.withUnsafeBufferPointer { wp in
+                    bv.withUnsafeBufferPointer { bp in
+                        let Y = yp.baseAddress!, W = wp.baseAddress!, B = bp.baseAddress!
+                        Parallel.forRanges(groups, costPerElement: n * 2) { range in
+                            for gi in range {
+                                for r in 0..<runs {
+                                    let yr = Y + gi * n + r * run, c = firstChannel(gi, r)
+                                    if channelAxisIsLast {
+                                        for k in 0..<run { yr[k] = yr[k] * W[k] + B[k] }
+                                    } else {
+                                        let (wc, bc) = (W[c], B[c])
+                                        for k in 0..<run { yr[k] = yr[k] * wc + bc }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -179,22 +189,24 @@ extension Tensor {
                 dx.withUnsafeMutableBufferPointer { dp in
                     g.withUnsafeBufferPointer { gp in
                         xhat.withUnsafeBufferPointer { hp in
-                            let D = dp.baseAddress!, G = gp.baseAddress!, H = hp.baseAddress!
-                            Parallel.forRanges(groups, costPerElement: n * 4) { range in
-                                for gi in range {
-                                    let base = gi * n
-                                    var s1: Float = 0, s2: Float = 0
-                                    for k in 0..<n {
-                                        let e = base + k
-                                        let dh = G[e] * (wv?[channel(e)] ?? 1)
-                                        s1 += dh
-                                        s2 += dh * H[e]
-                                    }
-                                    let inv = invStd[gi], rn = 1 / Float(n)
-                                    for k in 0..<n {
-                                        let e = base + k
-                                        let dh = G[e] * (wv?[channel(e)] ?? 1)
-                                        D[e] = inv * (dh - rn * s1 - H[e] * rn * s2)
+                            wv.withUnsafeBufferPointer { wp in
+                                let D = dp.baseAddress!, G = gp.baseAddress!, H = hp.baseAddress!, W = wp.baseAddress!
+                                Parallel.forRanges(groups, costPerElement: n * 4) { range in
+                                    for gi in range {
+                                        // dx̂ into D first, then the group's two sums, then dx in place.
+                                        let dg = D + gi * n, gg = G + gi * n, hg = H + gi * n
+                                        for r in 0..<runs {
+                                            let o = r * run, c = firstChannel(gi, r)
+                                            if channelAxisIsLast {
+                                                for k in 0..<run { dg[o + k] = gg[o + k] * W[k] }
+                                            } else {
+                                                let wc = W[c]
+                                                for k in 0..<run { dg[o + k] = gg[o + k] * wc }
+                                            }
+                                        }
+                                        let rn = 1 / Float(n), inv = invStd[gi]
+                                        let m1 = Float(preciseSum(dg, n)) * rn, m2 = Float(preciseDot(dg, hg, n)) * rn
+                                        for k in 0..<n { dg[k] = inv * (dg[k] - m1 - hg[k] * m2) }
                                     }
                                 }
                             }
@@ -211,16 +223,20 @@ extension Tensor {
                     xhat.withUnsafeBufferPointer { hp in
                         let G = gp.baseAddress!, H = hp.baseAddress!
                         if channelAxisIsLast {
-                            for r in 0..<(size / channels) {
-                                for c in 0..<channels { let e = r * channels + c; dw[c] += G[e] * H[e]; db[c] += G[e] }
+                            dw.withUnsafeMutableBufferPointer { dwp in
+                                db.withUnsafeMutableBufferPointer { dbp in
+                                    let DW = dwp.baseAddress!, DB = dbp.baseAddress!
+                                    for r in 0..<(size / channels) {
+                                        let gr = G + r * channels, hr = H + r * channels
+                                        for c in 0..<channels { DW[c] += gr[c] * hr[c]; DB[c] += gr[c] }
+                                    }
+                                }
                             }
                         } else {
                             for e0 in stride(from: 0, to: size, by: plane) {
                                 let c = (e0 / plane) % channels
-                                var sw: Float = 0, sb: Float = 0
-                                for e in e0..<(e0 + plane) { sw += G[e] * H[e]; sb += G[e] }
-                                dw[c] += sw
-                                db[c] += sb
+                                dw[c] += Float(preciseDot(G + e0, H + e0, plane))
+                                db[c] += Float(preciseSum(G + e0, plane))
                             }
                         }
                     }
@@ -231,4 +247,38 @@ extension Tensor {
             return grads
         }
     }
+}
+
+/// Σ x[k] over `n` floats: eight float lanes (vectorised, no serial dependency), folded into a
+/// Double every 512 elements so that long sums keep float-level relative accuracy.
+@inline(__always)
+func preciseSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+    var total: Double = 0, k = 0
+    while k < n {
+        let end = Swift.min(n, k + 512)
+        var acc = SIMD8<Float>()
+        while k + 8 <= end { acc += UnsafeRawPointer(x + k).loadUnaligned(as: SIMD8<Float>.self); k += 8 }
+        var tail: Float = 0
+        while k < end { tail += x[k]; k += 1 }
+        total += Double(acc.sum()) + Double(tail)
+    }
+    return total
+}
+
+/// Σ x[k]·y[k] over `n` floats, accumulated as `preciseSum`.
+@inline(__always)
+func preciseDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double {
+    var total: Double = 0, k = 0
+    while k < n {
+        let end = Swift.min(n, k + 512)
+        var acc = SIMD8<Float>()
+        while k + 8 <= end {
+            acc += UnsafeRawPointer(x + k).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(y + k).loadUnaligned(as: SIMD8<Float>.self)
+            k += 8
+        }
+        var tail: Float = 0
+        while k < end { tail += x[k] * y[k]; k += 1 }
+        total += Double(acc.sum()) + Double(tail)
+    }
+    return total
 }

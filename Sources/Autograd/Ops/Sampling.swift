@@ -197,6 +197,34 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// Values of each map of `maps` `[M, H, W]` at its own `count` points, `points` `[M, count, 2]`
+    /// given as (x, y) in the unit square (PointRend's `point_sample`: 0 and 1 are the outer
+    /// pixel edges): `[M · count]` values, bilinear with zero outside — `gridSample`'s arithmetic,
+    /// computed on the fly without storing taps or recording on the tape. For choosing points
+    /// (no gradient), where the taps would be used once.
+    public static func sampledValues(_ maps: Tensor, points: [Float], count: Int) -> [Float] {
+        guard maps.rank == 3, points.count == maps.shape[0] * count * 2 else {
+            shapeFailure(ShapeError(op: "sampled_values", "maps \(maps.shape) and \(points.count / 2) points (\(count) per map) do not fit"))
+        }
+        let (m, h, w) = (maps.shape[0], maps.shape[1], maps.shape[2])
+        let x = maps.data
+        return x.withUnsafeBufferPointer { xp in
+            points.withUnsafeBufferPointer { pp in
+                makeValues(m * count, costPerElement: 16) { o, range in
+                    for e in range {
+                        let src = xp.baseAddress! + (e / count) * h * w
+                        // (2u − 1 + 1)·W − 1) / 2 = u·W − 0.5, as gridSample with align_corners = false.
+                        let tap = bilinearTap(((2 * pp[2 * e] - 1 + 1) * Float(w) - 1) / 2, ((2 * pp[2 * e + 1] - 1 + 1) * Float(h) - 1) / 2,
+                                              height: h, width: w)
+                        o[e] = tap.w00 * src[tap.o00] + tap.w01 * src[tap.o01] + tap.w10 * src[tap.o10] + tap.w11 * src[tap.o11]
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The four bilinear taps of pixel position (ix, iy) on an h x w map (align_corners = false,
 /// zero padding): clamped offsets of top-left, top-right, bottom-left, bottom-right, their
 /// weights (0 for a tap outside), which taps are inside (bits 1, 2, 4, 8), and the fractions.
