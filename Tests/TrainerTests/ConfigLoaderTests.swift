@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Models
 @testable import Trainer
 
 final class ConfigLoaderTests: XCTestCase {
@@ -18,7 +19,11 @@ final class ConfigLoaderTests: XCTestCase {
         let joint = try ConfigLoader.load(configs.appendingPathComponent("synth-joint.yaml").path)
         XCTAssertEqual(joint.data.datasets.map(\.name), ["synth_panoptic", "synth_semantic", "synth_detection", "synth_labels"])
         XCTAssertEqual(joint.data.datasets[0].ratio, 2)
-        XCTAssertEqual(joint.model, .init(), "m2f-tiny from the base")
+        var tiny = M2FConfig()
+        tiny.queries = 20
+        XCTAssertEqual(joint.model, tiny, "m2f-tiny from the base, with the demo recipe's 20 queries")
+        XCTAssertTrue(joint.loss.densePoints)
+        XCTAssertEqual(joint.solver.backboneMultiplier, 1)
         XCTAssertEqual(joint.solver.baseLR, 3e-4)
         XCTAssertEqual(joint.loss.scaleDetSoftWeight, 1)
         let only = try ConfigLoader.load(configs.appendingPathComponent("synth-panoptic-only.yaml").path)
