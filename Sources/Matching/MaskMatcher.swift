@@ -114,27 +114,38 @@ public struct HungarianMatcher {
              Tensor.gridSample(target.reshape([1, t] + Array(target.shape[1...])), grid: gridTensor).data)
         }
         // BCE(x, y) summed over points = Σ softplus(−x)·y + softplus(x)·(1−y)
-        //                             = Σ softplus(x) − x·yᵀ   (softplus(−x) − softplus(x) = −x),
-        // so one GEMM on the sampled logits gives every pair; dice needs sigmoid(x)·yᵀ.
-        var sig = [Float](repeating: 0, count: q * p)
-        var softplusSum = [Float](repeating: 0, count: q), sigSum = softplusSum
+        //                             = −x·yᵀ + Σ softplus(x)   (softplus(−x) − softplus(x) = −x),
+        // so one GEMM gives every pair.
+        var diff = [Float](repeating: 0, count: q * p), sig = diff
+        var negSum = [Float](repeating: 0, count: q), sigSum = negSum
         x.withUnsafeBufferPointer { xp in
-            sig.withUnsafeMutableBufferPointer { sp in
-                softplusSum.withUnsafeMutableBufferPointer { np in
-                    sigSum.withUnsafeMutableBufferPointer { ssp in
-                        let X = xp.baseAddress!, S = sp.baseAddress!, N = np.baseAddress!, SS = ssp.baseAddress!
-                        Parallel.forRanges(q, costPerElement: p * 8) { queries in
-                            for i in queries {
-                                let x = X + i * p, s = S + i * p
-                                var ns: Float = 0, ss: Float = 0
-                                for k in 0..<p {
-                                    let (sigmoid, softplus) = fastSigmoidSoftplus(x[k])
-                                    s[k] = sigmoid
-                                    ns += softplus
-                                    ss += sigmoid
+            diff.withUnsafeMutableBufferPointer { dp in
+                sig.withUnsafeMutableBufferPointer { sp in
+                    negSum.withUnsafeMutableBufferPointer { np in
+                        sigSum.withUnsafeMutableBufferPointer { ssp in
+                            let X = xp.baseAddress!, D = dp.baseAddress!, S = sp.baseAddress!, N = np.baseAddress!, SS = ssp.baseAddress!
+                            Parallel.forRanges(q, costPerElement: p * 8) { queries in
+                                for i in queries {
+                                    let x = X + i * p, d = D + i * p, s = S + i * p
+                                    // Elementwise first (this loop vectorises), sums after.
+                                    // softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) share
+                                    // e = exp(−|v|); log(1 + e) is within 1e-7 of log1p(e).
+                                    for k in 0..<p {
+                                        let v = x[k]
+                                        let e = fastExp(-Swift.abs(v))
+                                        let r = 1 / (1 + e)
+                                        s[k] = v >= 0 ? r : e * r
+                                        d[k] = Swift.max(v, 0) + fastLog(1 + e)     // softplus, summed below
+                                    }
+                                    var ns: Float = 0, ss: Float = 0
+                                    for k in 0..<p {
+                                        ns += d[k]
+                                        ss += s[k]
+                                        d[k] = -x[k]
+                                    }
+                                    N[i] = ns
+                                    SS[i] = ss
                                 }
-                                N[i] = ns
-                                SS[i] = ss
                             }
                         }
                     }
@@ -143,23 +154,23 @@ public struct HungarianMatcher {
         }
         var targetSum = [Float](repeating: 0, count: t)
         for j in 0..<t { for k in 0..<p { targetSum[j] += y[j * p + k] } }
-        var xy = [Float](repeating: 0, count: q * t), inter = xy
-        y.withUnsafeBufferPointer { yp in
-            x.withUnsafeBufferPointer { xp in
-                xy.withUnsafeMutableBufferPointer { b in
-                    sgemm(transB: true, m: q, n: t, k: p, a: xp.baseAddress!, b: yp.baseAddress!, c: b.baseAddress!)
+        var bce = [Float](repeating: 0, count: q * t), inter = bce
+        diff.withUnsafeBufferPointer { d in
+            y.withUnsafeBufferPointer { yp in
+                bce.withUnsafeMutableBufferPointer { b in
+                    sgemm(transB: true, m: q, n: t, k: p, a: d.baseAddress!, b: yp.baseAddress!, c: b.baseAddress!)
                 }
-            }
-            sig.withUnsafeBufferPointer { s in
-                inter.withUnsafeMutableBufferPointer { o in
-                    sgemm(transB: true, m: q, n: t, k: p, a: s.baseAddress!, b: yp.baseAddress!, c: o.baseAddress!)
+                sig.withUnsafeBufferPointer { s in
+                    inter.withUnsafeMutableBufferPointer { o in
+                        sgemm(transB: true, m: q, n: t, k: p, a: s.baseAddress!, b: yp.baseAddress!, c: o.baseAddress!)
+                    }
                 }
             }
         }
         var cost = [Double](repeating: 0, count: q * t)
         for i in 0..<q {
             for j in 0..<t {
-                let bceCost = (Double(softplusSum[i]) - Double(xy[i * t + j])) / Double(p)
+                let bceCost = (Double(bce[i * t + j]) + Double(negSum[i])) / Double(p)
                 let dice = 1 - (2 * Double(inter[i * t + j]) + 1) / (Double(sigSum[i]) + Double(targetSum[j]) + 1)
                 cost[i * t + j] = Double(maskWeight) * bceCost + Double(diceWeight) * dice
             }

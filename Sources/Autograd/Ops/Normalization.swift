@@ -251,8 +251,8 @@ extension Tensor {
 
 /// Σ x[k] over `n` floats: eight float lanes (vectorised, no serial dependency), folded into a
 /// Double every 512 elements so that long sums keep float-level relative accuracy.
-@inline(__always)
-func preciseSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
+@inlinable @inline(__always)
+public func preciseSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
     var total: Double = 0, k = 0
     while k < n {
         let end = Swift.min(n, k + 512)
@@ -266,8 +266,8 @@ func preciseSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
 }
 
 /// Σ x[k]·y[k] over `n` floats, accumulated as `preciseSum`.
-@inline(__always)
-func preciseDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double {
+@inlinable @inline(__always)
+public func preciseDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Double {
     var total: Double = 0, k = 0
     while k < n {
         let end = Swift.min(n, k + 512)
