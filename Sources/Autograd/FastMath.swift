@@ -65,7 +65,7 @@ public func fastLog(_ x: Float) -> Float {
 
 /// log(1 + e) for e in [0, 1] (the range softplus needs), given t = e / (2 + e) in [0, 1/3]:
 /// log(1 + e) = 2·atanh(t), summed as its odd series to t^13 (within 3e-7 relative). Plain
-/// multiply-adds, so callers' loops need no bit tricks and may share t's division.
+/// multiply-adds, no bit tricks.
 @inlinable @inline(__always)
 public func log1pOfUnit(t: Float) -> Float {
     let t2 = t * t
@@ -92,15 +92,4 @@ public func fastSigmoid(_ x: Float) -> Float {
     let e = fastExp(-Swift.abs(x))
     let r = 1 / (1 + e)
     return x >= 0 ? r : e * r
-}
-
-/// Sigmoid and softplus of one value with one exp and one division (what sigmoid BCE and dice
-/// need together): with e = exp(−|x|) and inv = 1 / ((1 + e)(2 + e)), 1 / (1 + e) = (2 + e)·inv
-/// and e / (2 + e) = e(1 + e)·inv.
-@inlinable @inline(__always)
-public func fastSigmoidSoftplus(_ x: Float) -> (sigmoid: Float, softplus: Float) {
-    let e = fastExp(-Swift.abs(x))
-    let inv = 1 / ((1 + e) * (2 + e))
-    let r = (2 + e) * inv
-    return (x >= 0 ? r : e * r, Swift.max(x, 0) + log1pOfUnit(t: e * (1 + e) * inv))
 }

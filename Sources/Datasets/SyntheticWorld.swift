@@ -280,6 +280,9 @@ public enum SyntheticWorld {
                              embeddings: [String: (dim: Int, values: [Float])] = [:],
                              progress: (String) -> Void = { _ in }) throws -> [String: (train: Int, val: Int)] {
         var written: [String: (train: Int, val: Int)] = [:]
+        // No stamp while shards are being replaced: an interrupted write is never taken as current.
+        let stampPath = (folder as NSString).appendingPathComponent("world.json")
+        try? FileManager.default.removeItem(atPath: stampPath)
         for (d, spec) in datasets.enumerated() {
             let dir = (folder as NSString).appendingPathComponent(spec.name)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -316,7 +319,6 @@ public enum SyntheticWorld {
             written[spec.name] = counts
         }
         // The stamp last (write then rename): present only when every shard is.
-        let stampPath = (folder as NSString).appendingPathComponent("world.json")
         try Data(stamp(seed: seed, scale: scale).utf8).write(to: URL(fileURLWithPath: stampPath), options: .atomic)
         return written
     }

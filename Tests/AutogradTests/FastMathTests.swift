@@ -53,9 +53,6 @@ final class FastMathTests: XCTestCase {
             worstSoftplus = max(worstSoftplus, abs(Double(fastSoftplus(x)) - sp) / max(sp, 1e-30))
             let sg = 1 / (1 + Foundation.exp(-Double(x)))
             worstSigmoid = max(worstSigmoid, abs(Double(fastSigmoid(x)) - sg) / max(sg, 1e-30))
-            let both = fastSigmoidSoftplus(x)
-            worstSoftplus = max(worstSoftplus, abs(Double(both.softplus) - sp) / max(sp, 1e-30))
-            worstSigmoid = max(worstSigmoid, abs(Double(both.sigmoid) - sg) / max(sg, 1e-30))
         }
         XCTAssertLessThan(worstSoftplus, 5e-7)
         XCTAssertLessThan(worstSigmoid, 5e-7)
@@ -65,8 +62,5 @@ final class FastMathTests: XCTestCase {
         XCTAssertEqual(fastSoftplus(.infinity), .infinity)
         XCTAssertEqual(fastSoftplus(-.infinity), 0)
         XCTAssertTrue(fastSoftplus(.nan).isNaN)
-        XCTAssertTrue(fastSigmoidSoftplus(.nan).softplus.isNaN)
-        XCTAssertEqual(fastSigmoidSoftplus(-200).sigmoid, 0)
-        XCTAssertEqual(fastSigmoidSoftplus(200).softplus, 200)
     }
 }
