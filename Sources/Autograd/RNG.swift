@@ -2,7 +2,8 @@
 /// same seed gives the same numbers on every machine and Swift version. Its whole state is
 /// five words: `state` saves it and `init(state:)` restores it exactly.
 public struct SeededRNG: RandomNumberGenerator, Equatable, Sendable {
-    private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
+    // Internal for the inlinable draws below (a call per draw showed in profiles).
+    @usableFromInline var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
     /// A second normal deviate left over from the last Box-Muller pair.
     private var spareNormal: Float?
 
@@ -31,9 +32,10 @@ public struct SeededRNG: RandomNumberGenerator, Equatable, Sendable {
         self.spareNormal = state[4] & (1 << 32) != 0 ? Float(bitPattern: UInt32(truncatingIfNeeded: state[4])) : nil
     }
 
-    @inline(__always)
-    private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
+    @inlinable @inline(__always)
+    static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
 
+    @inlinable
     public mutating func next() -> UInt64 {
         let result = SeededRNG.rotl(s1 &* 5, 7) &* 9
         let t = s1 << 17
@@ -47,6 +49,7 @@ public struct SeededRNG: RandomNumberGenerator, Equatable, Sendable {
     }
 
     /// Uniform in [0, 1) with 24 random bits.
+    @inlinable
     public mutating func nextUniform() -> Float {
         Float(next() >> 40) * (1.0 / 16_777_216.0)
     }

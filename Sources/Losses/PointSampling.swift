@@ -7,33 +7,60 @@ import Autograd
 public enum PointSampling {
     /// `count` points per mask, uniform in [0, 1]²: `[masks, count, 2]` values.
     public static func uniform(masks: Int, count: Int, rng: inout SeededRNG) -> [Float] {
-        (0..<(masks * count * 2)).map { _ in rng.nextUniform() }
+        [Float](unsafeUninitializedCapacity: masks * count * 2) { out, n in
+            for i in out.indices { out[i] = rng.nextUniform() }
+            n = out.count
+        }
     }
 
     /// Mask2Former's importance sampling, per mask of `logits` `[M, H, W]` (no gradient):
     /// `oversample·count` uniform candidates; the `importance·count` with the largest
-    /// uncertainty −|logit| are kept; uniform points fill the rest. Returns `[M, count, 2]`.
+    /// uncertainty −|logit| are kept (in candidate order; ties at the cut go to the earlier
+    /// candidates); uniform points fill the rest. Returns `[M, count, 2]`.
+    ///
+    /// Each mask draws from its own generator, split off `rng` in mask order, so the masks are
+    /// sampled in parallel and the points do not depend on the number of threads.
     public static func importance(logits: Tensor, count: Int, oversample: Int = 3, importance: Float = 0.75,
                                   rng: inout SeededRNG) -> [Float] {
         precondition(logits.rank == 3, "importance sampling: logits must be [M, H, W], got \(logits.shape)")
-        let m = logits.shape[0]
-        let candidates = oversample * count
-        let kept = Int(importance * Float(count))
-        let coords = uniform(masks: m, count: candidates, rng: &rng)
-        let values = Tensor.sampledValues(logits, points: coords, count: candidates)
+        let (m, h, w) = (logits.shape[0], logits.shape[1], logits.shape[2])
+        let candidates = Swift.max(1, oversample) * count
+        let kept = Swift.min(count, Swift.max(0, Int(importance * Float(count))))
+        let seeds = (0..<m).map { _ in rng.next() }
+        let maps = logits.data
         var out = [Float](repeating: 0, count: m * count * 2)
-        var order = [Int](repeating: 0, count: candidates)
-        var uncertainty = [Float](repeating: 0, count: candidates)
-        for i in 0..<m {
-            for c in 0..<candidates { uncertainty[c] = -Swift.abs(values[i * candidates + c]); order[c] = c }
-            selectLargest(kept, of: uncertainty, indices: &order)
-            for (slot, c) in order.prefix(kept).enumerated() {
-                out[(i * count + slot) * 2] = coords[(i * candidates + c) * 2]
-                out[(i * count + slot) * 2 + 1] = coords[(i * candidates + c) * 2 + 1]
-            }
-            for slot in kept..<count {
-                out[(i * count + slot) * 2] = rng.nextUniform()
-                out[(i * count + slot) * 2 + 1] = rng.nextUniform()
+        maps.withUnsafeBufferPointer { mp in
+            out.withUnsafeMutableBufferPointer { op in
+                let src = mp.baseAddress!, dst = op.baseAddress!
+                Parallel.forRanges(m, costPerElement: candidates * 64) { masks in
+                    let coords = UnsafeMutablePointer<Float>.allocate(capacity: 2 * candidates)
+                    let uncertainty = UnsafeMutablePointer<Float>.allocate(capacity: candidates)
+                    defer { coords.deallocate(); uncertainty.deallocate() }
+                    for i in masks {
+                        var g = SeededRNG(seed: seeds[i])
+                        for c in 0..<(2 * candidates) { coords[c] = g.nextUniform() }
+                        Tensor.sampleMap(src + i * h * w, height: h, width: w, points: coords, count: candidates, into: uncertainty)
+                        for c in 0..<candidates { uncertainty[c] = -Swift.abs(uncertainty[c]) }
+                        let d = dst + i * count * 2
+                        var slot = 0
+                        if kept > 0 {
+                            let cut = kthLargest(kept, of: UnsafeBufferPointer(start: uncertainty, count: candidates))
+                            var above = 0
+                            for c in 0..<candidates where uncertainty[c] > cut { above += 1 }
+                            var ties = kept - above
+                            for c in 0..<candidates where slot < kept {
+                                let u = uncertainty[c]
+                                if u > cut || (u == cut && ties > 0) {
+                                    if u == cut { ties -= 1 }
+                                    d[2 * slot] = coords[2 * c]
+                                    d[2 * slot + 1] = coords[2 * c + 1]
+                                    slot += 1
+                                }
+                            }
+                        }
+                        for c in (2 * slot)..<(2 * count) { d[c] = g.nextUniform() }
+                    }
+                }
             }
         }
         return out
@@ -48,30 +75,32 @@ public enum PointSampling {
         return Tensor.gridSample(maps.reshape([m, 1, maps.shape[1], maps.shape[2]]), grid: grid).reshape([m, count])
     }
 
-    /// Moves the indices of the `k` largest `values` to the front of `indices` (unordered):
-    /// quickselect, O(n) on average — a full sort or top-k is several times slower here.
-    static func selectLargest(_ k: Int, of values: [Float], indices: inout [Int]) {
-        guard k > 0, k < indices.count else { return }
-        var lo = 0, hi = indices.count - 1
-        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-        values.withUnsafeBufferPointer { v in
-            indices.withUnsafeMutableBufferPointer { idx in
-                while lo < hi {
-                    state = state &* 6364136223846793005 &+ 1442695040888963407
-                    let pivot = v[idx[lo + Int((state >> 33) % UInt64(hi - lo + 1))]]
-                    // Three-way partition: greater | equal | smaller (descending order).
-                    var lt = lo, i = lo, gt = hi
-                    while i <= gt {
-                        let x = v[idx[i]]
-                        if x > pivot { idx.swapAt(lt, i); lt += 1; i += 1 }
-                        else if x < pivot { idx.swapAt(i, gt); gt -= 1 }
-                        else { i += 1 }
-                    }
-                    if k <= lt { hi = lt - 1 }
-                    else if k <= gt + 1 { return }
-                    else { lo = gt + 1 }
+    /// The `k`-th largest of `values` (1 ≤ k ≤ count), by radix selection on the floats' bits:
+    /// three counting passes (11, 11 and 10 bits) with no data-dependent swaps — a quickselect
+    /// spent most of its time on mispredicted branches, a full sort or top-k is slower still.
+    /// −0 counts as +0; with NaNs the result may be NaN (then nothing compares above it).
+    static func kthLargest(_ k: Int, of values: UnsafeBufferPointer<Float>) -> Float {
+        precondition(k >= 1 && k <= values.count, "kthLargest: k = \(k) of \(values.count)")
+        // An order-preserving map of floats to unsigned integers.
+        @inline(__always) func key(_ f: Float) -> UInt32 {
+            let b = (f + 0).bitPattern
+            return b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000
+        }
+        var prefix: UInt32 = 0, fixed: UInt32 = 0, rank = k
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2048) { histogram in
+            for (shift, bits) in [(21, 11), (10, 11), (0, 10)] as [(UInt32, UInt32)] {
+                let bins = 1 << Int(bits), binMask = UInt32(bins - 1)
+                for b in 0..<bins { histogram[b] = 0 }
+                for v in values {
+                    let kv = key(v)
+                    if kv & fixed == prefix { histogram[Int((kv >> shift) & binMask)] += 1 }
                 }
+                var b = bins - 1
+                while rank > histogram[b] { rank -= histogram[b]; b -= 1 }
+                prefix |= UInt32(b) << shift
+                fixed |= binMask << shift
             }
         }
+        return Float(bitPattern: prefix & 0x8000_0000 != 0 ? prefix & 0x7FFF_FFFF : ~prefix)
     }
 }

@@ -171,14 +171,13 @@ public struct SetCriterion {
         let matchedMasks = set.masks.reshape([b * q, h, w]).indexSelect(axis: 0, flatQueries)
         switch targets.supervision {
         case .masks:
-            let targetMasks = try gatherTargetMasks(assignments, targets)
             let p = config.densePoints ? h * w : config.points
             let coords = config.densePoints
                 ? Array(repeating: HungarianMatcher.pixelCentres(height: h, width: w).map { ($0 + 1) / 2 }, count: matchedMasks.shape[0]).flatMap { $0 }
                 : PointSampling.importance(logits: matchedMasks, count: p, oversample: config.oversampleRatio,
                                            importance: config.importanceSampleRatio, rng: &rng)
             let predPoints = PointSampling.sample(matchedMasks, at: coords, count: p)
-            let targetPoints = withoutGrad { PointSampling.sample(targetMasks, at: coords, count: p) }
+            let targetPoints = try sampleTargets(assignments, targets, at: coords, count: p)
             let maskLoss = config.useFocal
                 ? MaskLosses.sigmoidFocal(predPoints, targetPoints, numMasks: numMasks, alpha: config.focalAlpha, gamma: config.focalGamma)
                 : MaskLosses.sigmoidBCE(predPoints, targetPoints, numMasks: numMasks)
@@ -209,18 +208,24 @@ public struct SetCriterion {
         return out
     }
 
-    /// The matched target masks of the batch, `[M, Ht, Wt]`, in the order of the matched queries.
-    func gatherTargetMasks(_ assignments: [Assignment], _ targets: BatchTargets) throws -> Tensor {
-        var parts: [Tensor] = []
+    /// The matched target masks of the batch at the points `coords` (`[M, count, 2]`, unit
+    /// square, in the order of the matched queries): `[M, count]`, no gradient. Each image's
+    /// masks are read in place (no gather of full-resolution masks).
+    func sampleTargets(_ assignments: [Assignment], _ targets: BatchTargets, at coords: [Float], count: Int) throws -> Tensor {
+        var values: [Float] = []
+        values.reserveCapacity(coords.count / 2)
+        var offset = 0
         for (i, a) in assignments.enumerated() where !a.cols.isEmpty {
             guard let masks = targets.images[i].masks else {
                 throw HungarianMatcher.MatchError.badTargets("image \(i) has no target masks")
             }
-            parts.append(masks.indexSelect(axis: 0, a.cols))
+            guard masks.rank == 3 else {
+                throw HungarianMatcher.MatchError.badTargets("image \(i): target masks \(masks.shape) are not [T, H, W]")
+            }
+            let n = a.cols.count * count * 2
+            values += Tensor.sampledValues(masks, points: Array(coords[offset..<(offset + n)]), count: count, rows: a.cols)
+            offset += n
         }
-        guard let first = targets.images.first(where: { $0.masks != nil })?.masks else {
-            throw HungarianMatcher.MatchError.badTargets("no target masks in the batch")
-        }
-        return parts.isEmpty ? Tensor.zeros([0, first.shape[1], first.shape[2]]) : Tensor.concat(parts, axis: 0)
+        return Tensor(shape: [values.count / Swift.max(count, 1), count], data: values)
     }
 }

@@ -82,9 +82,9 @@ public struct HungarianMatcher {
             guard targetMasks.rank == 3, targetMasks.shape[0] == t else {
                 throw MatchError.badTargets("target masks \(targetMasks.shape) for \(t) classes")
             }
-            var grid = fixedGrid ?? [Float](repeating: 0, count: points * 2)
-            if fixedGrid == nil { for i in grid.indices { grid[i] = 2 * rng.nextUniform() - 1 } }
-            let maskCost = pointMaskCost(masks, targetMasks, grid: grid)
+            var unit = fixedGrid?.map { ($0 + 1) / 2 } ?? [Float](repeating: 0, count: points * 2)
+            if fixedGrid == nil { for i in unit.indices { unit[i] = rng.nextUniform() } }
+            let maskCost = pointMaskCost(masks, targetMasks, points: unit)
             for e in cost.indices { cost[e] += maskCost[e] }
         } else if let boxes = targets.boxes {
             guard boxes.count == t else { throw MatchError.badTargets("\(boxes.count) boxes for \(t) classes") }
@@ -104,74 +104,77 @@ public struct HungarianMatcher {
         return try linearSumAssignment(cost, rows: logits.shape[0], cols: targets.classes.count)
     }
 
-    /// w_mask·BCE + w_dice·dice, `[Q, T]`, on the points `grid` (`[P, 2]`, x then y, in the
-    /// normalised [−1, 1] coordinates of `gridSample`).
-    func pointMaskCost(_ pred: Tensor, _ target: Tensor, grid: [Float]) -> [Double] {
-        let q = pred.shape[0], t = target.shape[0], p = grid.count / 2
-        let gridTensor = Tensor(shape: [1, 1, p, 2], data: grid)
-        let (x, y) = withoutGrad {
-            (Tensor.gridSample(pred.reshape([1, q] + Array(pred.shape[1...])), grid: gridTensor).data,
-             Tensor.gridSample(target.reshape([1, t] + Array(target.shape[1...])), grid: gridTensor).data)
-        }
-        // BCE(x, y) summed over points = Σ softplus(−x)·y + softplus(x)·(1−y)
-        //                             = −x·yᵀ + Σ softplus(x)   (softplus(−x) − softplus(x) = −x),
-        // so one GEMM gives every pair.
-        var diff = [Float](repeating: 0, count: q * p), sig = diff
-        var negSum = [Float](repeating: 0, count: q), sigSum = negSum
+    /// w_mask·BCE + w_dice·dice, `[Q, T]`, on `points` (`[P, 2]`, x then y, in the unit square
+    /// of `PointSampling`), the same points for every prediction and target.
+    ///
+    /// BCE(x, y) summed over points = Σ softplus(x) − x·y, and dice needs Σ sigmoid(x)·y, so
+    /// each prediction row needs its softplus and sigmoid sums plus two dot products with every
+    /// target row. One pass per row does all of it, a block of 512 points at a time: the
+    /// elementwise loop (which vectorises) fills the block, then SIMD16 dot products against the
+    /// targets' block; block sums are folded into Doubles. No [Q, P] temporaries, no GEMM (a
+    /// 50 x 8 x 12544 GEMM ran at a tenth of the machine's speed).
+    func pointMaskCost(_ pred: Tensor, _ target: Tensor, points unit: [Float]) -> [Double] {
+        let q = pred.shape[0], t = target.shape[0], p = unit.count / 2
+        let x = Tensor.sampledValues(pred, points: unit, count: p, shared: true)
+        let y = Tensor.sampledValues(target, points: unit, count: p, shared: true)
+        // Per row: [softplus sum, sigmoid sum, x·y_0, sigmoid·y_0, x·y_1, ...].
+        let stride = 2 + 2 * t
+        var sums = [Double](repeating: 0, count: q * stride)
+        let block = 512
         x.withUnsafeBufferPointer { xp in
-            diff.withUnsafeMutableBufferPointer { dp in
-                sig.withUnsafeMutableBufferPointer { sp in
-                    negSum.withUnsafeMutableBufferPointer { np in
-                        sigSum.withUnsafeMutableBufferPointer { ssp in
-                            let X = xp.baseAddress!, D = dp.baseAddress!, S = sp.baseAddress!, N = np.baseAddress!, SS = ssp.baseAddress!
-                            Parallel.forRanges(q, costPerElement: p * 8) { queries in
-                                for i in queries {
-                                    let x = X + i * p, d = D + i * p, s = S + i * p
-                                    // Elementwise first (this loop vectorises), sums after.
-                                    // softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) share
-                                    // e = exp(−|v|); log(1 + e) is within 1e-7 of log1p(e).
-                                    for k in 0..<p {
-                                        let v = x[k]
-                                        let e = fastExp(-Swift.abs(v))
-                                        let r = 1 / (1 + e)
-                                        s[k] = v >= 0 ? r : e * r
-                                        d[k] = Swift.max(v, 0) + fastLog(1 + e)     // softplus, summed below
-                                    }
-                                    var ns: Float = 0, ss: Float = 0
-                                    for k in 0..<p {
-                                        ns += d[k]
-                                        ss += s[k]
-                                        d[k] = -x[k]
-                                    }
-                                    N[i] = ns
-                                    SS[i] = ss
+            y.withUnsafeBufferPointer { yp in
+                sums.withUnsafeMutableBufferPointer { sp in
+                    let (X, Y, S) = (xp.baseAddress!, yp.baseAddress!, sp.baseAddress!)
+                    Parallel.forRanges(q, costPerElement: p * (24 + 2 * t)) { rows in
+                        let sig = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                        let soft = UnsafeMutablePointer<Float>.allocate(capacity: block)
+                        defer { sig.deallocate(); soft.deallocate() }
+                        for i in rows {
+                            let out = S + i * stride
+                            var k0 = 0
+                            while k0 < p {
+                                let n = Swift.min(block, p - k0)
+                                let xb = X + i * p + k0
+                                // softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) share
+                                // e = exp(−|v|); log(1 + e) is within 1e-7 of log1p(e).
+                                for k in 0..<n {
+                                    let v = xb[k]
+                                    let e = fastExp(-Swift.abs(v))
+                                    let r = 1 / (1 + e)
+                                    sig[k] = v >= 0 ? r : e * r
+                                    soft[k] = Swift.max(v, 0) + fastLog(1 + e)
                                 }
+                                out[0] += Double(blockDot(soft, nil, n))
+                                out[1] += Double(blockDot(sig, nil, n))
+                                for j in 0..<t {
+                                    let yb = Y + j * p + k0
+                                    out[2 + 2 * j] += Double(blockDot(xb, yb, n))
+                                    out[3 + 2 * j] += Double(blockDot(sig, yb, n))
+                                }
+                                k0 += n
                             }
                         }
                     }
                 }
             }
         }
-        var targetSum = [Float](repeating: 0, count: t)
-        for j in 0..<t { for k in 0..<p { targetSum[j] += y[j * p + k] } }
-        var bce = [Float](repeating: 0, count: q * t), inter = bce
-        diff.withUnsafeBufferPointer { d in
-            y.withUnsafeBufferPointer { yp in
-                bce.withUnsafeMutableBufferPointer { b in
-                    sgemm(transB: true, m: q, n: t, k: p, a: d.baseAddress!, b: yp.baseAddress!, c: b.baseAddress!)
-                }
-                sig.withUnsafeBufferPointer { s in
-                    inter.withUnsafeMutableBufferPointer { o in
-                        sgemm(transB: true, m: q, n: t, k: p, a: s.baseAddress!, b: yp.baseAddress!, c: o.baseAddress!)
-                    }
+        var targetSum = [Double](repeating: 0, count: t)
+        y.withUnsafeBufferPointer { yp in
+            for j in 0..<t {
+                var k0 = 0
+                while k0 < p {
+                    let n = Swift.min(block, p - k0)
+                    targetSum[j] += Double(blockDot(yp.baseAddress! + j * p + k0, nil, n))
+                    k0 += n
                 }
             }
         }
         var cost = [Double](repeating: 0, count: q * t)
         for i in 0..<q {
+            let r = i * stride
             for j in 0..<t {
-                let bceCost = (Double(bce[i * t + j]) + Double(negSum[i])) / Double(p)
-                let dice = 1 - (2 * Double(inter[i * t + j]) + 1) / (Double(sigSum[i]) + Double(targetSum[j]) + 1)
+                let bceCost = (sums[r] - sums[r + 2 + 2 * j]) / Double(p)
+                let dice = 1 - (2 * sums[r + 3 + 2 * j] + 1) / (sums[r + 1] + targetSum[j] + 1)
                 cost[i * t + j] = Double(maskWeight) * bceCost + Double(diceWeight) * dice
             }
         }
@@ -223,3 +226,29 @@ func projectionDice(_ p: [Float], _ span: Range<Int>) -> Double {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// Σ a[k]·b[k] (or Σ a[k] when `b` is nil) over `n` values, in sixteen float lanes: a short
+/// block (a few hundred values), whose sum the caller folds into a Double.
+@inline(__always)
+private func blockDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ n: Int) -> Float {
+    var acc = SIMD16<Float>()
+    var k = 0
+    let ra = UnsafeRawPointer(a)
+    if let b {
+        let rb = UnsafeRawPointer(b)
+        while k + 16 <= n {
+            acc += ra.loadUnaligned(fromByteOffset: 4 * k, as: SIMD16<Float>.self) * rb.loadUnaligned(fromByteOffset: 4 * k, as: SIMD16<Float>.self)
+            k += 16
+        }
+        var tail = acc.sum()
+        while k < n { tail += a[k] * b[k]; k += 1 }
+        return tail
+    }
+    while k + 16 <= n {
+        acc += ra.loadUnaligned(fromByteOffset: 4 * k, as: SIMD16<Float>.self)
+        k += 16
+    }
+    var tail = acc.sum()
+    while k < n { tail += a[k]; k += 1 }
+    return tail
+}

@@ -16,6 +16,7 @@ struct BenchStep: ParsableCommand {
     @Option(help: "Model config (YAML).") var config = "configs/m2f-tiny.yaml"
     @Option(help: "Timed iterations (the median is reported).") var repeats = 10
     @Option(help: "Warm-up iterations.") var warmup = 3
+    @Flag(help: "Also time every GEMM of the timed iterations by shape (adds a table).") var gemmCensus = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
 
     func run() throws {
@@ -42,6 +43,7 @@ struct BenchStep: ParsableCommand {
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
         var phases: [[Double]] = Array(repeating: [], count: 6)   // iteration, forward, matching, losses, backward, optimizer
         for it in 0..<(warmup + repeats) {
+            if it == warmup && gemmCensus { GEMMCensus.reset(); GEMMCensus.enabled = true }
             let t0 = now()
             let predictions = model(images, classEmbeddings: embeddings)
             let t1 = now()
@@ -72,6 +74,8 @@ struct BenchStep: ParsableCommand {
                                Double(t3 - t2) / 1e9, Double(t4 - t3) / 1e9].enumerated() { phases[i].append(v) }
             }
         }
+        GEMMCensus.enabled = false
+        let census = GEMMCensus.entries
         var inference: [Double] = []
         for it in 0..<(warmup + repeats) {
             let t0 = now()
@@ -89,6 +93,18 @@ struct BenchStep: ParsableCommand {
             print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%9.1f   %9.1f", medians[i] * 1e3, reference[i] * 1e3))
         }
         print(String(format: "peak resident memory: %.0f MB", peakMB))
+        if gemmCensus {
+            // Per iteration; the bench's separately timed matching has no GEMM, so nothing is counted twice.
+            let seconds = census.reduce(0) { $0 + $1.entry.seconds } / Double(repeats)
+            let flops = census.reduce(0) { $0 + $1.shape.flops * Double($1.entry.calls) } / Double(repeats)
+            print(String(format: "GEMM per iteration: %.1f ms (%.0f %% of the iteration), %.1f GFLOP at %.1f GFLOP/s; the costliest shapes (M x N x K, ops):",
+                         seconds * 1e3, 100 * seconds / medians[0], flops / 1e9, flops / seconds / 1e9))
+            for (shape, entry) in census.prefix(12) {
+                print("  " + shape.description.padding(toLength: 22, withPad: " ", startingAt: 0)
+                      + String(format: "%4d calls %8.1f ms %7.1f GFLOP/s", entry.calls / repeats, entry.seconds * 1e3 / Double(repeats),
+                               shape.flops * Double(entry.calls) / entry.seconds / 1e9))
+            }
+        }
         if let json {
             var object: [String: Any] = ["peak_rss_mb": peakMB]
             for (i, name) in names.enumerated() { object[name] = medians[i] }

@@ -33,6 +33,12 @@ final class MatMulConvGradTests: XCTestCase {
         let x = param([2, 3, 4], 7), w = param([5, 4], 8), bias = param([5], 9)
         checkGradients([x, w, bias]) { Tensor.linear($0[0], weight: $0[1], bias: $0[2]) }
         checkGradients([x, w]) { Tensor.linear($0[0], weight: $0[1], bias: nil) }
+        let x2 = param([3, 4], 10)
+        checkGradients([x2, w, bias]) { Tensor.linear($0[0], weight: $0[1], bias: $0[2]) }
+        // The bias rides in the GEMM's C (beta 1): the same values as product plus bias.
+        let y = Tensor.linear(x2, weight: w, bias: bias).data
+        let reference = (Tensor.matmul(x2, w, transB: true) + bias).data
+        for (u, v) in zip(y, reference) { XCTAssertEqual(u, v, accuracy: 1e-6) }
     }
 
     func testConvGradients() {

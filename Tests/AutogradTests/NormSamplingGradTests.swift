@@ -91,6 +91,22 @@ final class NormSamplingGradTests: XCTestCase {
         let expected = Tensor.gridSample(maps.reshape([3, 1, 4, 5]), grid: Tensor(shape: [3, 1, 7, 2], data: unit.map { 2 * $0 - 1 })).data
         XCTAssertEqual(Tensor.sampledValues(maps, points: unit, count: 7), expected)
         XCTAssertEqual(Tensor.sampledValues(Tensor(shape: [1, 2, 2], data: [1, 2, 3, 4]), points: [0.5, 0.5, 0, 0], count: 2), [2.5, 0.25])
+
+        // Many points, inside (the fast path), on pixel centres and edges, and outside.
+        var rng = SeededRNG(seed: 23)
+        let big = Tensor.randn([3, 9, 11], rng: &rng)
+        let n = 600
+        var points = (0..<(3 * n * 2)).map { _ in rng.nextUniform() * 1.2 - 0.1 }
+        for (i, v) in [0, 1, 0.5 / 11, 10.5 / 11, 0.5 / 9, 8.5 / 9, 1e-7, 0.9999999].enumerated() { points[2 * i] = Float(v); points[2 * i + 1] = Float(v) }
+        let reference = Tensor.gridSample(big.reshape([3, 1, 9, 11]), grid: Tensor(shape: [3, 1, n, 2], data: points.map { 2 * $0 - 1 })).data
+        XCTAssertEqual(Tensor.sampledValues(big, points: points, count: n), reference)
+        // Shared points: every map at the first map's points; rows: a gather of maps.
+        let shared = Array(points[0..<(2 * n)])
+        let sharedReference = Tensor.gridSample(big.reshape([1, 3, 9, 11]), grid: Tensor(shape: [1, 1, n, 2], data: shared.map { 2 * $0 - 1 })).data
+        XCTAssertEqual(Tensor.sampledValues(big, points: shared, count: n, shared: true), sharedReference)
+        let rows = [2, 0, 2]
+        let gathered = Tensor.sampledValues(big.indexSelect(axis: 0, rows), points: points, count: n)
+        XCTAssertEqual(Tensor.sampledValues(big, points: points, count: n, rows: rows), gathered)
     }
 
     func testAttention() {

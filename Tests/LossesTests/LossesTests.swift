@@ -94,8 +94,7 @@ final class LossesTests: XCTestCase {
     func testMatcherCostMatchesPyTorch() {
         let f = Self.fixture.matcher_cost
         let matcher = HungarianMatcher()
-        let grid = f.points.data.map { 2 * $0 - 1 }
-        var cost = matcher.pointMaskCost(f.pred_masks.constant, f.target_masks.constant, grid: grid)
+        var cost = matcher.pointMaskCost(f.pred_masks.constant, f.target_masks.constant, points: f.points.data)
         let probs = f.logits.constant.softmax(axis: 1).data
         let (q, t, k1) = (f.logits.shape[0], f.target_classes.count, f.logits.shape[1])
         for i in 0..<q { for j in 0..<t { cost[i * t + j] -= 2 * Double(probs[i * k1 + f.target_classes[j]]) } }
@@ -152,17 +151,42 @@ final class LossesTests: XCTestCase {
         XCTAssertLessThan(kept.reduce(0, +) / Float(kept.count), 0.5 * uniform.reduce(0, +) / Float(uniform.count))
     }
 
-    func testSelectLargestAgreesWithSorting() {
+    func testImportanceSamplingKeepsExactlyTheMostUncertainCandidates() {
+        // Rebuild the candidates from the documented per-mask generators and check that the kept
+        // points are the `kept` most uncertain of them, in candidate order.
+        var rng = SeededRNG(seed: 9)
+        let logits = Tensor.randn([3, 8, 12], std: 3, rng: &rng)
+        let count = 20, oversample = 3, kept = 15
+        var copy = rng
+        let coords = PointSampling.importance(logits: logits, count: count, oversample: oversample, importance: 0.75, rng: &rng)
+        for mask in 0..<3 {
+            var g = SeededRNG(seed: copy.next())
+            let candidates = (0..<(2 * count * oversample)).map { _ in g.nextUniform() }
+            let values = Tensor.sampledValues(logits.slice(axis: 0, mask..<(mask + 1)), points: candidates, count: count * oversample)
+            let order = (0..<(count * oversample)).sorted { -abs(values[$0]) > -abs(values[$1]) }
+            let expected = order.prefix(kept).sorted().flatMap { [candidates[2 * $0], candidates[2 * $0 + 1]] }
+            XCTAssertEqual(Array(coords[(mask * count * 2)..<(mask * count * 2 + 2 * kept)]), expected, "mask \(mask)")
+            let fill = (0..<(2 * (count - kept))).map { _ in g.nextUniform() }
+            XCTAssertEqual(Array(coords[(mask * count * 2 + 2 * kept)..<((mask + 1) * count * 2)]), fill, "mask \(mask)")
+        }
+    }
+
+    func testKthLargestAgreesWithSorting() {
         var rng = SeededRNG(seed: 6)
-        for trial in 0..<200 {
+        for trial in 0..<300 {
             let n = 1 + rng.nextInt(below: 60)
-            let values = (0..<n).map { _ in trial % 2 == 0 ? Float(rng.nextInt(below: 5)) : rng.nextUniform() }
-            let k = rng.nextInt(below: n + 1)
-            var idx = Array(0..<n)
-            PointSampling.selectLargest(k, of: values, indices: &idx)
-            XCTAssertEqual(Set(idx).count, n)
-            let picked = idx.prefix(k).map { values[$0] }.sorted(by: >)
-            XCTAssertEqual(picked, Array(values.sorted(by: >).prefix(k)), "trial \(trial)")
+            // Integers (ties), signed values with both zeros, and uniform values.
+            let values = (0..<n).map { _ -> Float in
+                switch trial % 3 {
+                case 0: return Float(rng.nextInt(below: 5))
+                case 1: return [Float(-0.0), 0, -1.5, 2.25, -3e-30, 7e20][rng.nextInt(below: 6)]
+                default: return rng.nextUniform() * 2 - 1
+                }
+            }
+            let k = 1 + rng.nextInt(below: n)
+            let expected = values.sorted(by: >)[k - 1]
+            let got = values.withUnsafeBufferPointer { PointSampling.kthLargest(k, of: $0) }
+            XCTAssertEqual(got, expected, "trial \(trial)")
         }
     }
 }

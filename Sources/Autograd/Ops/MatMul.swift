@@ -9,13 +9,20 @@ extension Tensor {
     /// - Leading (batch) axes must be equal, or `b` is a plain matrix shared by every batch
     ///   entry of `a` (then `a`'s leading axes fold into M and one GEMM does all).
     public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
+        matmul(a, b, transA: transA, transB: transB, bias: nil)
+    }
+
+    /// `matmul`, plus `bias` `[N]` added to every row when given (for `linear`): the output starts
+    /// as the bias rows and the GEMM accumulates onto it (beta 1), so the bias costs no pass of
+    /// its own — and no zeroing pass either.
+    static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, bias: Tensor?) -> Tensor {
         guard a.rank >= 2, b.rank >= 2 else {
             shapeFailure(ShapeError(op: "matmul", "operands need rank >= 2, got \(a.shape) and \(b.shape)"))
         }
         if b.rank == 2 && a.rank > 2 && !transA {
             // Shared weight matrix: fold the batch into rows.
             let k = a.shape[a.rank - 1]
-            let flat = matmul(a.reshape([-1, k]), b, transB: transB)
+            let flat = matmul(a.reshape([-1, k]), b, transA: false, transB: transB, bias: bias)
             return flat.reshape(Array(a.shape.dropLast()) + [flat.shape[1]])
         }
         let batchA = Array(a.shape.dropLast(2)), batchB = Array(b.shape.dropLast(2))
@@ -31,27 +38,38 @@ extension Tensor {
         }
         let k = ka
         let batch = elementCount(batchA)
+        if let bias, bias.shape != [n] || batch != 1 {
+            shapeFailure(ShapeError(op: "linear", "bias of shape \(bias.shape) for \(n) outputs of \(a.shape)"))
+        }
         let outShape = batchA + [m, n]
-        var values = [Float](repeating: 0, count: batch * m * n)
-        a.data.withUnsafeBufferPointer { ap in
-            b.data.withUnsafeBufferPointer { bp in
-                values.withUnsafeMutableBufferPointer { cp in
+        let biasValues = bias?.data
+        // Uninitialised: the GEMM (beta 0) writes every element, or the bias rows are copied first.
+        let values = [Float](unsafeUninitializedCapacity: batch * m * n) { cp, count in
+            a.data.withUnsafeBufferPointer { ap in
+                b.data.withUnsafeBufferPointer { bp in
+                    if let biasValues {
+                        biasValues.withUnsafeBufferPointer { bv in
+                            for i in 0..<m { (cp.baseAddress! + i * n).update(from: bv.baseAddress!, count: n) }
+                        }
+                    }
                     for i in 0..<batch {
                         sgemm(transA: transA, transB: transB, m: m, n: n, k: k,
                               a: ap.baseAddress! + i * m * k, b: bp.baseAddress! + i * k * n,
-                              c: cp.baseAddress! + i * m * n)
+                              beta: biasValues == nil ? 0 : 1, c: cp.baseAddress! + i * m * n)
                     }
                 }
             }
+            count = batch * m * n
         }
-        return record("matmul", shape: outShape, data: values, inputs: [a, b]) { g, needs in
+        let inputs = bias.map { [a, b, $0] } ?? [a, b]
+        return record(bias == nil ? "matmul" : "linear", shape: outShape, data: values, inputs: inputs) { g, needs in
             var da: [Float]? = nil, db: [Float]? = nil
             g.withUnsafeBufferPointer { gp in
                 a.data.withUnsafeBufferPointer { ap in
                     b.data.withUnsafeBufferPointer { bp in
                         let G = gp.baseAddress!, A = ap.baseAddress!, B = bp.baseAddress!
                         if needs[0] {
-                            var out = [Float](repeating: 0, count: batch * m * k)
+                            var out = [Float](unsafeUninitializedCapacity: batch * m * k) { _, count in count = batch * m * k }
                             out.withUnsafeMutableBufferPointer { dp in
                                 for i in 0..<batch {
                                     let gi = G + i * m * n, bi = B + i * k * n, di = dp.baseAddress! + i * m * k
@@ -70,7 +88,7 @@ extension Tensor {
                             da = out
                         }
                         if needs[1] {
-                            var out = [Float](repeating: 0, count: batch * k * n)
+                            var out = [Float](unsafeUninitializedCapacity: batch * k * n) { _, count in count = batch * k * n }
                             out.withUnsafeMutableBufferPointer { dp in
                                 for i in 0..<batch {
                                     let gi = G + i * m * n, ai = A + i * m * k, di = dp.baseAddress! + i * k * n
@@ -91,6 +109,9 @@ extension Tensor {
                     }
                 }
             }
+            if needs.count == 3 {
+                return [da, db, needs[2] ? reduceGradient(g, from: [m, n], to: [n]) : nil]
+            }
             return [da, db]
         }
     }
@@ -98,11 +119,9 @@ extension Tensor {
     /// `x · weightᵀ + bias` for `x` of shape `[..., in]`, `weight` `[out, in]` (PyTorch's layout)
     /// and `bias` `[out]`.
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
-        let y = matmul(x, weight, transB: true)
-        guard let bias else { return y }
-        guard bias.shape == [weight.shape[0]] else {
+        if let bias, bias.shape != [weight.shape[0]] {
             shapeFailure(ShapeError(op: "linear", "bias of shape \(bias.shape) for weight \(weight.shape)"))
         }
-        return y + bias
+        return matmul(x, weight, transA: false, transB: true, bias: bias)
     }
 }
