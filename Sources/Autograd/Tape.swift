@@ -1,3 +1,4 @@
+import Dispatch
 /// The reverse-mode tape. Every op result made while gradients are enabled, from at least one
 /// input that requires a gradient, carries a `Node`: its inputs and a pullback that maps the
 /// result's gradient to the inputs' gradients. `backward()` walks the nodes once in reverse
@@ -54,6 +55,7 @@ extension Tensor {
             guard let g = tensor.grad else { continue }
             if !tensor.isLeaf { tensor.grad = nil }
             let needs = node.inputs.map { $0.requiresGrad }
+            let t0 = BackwardProfile.enabled ? DispatchTime.now().uptimeNanoseconds : 0
             let grads = node.pullback(g, needs)
             precondition(grads.count == node.inputs.count, "\(node.op): pullback returned \(grads.count) gradients")
             for (input, grad) in zip(node.inputs, grads) where input.requiresGrad {
@@ -62,6 +64,7 @@ extension Tensor {
                              "\(node.op): gradient of \(grad.count) values for input of shape \(input.shape)")
                 input.accumulateGrad(grad)
             }
+            if BackwardProfile.enabled { BackwardProfile.add(node.op, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9) }
         }
     }
 
@@ -83,5 +86,25 @@ extension Tensor {
             }
         }
         return order
+    }
+}
+
+/// Backward time by op for benchmarks (`train bench step --breakdown`): while `enabled`, each
+/// pullback (with the accumulation of its gradients) adds its wall time under its op's name.
+/// Backward runs on one thread, so the table needs no lock.
+public enum BackwardProfile {
+    nonisolated(unsafe) public static var enabled = false
+    nonisolated(unsafe) private static var table: [String: (calls: Int, seconds: Double)] = [:]
+
+    static func add(_ op: String, seconds: Double) {
+        table[op, default: (0, 0)].calls += 1
+        table[op, default: (0, 0)].seconds += seconds
+    }
+
+    public static func reset() { table = [:] }
+
+    /// Every op seen since the last reset, the most time first.
+    public static var entries: [(op: String, calls: Int, seconds: Double)] {
+        table.map { ($0.key, $0.value.calls, $0.value.seconds) }.sorted { $0.seconds > $1.seconds }
     }
 }

@@ -16,7 +16,7 @@ struct BenchStep: ParsableCommand {
     @Option(help: "Model config (YAML).") var config = "configs/m2f-tiny.yaml"
     @Option(help: "Timed iterations (the median is reported).") var repeats = 10
     @Option(help: "Warm-up iterations.") var warmup = 3
-    @Flag(help: "Also time every GEMM of the timed iterations by shape (adds a table).") var gemmCensus = false
+    @Flag(help: "Also time the timed iterations' GEMMs by shape and their backward by op (adds two tables).") var breakdown = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
 
     func run() throws {
@@ -43,7 +43,12 @@ struct BenchStep: ParsableCommand {
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
         var phases: [[Double]] = Array(repeating: [], count: 6)   // iteration, forward, matching, losses, backward, optimizer
         for it in 0..<(warmup + repeats) {
-            if it == warmup && gemmCensus { GEMMCensus.reset(); GEMMCensus.enabled = true }
+            if it == warmup && breakdown {
+                GEMMCensus.reset()
+                GEMMCensus.enabled = true
+                BackwardProfile.reset()
+                BackwardProfile.enabled = true
+            }
             let t0 = now()
             let predictions = model(images, classEmbeddings: embeddings)
             let t1 = now()
@@ -75,7 +80,8 @@ struct BenchStep: ParsableCommand {
             }
         }
         GEMMCensus.enabled = false
-        let census = GEMMCensus.entries
+        BackwardProfile.enabled = false
+        let census = GEMMCensus.entries, backwardOps = BackwardProfile.entries
         var inference: [Double] = []
         for it in 0..<(warmup + repeats) {
             let t0 = now()
@@ -93,7 +99,7 @@ struct BenchStep: ParsableCommand {
             print(name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: "%9.1f   %9.1f", medians[i] * 1e3, reference[i] * 1e3))
         }
         print(String(format: "peak resident memory: %.0f MB", peakMB))
-        if gemmCensus {
+        if breakdown {
             // Per iteration; the bench's separately timed matching has no GEMM, so nothing is counted twice.
             let seconds = census.reduce(0) { $0 + $1.entry.seconds } / Double(repeats)
             let flops = census.reduce(0) { $0 + $1.shape.flops * Double($1.entry.calls) } / Double(repeats)
@@ -103,6 +109,11 @@ struct BenchStep: ParsableCommand {
                 print("  " + shape.description.padding(toLength: 22, withPad: " ", startingAt: 0)
                       + String(format: "%4d calls %8.1f ms %7.1f GFLOP/s", entry.calls / repeats, entry.seconds * 1e3 / Double(repeats),
                                shape.flops * Double(entry.calls) / entry.seconds / 1e9))
+            }
+            print("backward per iteration by op (pullback and gradient accumulation, GEMMs included):")
+            for (op, calls, seconds) in backwardOps.prefix(10) {
+                print("  " + op.padding(toLength: 22, withPad: " ", startingAt: 0)
+                      + String(format: "%4d calls %8.1f ms", calls / repeats, seconds * 1e3 / Double(repeats)))
             }
         }
         if let json {
