@@ -107,6 +107,37 @@ final class TapeModuleOptimTests: XCTestCase {
         q.grad = [0.3, 0.4]
         clipGradNorm([q], maxNorm: 1)
         assertClose(q.grad!, [0.3, 0.4], "not clipped below the limit")
+        // Squares past Float's range are summed in Double; a long gradient is scaled in parallel.
+        q.grad = [3e20, 4e20]
+        XCTAssertEqual(clipGradNorm([q], maxNorm: 1), 5e20, accuracy: 1e15)
+        assertClose(q.grad!, [0.6, 0.8], atol: 1e-6, "huge gradients clipped")
+        let long = Tensor(shape: [40_001], data: [Float](repeating: 0, count: 40_001), requiresGrad: true)
+        long.grad = [Float](repeating: 0.01, count: 40_001)
+        XCTAssertEqual(clipGradNorm([long], maxNorm: 1), 0.01 * Float(40_001).squareRoot(), accuracy: 1e-5)
+        let expected = 0.01 / (0.01 * Float(40_001).squareRoot() + 1e-6)
+        XCTAssertTrue(long.grad!.allSatisfy { abs($0 - expected) < 1e-6 * expected })
+    }
+
+    /// AdamW's eight-lane loop and its scalar tail compute exactly the scalar formula.
+    func testAdamWLanesMatchTheScalarFormula() {
+        let n = 37
+        let start = (0..<n).map { Float($0) * 0.37 - 5 }
+        let p = Tensor(shape: [n], data: start, requiresGrad: true)
+        let opt = AdamW(groups: [ParameterGroup([p], weightDecay: 0.05)], learningRate: 1e-2)
+        var (x, m, v) = (start, [Float](repeating: 0, count: n), [Float](repeating: 0, count: n))
+        for step in 1...3 {
+            let g = (0..<n).map { Float(($0 * 7 + step * 3) % 11) * 0.1 - 0.5 }
+            p.grad = g
+            opt.step()
+            let bc1 = 1 - powf(0.9, Float(step)), bc2Sqrt = (1 - powf(0.999, Float(step))).squareRoot()
+            let decay: Float = 1 - 1e-2 * 0.05, stepSize: Float = 1e-2 / bc1
+            for i in 0..<n {
+                m[i] = m[i] + (g[i] - m[i]) * (1 - 0.9)
+                v[i] = v[i] * 0.999 + (1 - 0.999) * g[i] * g[i]
+                x[i] = x[i] * decay - stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + 1e-8)
+            }
+        }
+        XCTAssertEqual(p.data, x)
     }
 
     func testSeededRNGIsReproducibleAndRestorable() {

@@ -34,13 +34,21 @@ public func clipGradNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
     var total: Double = 0
     for p in parameters {
         guard let g = p.grad else { continue }
-        g.withUnsafeBufferPointer { gp in for v in gp { total += Double(v) * Double(v) } }
+        g.withUnsafeBufferPointer { gp in
+            guard let base = gp.baseAddress else { return }
+            // Float lanes overflow past ~1.8e19 per value; such gradients are summed in Double.
+            let fast = preciseDot(base, base, gp.count)
+            total += fast.isFinite ? fast : gp.reduce(0.0) { $0 + Double($1) * Double($1) }
+        }
     }
     let norm = Float(total.squareRoot())
     let factor = maxNorm / (norm + 1e-6)
     if factor < 1 {
         for p in parameters where p.grad != nil {
-            p.grad!.withUnsafeMutableBufferPointer { gp in for i in gp.indices { gp[i] *= factor } }
+            p.grad!.withUnsafeMutableBufferPointer { gp in
+                guard let g = gp.baseAddress else { return }
+                Parallel.forRanges(gp.count) { r in for i in r { g[i] *= factor } }
+            }
         }
     }
     return norm
