@@ -36,6 +36,7 @@ extension Tensor {
     static func record(_ op: String, shape: [Int], data: [Float], inputs: [Tensor],
                        pullback: @escaping ([Float], [Bool]) -> [[Float]?]) -> Tensor {
         let tracked = GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
+        if OpProfile.phase == .forward { OpProfile.markForward(op) }
         return Tensor(result: shape, data: data,
                       node: tracked ? Node(op: op, inputs: inputs, pullback: pullback) : nil)
     }
@@ -55,7 +56,7 @@ extension Tensor {
             guard let g = tensor.grad else { continue }
             if !tensor.isLeaf { tensor.grad = nil }
             let needs = node.inputs.map { $0.requiresGrad }
-            let t0 = BackwardProfile.enabled ? DispatchTime.now().uptimeNanoseconds : 0
+            let t0 = OpProfile.phase == .backward ? DispatchTime.now().uptimeNanoseconds : 0
             let grads = node.pullback(g, needs)
             precondition(grads.count == node.inputs.count, "\(node.op): pullback returned \(grads.count) gradients")
             for (input, grad) in zip(node.inputs, grads) where input.requiresGrad {
@@ -64,7 +65,7 @@ extension Tensor {
                              "\(node.op): gradient of \(grad.count) values for input of shape \(input.shape)")
                 input.accumulateGrad(grad)
             }
-            if BackwardProfile.enabled { BackwardProfile.add(node.op, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9) }
+            if OpProfile.phase == .backward { OpProfile.add(node.op, .backward, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9) }
         }
     }
 
@@ -89,22 +90,34 @@ extension Tensor {
     }
 }
 
-/// Backward time by op for benchmarks (`train bench step --breakdown`): while `enabled`, each
-/// pullback (with the accumulation of its gradients) adds its wall time under its op's name.
-/// Backward runs on one thread, so the table needs no lock.
-public enum BackwardProfile {
-    nonisolated(unsafe) public static var enabled = false
-    nonisolated(unsafe) private static var table: [String: (calls: Int, seconds: Double)] = [:]
+/// Time by op for benchmarks (`train bench step --breakdown`), for the phase being profiled.
+/// Forward: each op is charged the time since the previous op was recorded (its own compute,
+/// plus any non-op work just before it — an approximation). Backward: each pullback with the
+/// accumulation of its gradients. Ops are recorded and pulled back on one thread: no lock.
+public enum OpProfile {
+    public enum Phase: Sendable { case forward, backward }
+    /// The phase being profiled; nil when off. Set `.forward` right before a forward pass.
+    nonisolated(unsafe) public static var phase: Phase? = nil {
+        didSet { last = DispatchTime.now().uptimeNanoseconds }
+    }
+    nonisolated(unsafe) private static var last: UInt64 = 0
+    nonisolated(unsafe) private static var tables: [Phase: [String: (calls: Int, seconds: Double)]] = [:]
 
-    static func add(_ op: String, seconds: Double) {
-        table[op, default: (0, 0)].calls += 1
-        table[op, default: (0, 0)].seconds += seconds
+    static func markForward(_ op: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        add(op, .forward, seconds: Double(now - last) * 1e-9)
+        last = now
     }
 
-    public static func reset() { table = [:] }
+    static func add(_ op: String, _ phase: Phase, seconds: Double) {
+        tables[phase, default: [:]][op, default: (0, 0)].calls += 1
+        tables[phase, default: [:]][op, default: (0, 0)].seconds += seconds
+    }
 
-    /// Every op seen since the last reset, the most time first.
-    public static var entries: [(op: String, calls: Int, seconds: Double)] {
-        table.map { ($0.key, $0.value.calls, $0.value.seconds) }.sorted { $0.seconds > $1.seconds }
+    public static func reset() { tables = [:] }
+
+    /// Every op seen in `phase` since the last reset, the most time first.
+    public static func entries(_ phase: Phase) -> [(op: String, calls: Int, seconds: Double)] {
+        (tables[phase] ?? [:]).map { ($0.key, $0.value.calls, $0.value.seconds) }.sorted { $0.seconds > $1.seconds }
     }
 }

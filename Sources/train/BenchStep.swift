@@ -16,7 +16,7 @@ struct BenchStep: ParsableCommand {
     @Option(help: "Model config (YAML).") var config = "configs/m2f-tiny.yaml"
     @Option(help: "Timed iterations (the median is reported).") var repeats = 10
     @Option(help: "Warm-up iterations.") var warmup = 3
-    @Flag(help: "Also time the timed iterations' GEMMs by shape and their backward by op (adds two tables).") var breakdown = false
+    @Flag(help: "Also time the timed iterations' GEMMs by shape, and forward and backward by op (adds three tables).") var breakdown = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
 
     func run() throws {
@@ -46,11 +46,13 @@ struct BenchStep: ParsableCommand {
             if it == warmup && breakdown {
                 GEMMCensus.reset()
                 GEMMCensus.enabled = true
-                BackwardProfile.reset()
-                BackwardProfile.enabled = true
+                OpProfile.reset()
             }
             let t0 = now()
+            let profiling = it >= warmup && breakdown
+            if profiling { OpProfile.phase = .forward }
             let predictions = model(images, classEmbeddings: embeddings)
+            OpProfile.phase = nil
             let t1 = now()
             var matchTime: UInt64 = 0
             var total: Tensor? = nil
@@ -66,7 +68,9 @@ struct BenchStep: ParsableCommand {
             }
             let t2 = now()
             optimizer.zeroGrad()
+            if profiling { OpProfile.phase = .backward }
             total!.backward()
+            OpProfile.phase = nil
             let t3 = now()
             clipGradNorm(parameters, maxNorm: 0.01)
             optimizer.step()
@@ -80,8 +84,7 @@ struct BenchStep: ParsableCommand {
             }
         }
         GEMMCensus.enabled = false
-        BackwardProfile.enabled = false
-        let census = GEMMCensus.entries, backwardOps = BackwardProfile.entries
+        let census = GEMMCensus.entries
         var inference: [Double] = []
         for it in 0..<(warmup + repeats) {
             let t0 = now()
@@ -110,16 +113,13 @@ struct BenchStep: ParsableCommand {
                       + String(format: "%4d calls %8.1f ms %7.1f GFLOP/s", entry.calls / repeats, entry.seconds * 1e3 / Double(repeats),
                                shape.flops * Double(entry.calls) / entry.seconds / 1e9))
             }
-            print("backward per iteration by op (pullback and gradient accumulation, GEMMs included):")
-            for (op, calls, seconds) in backwardOps.prefix(10) {
-                print("  " + op.padding(toLength: 22, withPad: " ", startingAt: 0)
-                      + String(format: "%4d calls %8.1f ms", calls / repeats, seconds * 1e3 / Double(repeats)))
+            for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.backward, "backward")] {
+                print("\(name) per iteration by op (GEMMs included\(phase == .forward ? "; each op with the work just before it" : ", with gradient accumulation")):")
+                for (op, calls, seconds) in OpProfile.entries(phase).prefix(10) {
+                    print("  " + op.padding(toLength: 22, withPad: " ", startingAt: 0)
+                          + String(format: "%4d calls %8.1f ms", calls / repeats, seconds * 1e3 / Double(repeats)))
+                }
             }
-        }
-        if let json {
-            var object: [String: Any] = ["peak_rss_mb": peakMB]
-            for (i, name) in names.enumerated() { object[name] = medians[i] }
-            try writeJSON(object, to: json)
         }
     }
 }

@@ -43,6 +43,29 @@ final class NormSamplingGradTests: XCTestCase {
         }
     }
 
+    /// A resize large enough to run in parallel chunks that end mid-row, against PyTorch's
+    /// formula written out per output element.
+    func testLargeResizeMatchesTheFormula() {
+        var rng = SeededRNG(seed: 31)
+        let (h, w, ho, wo) = (37, 41, 121, 127)
+        let x = Tensor.randn([1, 5, h, w], rng: &rng)
+        let y = x.resizeBilinear(to: (ho, wo)).data
+        func source(_ i: Int, _ outSize: Int, _ inSize: Int) -> (Int, Int, Float) {
+            let scale = Float(inSize) / Float(outSize)
+            let src = max((Float(i) + 0.5) * scale - 0.5, 0)
+            let lo = min(Int(src), inSize - 1)
+            return (lo, min(lo + 1, inSize - 1), src - Float(lo))
+        }
+        var worst: Float = 0
+        for p in 0..<5 { for oy in 0..<ho { for ox in 0..<wo {
+            let (y0, y1, ly) = source(oy, ho, h), (x0, x1, lx) = source(ox, wo, w)
+            let v = { (yy: Int, xx: Int) in x.data[(p * h + yy) * w + xx] }
+            let expected = (1 - ly) * ((1 - lx) * v(y0, x0) + lx * v(y0, x1)) + ly * ((1 - lx) * v(y1, x0) + lx * v(y1, x1))
+            worst = max(worst, abs(y[(p * ho + oy) * wo + ox] - expected))
+        } } }
+        XCTAssertEqual(worst, 0)
+    }
+
     func testResizeValuesByHand() {
         // 1x2 -> 1x4, align_corners false: sources -0.25 (clamped 0), 0.25, 0.75, 1.25 (upper clamped).
         let x = Tensor(shape: [1, 1, 1, 2], data: [0, 4])

@@ -159,24 +159,27 @@ final class TapeModuleOptimTests: XCTestCase {
         XCTAssertEqual(variance, 1, accuracy: 0.05)
     }
 
-    /// The bench instruments: the GEMM census counts each shape's calls; the backward profile
-    /// names the ops that ran (and nothing while disabled).
-    func testGEMMCensusAndBackwardProfile() {
+    /// The bench instruments: the GEMM census counts each shape's calls; the op profile names
+    /// the ops of each phase (and nothing while off).
+    func testGEMMCensusAndOpProfile() {
         let a = Tensor(shape: [3, 4], data: (0..<12).map(Float.init), requiresGrad: true)
         let w = Tensor(shape: [5, 4], data: (0..<20).map { Float($0) * 0.1 }, requiresGrad: true)
         GEMMCensus.reset()
-        BackwardProfile.reset()
+        OpProfile.reset()
         GEMMCensus.enabled = true
-        BackwardProfile.enabled = true
-        Tensor.linear(a, weight: w, bias: nil).relu().sum().backward()
+        OpProfile.phase = .forward
+        let loss = Tensor.linear(a, weight: w, bias: nil).relu().sum()
+        OpProfile.phase = .backward
+        loss.backward()
         GEMMCensus.enabled = false
-        BackwardProfile.enabled = false
+        OpProfile.phase = nil
         let shapes = GEMMCensus.entries.map { ($0.shape.description, $0.entry.calls) }
         XCTAssertTrue(shapes.contains { $0.0 == "3x5x4 NT" && $0.1 == 1 }, "\(shapes)")   // forward
         XCTAssertEqual(shapes.count, 3, "\(shapes)")                                       // + two backward GEMMs
-        XCTAssertEqual(Set(BackwardProfile.entries.map(\.op)), ["matmul", "relu", "sum"])
-        BackwardProfile.reset()
+        XCTAssertEqual(OpProfile.entries(.forward).map(\.op).sorted(), ["matmul", "relu", "sum"])
+        XCTAssertEqual(OpProfile.entries(.backward).map(\.op).sorted(), ["matmul", "relu", "sum"])
+        OpProfile.reset()
         Tensor.linear(a, weight: w, bias: nil).sum().backward()
-        XCTAssertTrue(BackwardProfile.entries.isEmpty)
+        XCTAssertTrue(OpProfile.entries(.forward).isEmpty && OpProfile.entries(.backward).isEmpty)
     }
 }

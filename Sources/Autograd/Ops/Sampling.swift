@@ -36,12 +36,26 @@ extension Tensor {
         let values = data.withUnsafeBufferPointer { xp in
             makeValues(planes * ho * wo, costPerElement: 4) { o, range in
                 let xb = xp.baseAddress!
-                for e in range {
-                    let p = e / (ho * wo), oy = (e / wo) % ho, ox = e % wo
-                    let (y0, y1, ly) = ty[oy], (x0, x1, lx) = tx[ox]
-                    let src = xb + p * h * w
-                    o[e] = (1 - ly) * ((1 - lx) * src[y0 * w + x0] + lx * src[y0 * w + x1])
-                        + ly * ((1 - lx) * src[y1 * w + x0] + lx * src[y1 * w + x1])
+                ty.withUnsafeBufferPointer { typ in
+                    tx.withUnsafeBufferPointer { txp in
+                        // Walk the range row by row (an odometer, no divisions per element).
+                        var e = range.lowerBound
+                        var p = e / (ho * wo), oy = (e - p * ho * wo) / wo, ox = e - p * ho * wo - oy * wo
+                        while e < range.upperBound {
+                            let (y0, y1, ly) = typ[oy]
+                            let src = xb + p * h * w
+                            let end = Swift.min(wo, ox + (range.upperBound - e))
+                            for x in ox..<end {
+                                let (x0, x1, lx) = txp[x]
+                                o[e + x - ox] = (1 - ly) * ((1 - lx) * src[y0 * w + x0] + lx * src[y0 * w + x1])
+                                    + ly * ((1 - lx) * src[y1 * w + x0] + lx * src[y1 * w + x1])
+                            }
+                            e += end - ox
+                            ox = 0
+                            oy += 1
+                            if oy == ho { oy = 0; p += 1 }
+                        }
+                    }
                 }
             }
         }
