@@ -64,6 +64,30 @@ final class ReduceMovementGradTests: XCTestCase {
         }
     }
 
+    /// Every permutation of a 4-D tensor, element by element against the definition.
+    func testEveryPermutationOfFourAxes() {
+        var rng = SeededRNG(seed: 8)
+        let shape = [3, 35, 2, 33]
+        let x = Tensor.randn(shape, rng: &rng)
+        func permutations(_ a: [Int]) -> [[Int]] {
+            a.count <= 1 ? [a] : a.flatMap { h in permutations(a.filter { $0 != h }).map { [h] + $0 } }
+        }
+        for perm in permutations([0, 1, 2, 3]) {
+            let y = x.permute(perm)
+            let outShape = perm.map { shape[$0] }
+            var expected = [Float](repeating: 0, count: x.count)
+            var index = [0, 0, 0, 0]
+            for e in 0..<x.count {
+                var rest = e
+                for axis in (0..<4).reversed() { index[axis] = rest % outShape[axis]; rest /= outShape[axis] }
+                var source = [0, 0, 0, 0]
+                for axis in 0..<4 { source[perm[axis]] = index[axis] }
+                expected[e] = x.data[((source[0] * shape[1] + source[1]) * shape[2] + source[2]) * shape[3] + source[3]]
+            }
+            XCTAssertEqual(y.data, expected, "permute \(perm)")
+        }
+    }
+
     func testSliceConcatSplit() {
         let x = param([2, 5, 3], 5)
         checkGradients([x]) { $0[0].slice(axis: 1, 1..<4) }
