@@ -23,9 +23,11 @@ public enum PointSampling {
     public static func importance(logits: Tensor, count: Int, oversample: Int = 3, importance: Float = 0.75,
                                   rng: inout SeededRNG) -> [Float] {
         precondition(logits.rank == 3, "importance sampling: logits must be [M, H, W], got \(logits.shape)")
+        precondition(oversample >= 1 && (0...1).contains(importance),
+                     "importance sampling: oversample \(oversample) must be >= 1 and importance \(importance) in [0, 1]")
         let (m, h, w) = (logits.shape[0], logits.shape[1], logits.shape[2])
-        let candidates = Swift.max(1, oversample) * count
-        let kept = Swift.min(count, Swift.max(0, Int(importance * Float(count))))
+        let candidates = oversample * count
+        let kept = Int(importance * Float(count))
         let seeds = (0..<m).map { _ in rng.next() }
         let maps = logits.data
         var out = [Float](repeating: 0, count: m * count * 2)

@@ -129,6 +129,11 @@ public enum ConfigLoader {
         if !["poly", "step"].contains(s.schedule) { throw fail("solver.schedule", "must be poly or step, not '\(s.schedule)'") }
         if s.betas.count != 2 || s.betas.contains(where: { $0 < 0 || $0 >= 1 }) { throw fail("solver.betas", "needs two values in [0, 1)") }
         if s.clipNorm < 0 { throw fail("solver.clip_norm", "must be >= 0 (0: no clipping)") }
+        let l = c.loss
+        if l.points <= 0 { throw fail("loss.points", "must be positive") }
+        if l.oversampleRatio < 1 { throw fail("loss.oversample_ratio", "must be >= 1") }
+        if !(0...1).contains(l.importanceSampleRatio) { throw fail("loss.importance_sample_ratio", "must be in [0, 1]") }
+        if !(l.temperature > 0) { throw fail("loss.temperature", "must be positive") }
         if c.test.evalPeriod < 0 { throw fail("test.eval_period", "must be >= 0") }
         if !(0...1).contains(c.test.objectMaskThreshold) { throw fail("test.object_mask_threshold", "must be in [0, 1]") }
         if !(0...1).contains(c.test.overlapThreshold) { throw fail("test.overlap_threshold", "must be in [0, 1]") }

@@ -69,6 +69,12 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["loss.image_label_rule=max_area"])) {
             XCTAssertTrue("\($0)".hasPrefix("--set: loss.image_label_rule:"), "\($0)")
         }
+        for (setting, message) in [("loss.points=0", "loss.points: must be positive"),
+                                   ("loss.oversample_ratio=0", "loss.oversample_ratio: must be >= 1"),
+                                   ("loss.importance_sample_ratio=1.2", "loss.importance_sample_ratio: must be in [0, 1]"),
+                                   ("loss.temperature=0", "loss.temperature: must be positive")] {
+            XCTAssertThrowsError(try ConfigLoader.load(range, overrides: [setting])) { XCTAssertEqual("\($0)", "--set: " + message) }
+        }
         XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["test.overlap_threshold=1.5"])) {
             XCTAssertEqual("\($0)", "--set: test.overlap_threshold: must be in [0, 1]")
         }
