@@ -109,14 +109,16 @@ public struct HungarianMatcher {
     ///
     /// BCE(x, y) summed over points = Σ softplus(x) − x·y, and dice needs Σ sigmoid(x)·y, so
     /// each prediction row needs its softplus and sigmoid sums plus two dot products with every
-    /// target row. One pass per row does all of it, a block of 512 points at a time: the
-    /// elementwise loop (which vectorises) fills the block, then SIMD16 dot products against the
-    /// targets' block; block sums are folded into Doubles. No [Q, P] temporaries, no GEMM (a
-    /// 50 x 8 x 12544 GEMM ran at a tenth of the machine's speed).
+    /// target row. One pass per row does all of it, a block of 512 points at a time: the row's
+    /// logits at the block's points (shared taps), the elementwise loop (which vectorises), then
+    /// SIMD16 dot products against the targets' block; block sums are folded into Doubles. No
+    /// [Q, P] temporaries, no GEMM (a 50 x 8 x 12544 GEMM ran at a tenth of the machine's speed).
     func pointMaskCost(_ pred: Tensor, _ target: Tensor, points unit: [Float]) -> [Double] {
         let q = pred.shape[0], t = target.shape[0], p = unit.count / 2
-        let x = Tensor.sampledValues(pred, points: unit, count: p, shared: true)
+        let plane = pred.shape[1] * pred.shape[2]
+        let predTaps = PointTaps(points: unit, height: pred.shape[1], width: pred.shape[2])
         let y = Tensor.sampledValues(target, points: unit, count: p, shared: true)
+        let x = pred.data
         // Per row: [softplus sum, sigmoid sum, x·y_0, sigmoid·y_0, x·y_1, ...].
         let stride = 2 + 2 * t
         var sums = [Double](repeating: 0, count: q * stride)
@@ -126,15 +128,17 @@ public struct HungarianMatcher {
                 sums.withUnsafeMutableBufferPointer { sp in
                     let (X, Y, S) = (xp.baseAddress!, yp.baseAddress!, sp.baseAddress!)
                     Parallel.forRanges(q, costPerElement: p * (24 + 2 * t)) { rows in
+                        let xb = UnsafeMutablePointer<Float>.allocate(capacity: block)
                         let sig = UnsafeMutablePointer<Float>.allocate(capacity: block)
                         let soft = UnsafeMutablePointer<Float>.allocate(capacity: block)
-                        defer { sig.deallocate(); soft.deallocate() }
+                        defer { xb.deallocate(); sig.deallocate(); soft.deallocate() }
                         for i in rows {
                             let out = S + i * stride
                             var k0 = 0
                             while k0 < p {
                                 let n = Swift.min(block, p - k0)
-                                let xb = X + i * p + k0
+                                // This prediction at the block's points (no [Q, P] array).
+                                predTaps.sample(X + i * plane, k0..<(k0 + n), into: xb)
                                 // softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) share
                                 // e = exp(−|v|); log(1 + e) is within 1e-7 of log1p(e).
                                 for k in 0..<n {

@@ -232,39 +232,15 @@ extension Tensor {
         let x = maps.data
         if shared && r > 1 {
             // One set of taps for every map: computed once, then four loads per value.
-            var offsets = [Int32](repeating: 0, count: 4 * count), weights = [Float](repeating: 0, count: 4 * count)
-            points.withUnsafeBufferPointer { pp in
-                offsets.withUnsafeMutableBufferPointer { op in
-                    weights.withUnsafeMutableBufferPointer { wp in
-                        let (P, O, W) = (pp.baseAddress!, op.baseAddress!, wp.baseAddress!)
-                        Parallel.forRanges(count, costPerElement: 16) { range in
-                            for t in range {
-                                let tap = bilinearTap(((2 * P[2 * t] - 1 + 1) * Float(w) - 1) / 2, ((2 * P[2 * t + 1] - 1 + 1) * Float(h) - 1) / 2,
-                                                      height: h, width: w)
-                                (O[4 * t], O[4 * t + 1], O[4 * t + 2], O[4 * t + 3]) = (Int32(tap.o00), Int32(tap.o01), Int32(tap.o10), Int32(tap.o11))
-                                (W[4 * t], W[4 * t + 1], W[4 * t + 2], W[4 * t + 3]) = (tap.w00, tap.w01, tap.w10, tap.w11)
-                            }
-                        }
-                    }
-                }
-            }
+            let taps = PointTaps(points: points, height: h, width: w)
             return x.withUnsafeBufferPointer { xp in
-                offsets.withUnsafeBufferPointer { op in
-                    weights.withUnsafeBufferPointer { wp in
-                        let (O, W) = (op.baseAddress!, wp.baseAddress!)
-                        return makeValues(r * count, costPerElement: 4) { o, range in
-                            var e = range.lowerBound
-                            while e < range.upperBound {
-                                let row = e / count, first = e - row * count
-                                let n = Swift.min(count - first, range.upperBound - e)
-                                let src = xp.baseAddress! + (rows?[row] ?? row) * h * w
-                                for t in first..<(first + n) {
-                                    o[e + t - first] = W[4 * t] * src[Int(O[4 * t])] + W[4 * t + 1] * src[Int(O[4 * t + 1])]
-                                        + W[4 * t + 2] * src[Int(O[4 * t + 2])] + W[4 * t + 3] * src[Int(O[4 * t + 3])]
-                                }
-                                e += n
-                            }
-                        }
+                makeValues(r * count, costPerElement: 4) { o, range in
+                    var e = range.lowerBound
+                    while e < range.upperBound {
+                        let row = e / count, first = e - row * count
+                        let n = Swift.min(count - first, range.upperBound - e)
+                        taps.sample(xp.baseAddress! + (rows?[row] ?? row) * h * w, first..<(first + n), into: o + e)
+                        e += n
                     }
                 }
             }
@@ -297,6 +273,56 @@ extension Tensor {
             let ix = ((2 * points[2 * e] - 1 + 1) * fw - 1) / 2, iy = ((2 * points[2 * e + 1] - 1 + 1) * fh - 1) / 2
             let tap = bilinearTap(ix, iy, height: h, width: w)
             out[e] = tap.w00 * map[tap.o00] + tap.w01 * map[tap.o01] + tap.w10 * map[tap.o10] + tap.w11 * map[tap.o11]
+        }
+    }
+}
+
+/// The bilinear taps of a set of points (x, y in the unit square, as in `sampledValues`) on an
+/// `h` x `w` map, computed once to read many maps at the same points: the matcher reads every
+/// prediction and target of an image at one point set.
+public struct PointTaps {
+    public let count: Int
+    private let offsets: [Int32]
+    private let weights: [Float]
+
+    public init(points: [Float], height h: Int, width w: Int) {
+        precondition(points.count % 2 == 0 && h > 0 && w > 0, "PointTaps: \(points.count) coordinates on a \(h) x \(w) map")
+        let n = points.count / 2
+        count = n
+        var offsets = [Int32](repeating: 0, count: 4 * n), weights = [Float](repeating: 0, count: 4 * n)
+        points.withUnsafeBufferPointer { pp in
+            offsets.withUnsafeMutableBufferPointer { op in
+                weights.withUnsafeMutableBufferPointer { wp in
+                    let (P, O, W) = (pp.baseAddress!, op.baseAddress!, wp.baseAddress!)
+                    Parallel.forRanges(n, costPerElement: 16) { range in
+                        for t in range {
+                            // (2u − 1 + 1)·W − 1) / 2 = u·W − 0.5, as gridSample with align_corners = false.
+                            let tap = bilinearTap(((2 * P[2 * t] - 1 + 1) * Float(w) - 1) / 2, ((2 * P[2 * t + 1] - 1 + 1) * Float(h) - 1) / 2,
+                                                  height: h, width: w)
+                            (O[4 * t], O[4 * t + 1], O[4 * t + 2], O[4 * t + 3]) = (Int32(tap.o00), Int32(tap.o01), Int32(tap.o10), Int32(tap.o11))
+                            (W[4 * t], W[4 * t + 1], W[4 * t + 2], W[4 * t + 3]) = (tap.w00, tap.w01, tap.w10, tap.w11)
+                        }
+                    }
+                }
+            }
+        }
+        self.offsets = offsets
+        self.weights = weights
+    }
+
+    /// Values of `map` (the map size given at init) at the points `range`, written to
+    /// `out[0..<range.count]` — `gridSample`'s values.
+    public func sample(_ map: UnsafePointer<Float>, _ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "PointTaps: points \(range) of \(count)")
+        offsets.withUnsafeBufferPointer { op in
+            weights.withUnsafeBufferPointer { wp in
+                let O = op.baseAddress! + 4 * range.lowerBound, W = wp.baseAddress! + 4 * range.lowerBound
+                for t in 0..<range.count {
+                    let i = 4 &* t
+                    out[t] = W[i] * map[Int(O[i])] + W[i &+ 1] * map[Int(O[i &+ 1])]
+                        + W[i &+ 2] * map[Int(O[i &+ 2])] + W[i &+ 3] * map[Int(O[i &+ 3])]
+                }
+            }
         }
     }
 }
