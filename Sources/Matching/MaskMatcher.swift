@@ -111,12 +111,13 @@ public struct HungarianMatcher {
     /// each prediction row needs its softplus and sigmoid sums plus two dot products with every
     /// target row. One pass per row does all of it, a block of 512 points at a time: the row's
     /// logits at the block's points (shared taps), the elementwise loop (which vectorises), then
-    /// SIMD16 dot products against the targets' block; block sums are folded into Doubles. No
+    /// dot products against the targets' block (`preciseSum`, `preciseDot`: float lanes folded
+    /// into Doubles). No
     /// [Q, P] temporaries, no GEMM (a 50 x 8 x 12544 GEMM ran at a tenth of the machine's speed).
     func pointMaskCost(_ pred: Tensor, _ target: Tensor, points unit: [Float]) -> [Double] {
         let q = pred.shape[0], t = target.shape[0], p = unit.count / 2
         let plane = pred.shape[1] * pred.shape[2]
-        let predTaps = PointTaps(points: unit, height: pred.shape[1], width: pred.shape[2])
+        let predTaps = BilinearTaps(unitPoints: unit, height: pred.shape[1], width: pred.shape[2])
         let y = Tensor.sampledValues(target, points: unit, count: p, shared: true)
         let x = pred.data
         // Per row: [softplus sum, sigmoid sum, x·y_0, sigmoid·y_0, x·y_1, ...].
@@ -148,12 +149,12 @@ public struct HungarianMatcher {
                                     sig[k] = v >= 0 ? r : e * r
                                     soft[k] = Swift.max(v, 0) + fastLog(1 + e)
                                 }
-                                out[0] += Double(blockDot(soft, nil, n))
-                                out[1] += Double(blockDot(sig, nil, n))
+                                out[0] += preciseSum(soft, n)
+                                out[1] += preciseSum(sig, n)
                                 for j in 0..<t {
                                     let yb = Y + j * p + k0
-                                    out[2 + 2 * j] += Double(blockDot(xb, yb, n))
-                                    out[3 + 2 * j] += Double(blockDot(sig, yb, n))
+                                    out[2 + 2 * j] += preciseDot(xb, yb, n)
+                                    out[3 + 2 * j] += preciseDot(sig, yb, n)
                                 }
                                 k0 += n
                             }
@@ -162,17 +163,7 @@ public struct HungarianMatcher {
                 }
             }
         }
-        var targetSum = [Double](repeating: 0, count: t)
-        y.withUnsafeBufferPointer { yp in
-            for j in 0..<t {
-                var k0 = 0
-                while k0 < p {
-                    let n = Swift.min(block, p - k0)
-                    targetSum[j] += Double(blockDot(yp.baseAddress! + j * p + k0, nil, n))
-                    k0 += n
-                }
-            }
-        }
+        let targetSum = y.withUnsafeBufferPointer { yp in (0..<t).map { preciseSum(yp.baseAddress! + $0 * p, p) } }
         var cost = [Double](repeating: 0, count: q * t)
         for i in 0..<q {
             let r = i * stride
@@ -230,29 +221,3 @@ func projectionDice(_ p: [Float], _ span: Range<Int>) -> Double {
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Σ a[k]·b[k] (or Σ a[k] when `b` is nil) over `n` values, in sixteen float lanes: a short
-/// block (a few hundred values), whose sum the caller folds into a Double.
-@inline(__always)
-private func blockDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>?, _ n: Int) -> Float {
-    var acc = SIMD16<Float>()
-    var k = 0
-    let ra = UnsafeRawPointer(a)
-    if let b {
-        let rb = UnsafeRawPointer(b)
-        while k + 16 <= n {
-            acc += ra.loadUnaligned(fromByteOffset: 4 * k, as: SIMD16<Float>.self) * rb.loadUnaligned(fromByteOffset: 4 * k, as: SIMD16<Float>.self)
-            k += 16
-        }
-        var tail = acc.sum()
-        while k < n { tail += a[k] * b[k]; k += 1 }
-        return tail
-    }
-    while k + 16 <= n {
-        acc += ra.loadUnaligned(fromByteOffset: 4 * k, as: SIMD16<Float>.self)
-        k += 16
-    }
-    var tail = acc.sum()
-    while k < n { tail += a[k]; k += 1 }
-    return tail
-}

@@ -122,10 +122,9 @@ extension Tensor {
 private func gatherTaps(_ out: UnsafeMutablePointer<Float>, count n: Int, _ src: UnsafePointer<Float>, stride: Int, aw: Float,
                         offsets o: (Int, Int, Int, Int), weights w: (Float, Float, Float, Float)) {
     let r00 = src + o.0 * stride, r01 = src + o.1 * stride, r10 = src + o.2 * stride, r11 = src + o.3 * stride
-    @inline(__always) func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) }
     var k = 0
     while k + 8 <= n {
-        let v = w.0 * load(r00 + k) + w.1 * load(r01 + k) + w.2 * load(r10 + k) + w.3 * load(r11 + k)
+        let v = w.0 * load8(r00 + k) + w.1 * load8(r01 + k) + w.2 * load8(r10 + k) + w.3 * load8(r11 + k)
         add8(out + k, aw * v)
         k += 8
     }
@@ -143,7 +142,7 @@ private func scatterTaps(_ dst: UnsafeMutablePointer<Float>, stride: Int, d: Int
     var k = 0
     // Taps clamped onto the same row (at the border) alias: update them one after another.
     while k + 8 <= d {
-        let gk = aw * UnsafeRawPointer(go + k).loadUnaligned(as: SIMD8<Float>.self)
+        let gk = aw * load8(go + k)
         add8(r00 + k, w.0 * gk)
         add8(r01 + k, w.1 * gk)
         add8(r10 + k, w.2 * gk)
@@ -160,12 +159,6 @@ private func scatterTaps(_ dst: UnsafeMutablePointer<Float>, stride: Int, d: Int
     }
 }
 
-@inline(__always)
-private func add8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
-    let raw = UnsafeMutableRawPointer(p)
-    raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Float>.self) + v, as: SIMD8<Float>.self)
-}
-
 /// For one sample: Σ go·(bilinear value) (the attention weight's gradient) and Σ go·∂value/∂x,
 /// Σ go·∂value/∂y, with taps outside the map reading zero; eight lanes at a time.
 @inline(__always)
@@ -173,14 +166,12 @@ private func tapGradients(_ src: UnsafePointer<Float>, stride: Int, d: Int, go: 
                           offsets o: (Int, Int, Int, Int), weights w: (Float, Float, Float, Float), lx: Float, ly: Float)
     -> (Float, Float, Float) {
     let r00 = src + o.0 * stride, r01 = src + o.1 * stride, r10 = src + o.2 * stride, r11 = src + o.3 * stride
-    @inline(__always) func load(_ p: UnsafePointer<Float>, _ inside: Bool) -> SIMD8<Float> {
-        inside ? UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self) : .zero
-    }
+    @inline(__always) func load(_ p: UnsafePointer<Float>, _ inside: Bool) -> SIMD8<Float> { inside ? load8(p) : .zero }
     let in00 = m & 1 != 0, in01 = m & 2 != 0, in10 = m & 4 != 0, in11 = m & 8 != 0
     var sv = SIMD8<Float>(), xv = SIMD8<Float>(), yv = SIMD8<Float>()
     var k = 0
     while k + 8 <= d {
-        let g = UnsafeRawPointer(go + k).loadUnaligned(as: SIMD8<Float>.self)
+        let g = load8(go + k)
         let v00 = load(r00 + k, in00), v01 = load(r01 + k, in01), v10 = load(r10 + k, in10), v11 = load(r11 + k, in11)
         sv += g * (w.0 * v00 + w.1 * v01 + w.2 * v10 + w.3 * v11)
         xv += g * ((1 - ly) * (v01 - v00) + ly * (v11 - v10))

@@ -257,7 +257,7 @@ public func preciseSum(_ x: UnsafePointer<Float>, _ n: Int) -> Double {
     while k < n {
         let end = Swift.min(n, k + 512)
         var acc = SIMD8<Float>()
-        while k + 8 <= end { acc += UnsafeRawPointer(x + k).loadUnaligned(as: SIMD8<Float>.self); k += 8 }
+        while k + 8 <= end { acc += load8(x + k); k += 8 }
         var tail: Float = 0
         while k < end { tail += x[k]; k += 1 }
         total += Double(acc.sum()) + Double(tail)
@@ -273,7 +273,7 @@ public func preciseDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n
         let end = Swift.min(n, k + 512)
         var acc = SIMD8<Float>()
         while k + 8 <= end {
-            acc += UnsafeRawPointer(x + k).loadUnaligned(as: SIMD8<Float>.self) * UnsafeRawPointer(y + k).loadUnaligned(as: SIMD8<Float>.self)
+            acc += load8(x + k) * load8(y + k)
             k += 8
         }
         var tail: Float = 0

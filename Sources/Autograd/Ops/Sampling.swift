@@ -135,14 +135,8 @@ extension Tensor {
                 while e < range.upperBound {
                     let plane = e / points, b = plane / c
                     let end = Swift.min(range.upperBound, (plane + 1) * points)
-                    let src = xp.baseAddress! + plane * h * w
-                    taps.withPointers { idx, wgt in
-                        for k in e..<end {
-                            let t = b * points + (k - plane * points)
-                            let i = idx + 4 * t, wt = wgt + 4 * t
-                            o[k] = wt[0] * src[Int(i[0])] + wt[1] * src[Int(i[1])] + wt[2] * src[Int(i[2])] + wt[3] * src[Int(i[3])]
-                        }
-                    }
+                    let first = b * points + (e - plane * points)
+                    taps.sample(xp.baseAddress! + plane * h * w, first..<(first + end - e), into: o + e)
                     e = end
                 }
             }
@@ -229,32 +223,23 @@ extension Tensor {
         if let rows, let bad = rows.first(where: { $0 < 0 || $0 >= m }) {
             shapeFailure(ShapeError(op: "sampled_values", "row \(bad) of maps \(maps.shape)"))
         }
-        let x = maps.data
-        if shared && r > 1 {
-            // One set of taps for every map: computed once, then four loads per value.
-            let taps = PointTaps(points: points, height: h, width: w)
-            return x.withUnsafeBufferPointer { xp in
-                makeValues(r * count, costPerElement: 4) { o, range in
-                    var e = range.lowerBound
-                    while e < range.upperBound {
-                        let row = e / count, first = e - row * count
-                        let n = Swift.min(count - first, range.upperBound - e)
-                        taps.sample(xp.baseAddress! + (rows?[row] ?? row) * h * w, first..<(first + n), into: o + e)
-                        e += n
-                    }
-                }
-            }
-        }
-        return x.withUnsafeBufferPointer { xp in
+        // Shared points on several maps: one set of taps, then four loads per value.
+        let taps = shared && r > 1 ? BilinearTaps(unitPoints: points, height: h, width: w) : nil
+        return maps.data.withUnsafeBufferPointer { xp in
             points.withUnsafeBufferPointer { pp in
-                makeValues(r * count, costPerElement: 16) { o, range in
+                makeValues(r * count, costPerElement: taps == nil ? 16 : 4) { o, range in
                     // The range may span several rows: one run per row (no division per point).
                     var e = range.lowerBound
                     while e < range.upperBound {
                         let row = e / count, first = e - row * count
                         let n = Swift.min(count - first, range.upperBound - e)
-                        sampleMap(xp.baseAddress! + (rows?[row] ?? row) * h * w, height: h, width: w,
-                                  points: pp.baseAddress! + ((shared ? 0 : row * count) + first) * 2, count: n, into: o + e)
+                        let map = xp.baseAddress! + (rows?[row] ?? row) * h * w
+                        if let taps {
+                            taps.sample(map, first..<(first + n), into: o + e)
+                        } else {
+                            sampleMap(map, height: h, width: w, points: pp.baseAddress! + ((shared ? 0 : row * count) + first) * 2,
+                                      count: n, into: o + e)
+                        }
                         e += n
                     }
                 }
@@ -273,56 +258,6 @@ extension Tensor {
             let ix = ((2 * points[2 * e] - 1 + 1) * fw - 1) / 2, iy = ((2 * points[2 * e + 1] - 1 + 1) * fh - 1) / 2
             let tap = bilinearTap(ix, iy, height: h, width: w)
             out[e] = tap.w00 * map[tap.o00] + tap.w01 * map[tap.o01] + tap.w10 * map[tap.o10] + tap.w11 * map[tap.o11]
-        }
-    }
-}
-
-/// The bilinear taps of a set of points (x, y in the unit square, as in `sampledValues`) on an
-/// `h` x `w` map, computed once to read many maps at the same points: the matcher reads every
-/// prediction and target of an image at one point set.
-public struct PointTaps {
-    public let count: Int
-    private let offsets: [Int32]
-    private let weights: [Float]
-
-    public init(points: [Float], height h: Int, width w: Int) {
-        precondition(points.count % 2 == 0 && h > 0 && w > 0, "PointTaps: \(points.count) coordinates on a \(h) x \(w) map")
-        let n = points.count / 2
-        count = n
-        var offsets = [Int32](repeating: 0, count: 4 * n), weights = [Float](repeating: 0, count: 4 * n)
-        points.withUnsafeBufferPointer { pp in
-            offsets.withUnsafeMutableBufferPointer { op in
-                weights.withUnsafeMutableBufferPointer { wp in
-                    let (P, O, W) = (pp.baseAddress!, op.baseAddress!, wp.baseAddress!)
-                    Parallel.forRanges(n, costPerElement: 16) { range in
-                        for t in range {
-                            // (2u − 1 + 1)·W − 1) / 2 = u·W − 0.5, as gridSample with align_corners = false.
-                            let tap = bilinearTap(((2 * P[2 * t] - 1 + 1) * Float(w) - 1) / 2, ((2 * P[2 * t + 1] - 1 + 1) * Float(h) - 1) / 2,
-                                                  height: h, width: w)
-                            (O[4 * t], O[4 * t + 1], O[4 * t + 2], O[4 * t + 3]) = (Int32(tap.o00), Int32(tap.o01), Int32(tap.o10), Int32(tap.o11))
-                            (W[4 * t], W[4 * t + 1], W[4 * t + 2], W[4 * t + 3]) = (tap.w00, tap.w01, tap.w10, tap.w11)
-                        }
-                    }
-                }
-            }
-        }
-        self.offsets = offsets
-        self.weights = weights
-    }
-
-    /// Values of `map` (the map size given at init) at the points `range`, written to
-    /// `out[0..<range.count]` — `gridSample`'s values.
-    public func sample(_ map: UnsafePointer<Float>, _ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        precondition(range.lowerBound >= 0 && range.upperBound <= count, "PointTaps: points \(range) of \(count)")
-        offsets.withUnsafeBufferPointer { op in
-            weights.withUnsafeBufferPointer { wp in
-                let O = op.baseAddress! + 4 * range.lowerBound, W = wp.baseAddress! + 4 * range.lowerBound
-                for t in 0..<range.count {
-                    let i = 4 &* t
-                    out[t] = W[i] * map[Int(O[i])] + W[i &+ 1] * map[Int(O[i &+ 1])]
-                        + W[i &+ 2] * map[Int(O[i &+ 2])] + W[i &+ 3] * map[Int(O[i &+ 3])]
-                }
-            }
         }
     }
 }
@@ -359,13 +294,24 @@ func bilinearTap(_ ixIn: Float, _ iyIn: Float, height h: Int, width w: Int)
 /// The four bilinear taps of each grid point (align_corners = false, zero padding): clamped
 /// plane offsets (top-left, top-right, bottom-left, bottom-right), their weights (0 for a tap
 /// outside the map), which taps are inside (bits 1, 2, 4, 8), and the fractional position.
-struct BilinearTaps {
+/// Computed once to read many maps at the same points: `gridSample`'s channels, and the
+/// matcher's predictions and targets of one image.
+public struct BilinearTaps {
+    public let count: Int
     var offsets: [Int32]
     var weights: [Float]
     var inside: [UInt8]
     var fractions: [Float]
 
+    /// Taps of `[count, 2]` points (x, y) in the unit square, as `Tensor.sampledValues` reads them.
+    public init(unitPoints: [Float], height h: Int, width w: Int) {
+        precondition(unitPoints.count % 2 == 0 && h > 0 && w > 0, "BilinearTaps: \(unitPoints.count) coordinates on a \(h) x \(w) map")
+        self.init(grid: unitPoints.map { 2 * $0 - 1 }, count: unitPoints.count / 2, height: h, width: w)
+    }
+
+    /// Taps of `[count, 2]` grid points (x, y) in [−1, 1], as `gridSample` reads them.
     init(grid: [Float], count: Int, height h: Int, width w: Int) {
+        self.count = count
         offsets = [Int32](repeating: 0, count: 4 * count)
         weights = [Float](repeating: 0, count: 4 * count)
         inside = [UInt8](repeating: 0, count: count)
@@ -392,5 +338,19 @@ struct BilinearTaps {
     @inline(__always)
     func withPointers<T>(_ body: (UnsafePointer<Int32>, UnsafePointer<Float>) -> T) -> T {
         offsets.withUnsafeBufferPointer { o in weights.withUnsafeBufferPointer { w in body(o.baseAddress!, w.baseAddress!) } }
+    }
+
+    /// Values of `map` (of the size the taps were made for) at the points `range`, written to
+    /// `out[0..<range.count]`.
+    public func sample(_ map: UnsafePointer<Float>, _ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "BilinearTaps: points \(range) of \(count)")
+        withPointers { idx, wgt in
+            let O = idx + 4 * range.lowerBound, W = wgt + 4 * range.lowerBound
+            for t in 0..<range.count {
+                let i = 4 &* t
+                out[t] = W[i] * map[Int(O[i])] + W[i &+ 1] * map[Int(O[i &+ 1])]
+                    + W[i &+ 2] * map[Int(O[i &+ 2])] + W[i &+ 3] * map[Int(O[i &+ 3])]
+            }
+        }
     }
 }

@@ -92,14 +92,6 @@ public final class AdamW: Optimizer {
     }
 }
 
-@inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always) func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}
-
 public struct OptimizerStateError: Error, CustomStringConvertible {
     public let detail: String
     public var description: String { detail }
