@@ -28,8 +28,12 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
+        // An AVX-512 SGEMM kernel (C intrinsics), used instead of OpenBLAS's pinned Haswell kernels
+        // on CPUs that have AVX-512. Always optimised: debug test builds would otherwise run it at -O0.
+        .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O2"])]),
+
         // Tensors, the reverse-mode tape, ops, modules and optimisers. The only user of BLAS.
-        .target(name: "Autograd", dependencies: ["CBLAS"]),
+        .target(name: "Autograd", dependencies: ["CBLAS", "CGEMM"]),
 
         // Exact minimum-cost assignment and the Mask2Former matcher (cost matrices from
         // model outputs and targets, no gradient).

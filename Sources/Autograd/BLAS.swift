@@ -1,6 +1,24 @@
 import CBLAS
+import CGEMM
 import Dispatch
 import Foundation
+
+/// Which GEMM `sgemm` runs. OpenBLAS is pinned to its Haswell (AVX2) kernels on these machines
+/// (`OPENBLAS_CORETYPE=Haswell`, for correctness), which reach about half of what the CPU does
+/// with AVX-512; on CPUs with AVX-512 the project's own kernel (target `CGEMM`) runs instead.
+/// `UNISEG_GEMM=openblas` forces OpenBLAS.
+public enum GEMMBackend: String, Sendable {
+    case avx512, openblas
+
+    /// The best one this CPU can run (and the environment allows).
+    public static let preferred: GEMMBackend = {
+        if let s = getenv("UNISEG_GEMM"), String(cString: s) == "openblas" { return .openblas }
+        return uniseg_gemm_avx512_available() ? .avx512 : .openblas
+    }()
+
+    /// The one in use; benchmarks switch it to compare both in the same run.
+    nonisolated(unsafe) public static var current: GEMMBackend = preferred
+}
 
 /// Row-major single-precision GEMM: `C = alpha * op(A) * op(B) + beta * C`, where `op(A)` is
 /// M x K and `op(B)` is K x N. `transA` means A is stored K x M (and read transposed) — no copy.
@@ -23,13 +41,49 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                            seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
         }
     }
+    let lda = lda ?? (transA ? m : k), ldb = ldb ?? (transB ? k : n), ldc = ldc ?? n
+    if GEMMBackend.current == .avx512 {
+        avx512GEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        return
+    }
     cblas_sgemm(CblasRowMajor,
                 transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha,
-                a, Int32(lda ?? (transA ? m : k)),
-                b, Int32(ldb ?? (transB ? k : n)),
-                beta, c, Int32(ldc ?? n))
+                a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// The AVX-512 kernel on `Parallel.threads` cores: C is cut into one block of whole micro-tiles
+/// per thread along its longer side (each thread packs its own operands); small products stay on
+/// the calling thread. The cut depends only on the shape and thread count, so results are
+/// reproducible.
+@usableFromInline
+func avx512GEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    let tileRows = 12, tileCols = 32
+    let splitCols = n >= m
+    let tiles = splitCols ? (n + tileCols - 1) / tileCols : (m + tileRows - 1) / tileRows
+    let parts = m * n * k < 1 << 20 ? 1 : min(Parallel.threads, tiles)
+    if parts <= 1 {
+        uniseg_sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: parts) { part in
+        let t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts
+        if splitCols {
+            let j0 = t0 * tileCols, j1 = min(n, t1 * tileCols)
+            if j0 >= j1 { return }
+            uniseg_sgemm_avx512(transA, transB, m, j1 - j0, k, alpha, a, lda,
+                                transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc)
+        } else {
+            let i0 = t0 * tileRows, i1 = min(m, t1 * tileRows)
+            if i0 >= i1 { return }
+            uniseg_sgemm_avx512(transA, transB, i1 - i0, n, k, alpha,
+                                transA ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc)
+        }
+    }
 }
 
 /// OpenBLAS's own thread count (set with `OPENBLAS_NUM_THREADS`).

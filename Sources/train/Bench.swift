@@ -87,7 +87,9 @@ struct BenchOps: ParsableCommand {
 
     func run() throws {
         var rng = SeededRNG(seed: 7)
-        print("threads: OpenBLAS \(blasThreads), elementwise \(Parallel.threads); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+        print("threads: OpenBLAS \(blasThreads), elementwise \(Parallel.threads); OPENBLAS_CORETYPE=\(ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] ?? "(unset)"); model GEMMs: \(GEMMBackend.current.rawValue)")
+        let backendRows = benchBackends(repeats: repeats, rng: &rng)
+        print("")
         print(pad("conv (batch \(batch), \(imageSize)px)", 38) + pad("fwd GF/s", 10) + pad("bwd GF/s", 10) + pad("sgemm GF/s", 12) + pad("fwd/sgemm", 11) + "bwd/sgemm")
         var convRows: [[String: Any]] = []
         for (name, cin, cout, k, s, div) in Self.convs {
@@ -176,25 +178,62 @@ struct BenchOps: ParsableCommand {
             elemRows.append(["name": name, "gbps": gbps])
         }
         if let json {
-            try writeJSON(["conv": convRows, "gemm": gemmRows, "elementwise": elemRows,
+            try writeJSON(["sgemm_backends": backendRows, "conv": convRows, "gemm": gemmRows, "elementwise": elemRows,
                            "threads": ["blas": blasThreads, "elementwise": Parallel.threads]], to: json)
             print("wrote \(json)")
         }
     }
 
-    /// Median time of plain `cblas_sgemm` on an M x K by K x N product.
-    func sgemmSeconds(m: Int, n: Int, k: Int, transB: Bool = false, repeats: Int, rng: inout SeededRNG) -> Double {
+    /// Median time of plain `cblas_sgemm` (OpenBLAS, whatever `sgemm` uses otherwise) on an
+    /// M x K by K x N product, or of `backend` when given.
+    func sgemmSeconds(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool = false, repeats: Int,
+                      rng: inout SeededRNG, backend: GEMMBackend = .openblas) -> Double {
         let a = Tensor.randn([m * k], rng: &rng).data, b = Tensor.randn([k * n], rng: &rng).data
         var c = [Float](repeating: 0, count: m * n)
+        let previous = GEMMBackend.current
+        GEMMBackend.current = backend
+        defer { GEMMBackend.current = previous }
         return a.withUnsafeBufferPointer { ap in
             b.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in
                     medianSeconds(repeats: repeats) {
-                        sgemm(transB: transB, m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!)
+                        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!,
+                              c: cp.baseAddress!)
                     }
                 }
             }
         }
+    }
+
+    /// The costliest GEMM shapes of an m2f-tiny iteration (`bench step --breakdown`) and a square
+    /// one: the AVX-512 kernel beside OpenBLAS's `cblas_sgemm` on the same operands.
+    static let gemmShapes: [(m: Int, n: Int, k: Int, transA: Bool, transB: Bool)] = [
+        (1024, 1024, 1024, false, false),
+        (128, 8192, 1152, false, false), (128, 1152, 8192, false, true), (1152, 8192, 128, true, false),
+        (64, 8192, 576, false, false), (64, 576, 8192, false, true), (576, 8192, 64, true, false),
+        (50, 4096, 128, false, false), (50, 128, 4096, false, true), (128, 4096, 50, true, false),
+        (2688, 512, 128, false, false), (2688, 128, 512, false, false), (512, 128, 2688, true, false),
+    ]
+
+    func benchBackends(repeats: Int, rng: inout SeededRNG) -> [[String: Any]] {
+        print("\n" + pad("sgemm M x N x K (op)", 30) + pad("OpenBLAS GF/s", 15) + pad("AVX-512 GF/s", 14) + "AVX-512/OpenBLAS")
+        guard GEMMBackend.preferred == .avx512 else {
+            print("(this CPU has no AVX-512, or UNISEG_GEMM=openblas: OpenBLAS only)")
+            return []
+        }
+        var rows: [[String: Any]] = []
+        for s in Self.gemmShapes {
+            let flops = 2.0 * Double(s.m * s.n * s.k)
+            let blas = flops / sgemmSeconds(m: s.m, n: s.n, k: s.k, transA: s.transA, transB: s.transB,
+                                            repeats: repeats, rng: &rng, backend: .openblas) / 1e9
+            let own = flops / sgemmSeconds(m: s.m, n: s.n, k: s.k, transA: s.transA, transB: s.transB,
+                                           repeats: repeats, rng: &rng, backend: .avx512) / 1e9
+            let name = "\(s.m)x\(s.n)x\(s.k) \(s.transA ? "T" : "N")\(s.transB ? "T" : "N")"
+            print(pad(name, 30) + pad(f1(blas), 15) + pad(f1(own), 14) + f2(own / blas))
+            rows.append(["name": name, "gflops_openblas": blas, "gflops_avx512": own, "ratio": own / blas])
+        }
+        print("median AVX-512/OpenBLAS: \(f2(median(rows.map { $0["ratio"] as! Double })))")
+        return rows
     }
 
     func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s + " " : s + String(repeating: " ", count: w - s.count) }

@@ -1,0 +1,208 @@
+// Row-major SGEMM for AVX-512 (see include/uniseg_gemm.h). The loop nest is GotoBLAS/BLIS's:
+// for each NC-wide slice of op(B) and each KC-deep slice of K, pack op(B) into KC x NR panels
+// (1.5 MB: stays in L2); for each MC-high slice of op(A), pack it into MR x KC panels; then a
+// 12 x 32 micro-kernel keeps the C tile in 24 zmm registers while one A panel (18 KB, in L1)
+// runs against every B panel in turn (from L2). Block sizes were tuned on the 2-core Xeon
+// (48 KB L1, 2 MB L2 per core) of docs/performance.md; a 3 MB B block that spilled to L3 ran
+// 25 % slower.
+// Edges: rows by specialised kernels for 1...12 rows, columns by masked loads and stores.
+#include "uniseg_gemm.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MR = 12, NR = 32, KC = 384, MC = 120, NC = 1024 };
+
+bool uniseg_gemm_avx512_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
+
+// Per-thread packing buffers, grown once (64-byte aligned for aligned zmm loads).
+static _Thread_local float *packed_a = NULL;
+static _Thread_local float *packed_b = NULL;
+
+static float *buffer(float **slot, size_t floats) {
+    if (*slot == NULL) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, floats * sizeof(float)) != 0) return NULL;
+        *slot = (float *)p;
+    }
+    return *slot;
+}
+
+#define TARGET __attribute__((target("avx512f,fma")))
+
+// r[i] <- column i of the 16 x 16 block whose rows are r[0...15].
+TARGET static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
+// op(A)[rows, cols] -> MR-row panels: panel r holds, for each p, MR values (zero past `rows`).
+TARGET static void pack_a(bool trans, const float *a, long lda, long rows, long cols, float *dst) {
+    for (long r0 = 0; r0 < rows; r0 += MR) {
+        long mr = rows - r0 < MR ? rows - r0 : MR;
+        if (trans) {
+            // A stored k x m: row p of the panel is contiguous.
+            __mmask16 m = (__mmask16)((1u << mr) - 1);
+            for (long p = 0; p < cols; p++)
+                _mm512_mask_storeu_ps(dst + p * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, a + p * lda + r0));
+        } else {
+            // Rows of A are contiguous: transpose 12 (padded to 16) x 16 blocks in registers.
+            for (long p0 = 0; p0 < cols; p0 += 16) {
+                long cnt = cols - p0 < 16 ? cols - p0 : 16;
+                __mmask16 m = cnt == 16 ? 0xFFFF : (__mmask16)((1u << cnt) - 1);
+                __m512 r[16];
+                _Pragma("clang loop unroll(full)")
+                for (int i = 0; i < 16; i++)
+                    r[i] = i < mr ? _mm512_maskz_loadu_ps(m, a + (r0 + i) * lda + p0) : _mm512_setzero_ps();
+                transpose16(r);
+                for (long q = 0; q < cnt; q++) _mm512_mask_storeu_ps(dst + (p0 + q) * MR, 0x0FFF, r[q]);
+            }
+        }
+        dst += MR * cols;
+    }
+}
+
+// op(B)[rows = depth, cols] -> NR-column panels: panel j holds, for each p, NR values (zero past
+// `cols`).
+TARGET static void pack_b(bool trans, const float *b, long ldb, long depth, long cols, float *dst) {
+    if (!trans) {
+        // Row p of op(B) is contiguous: read it once from start to end (the prefetchers follow a
+        // row, not a column of 128-byte pieces 16 KB apart), writing NR values into each panel.
+        for (long p = 0; p < depth; p++) {
+            const float *src = b + p * ldb;
+            float *d = dst + p * NR;
+            long j0 = 0;
+            for (; j0 + NR <= cols; j0 += NR, d += NR * depth) {
+                _mm512_store_ps(d, _mm512_loadu_ps(src + j0));
+                _mm512_store_ps(d + 16, _mm512_loadu_ps(src + j0 + 16));
+            }
+            if (j0 < cols) {
+                long nr = cols - j0;
+                __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+                __mmask16 m1 = nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+                _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, src + j0));
+                _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + j0 + 16));
+            }
+        }
+        return;
+    }
+    // B stored n x k: column j of op(B) is row j of B. Transpose 16 x 16 blocks in registers.
+    for (long j0 = 0; j0 < cols; j0 += NR) {
+        for (long half = 0; half < 2; half++) {
+            long rows = cols - j0 - 16 * half;
+            if (rows > 16) rows = 16;
+            for (long p0 = 0; p0 < depth; p0 += 16) {
+                long cnt = depth - p0 < 16 ? depth - p0 : 16;
+                __mmask16 m = cnt == 16 ? 0xFFFF : (__mmask16)((1u << cnt) - 1);
+                __m512 r[16];
+                _Pragma("clang loop unroll(full)")
+                for (int i = 0; i < 16; i++)
+                    r[i] = i < rows ? _mm512_maskz_loadu_ps(m, b + (j0 + 16 * half + i) * ldb + p0)
+                                    : _mm512_setzero_ps();
+                transpose16(r);
+                for (long q = 0; q < cnt; q++) _mm512_store_ps(dst + (p0 + q) * NR + 16 * half, r[q]);
+            }
+        }
+        dst += NR * depth;
+    }
+}
+
+// C[mr, nr] = alpha * (A panel x B panel) + beta * C, MR_ rows known at compile time.
+#define KERNEL(MR_)                                                                              \
+    TARGET static void kernel_##MR_(long kc, const float *restrict a, const float *restrict b, \
+                                    float *c, long ldc, __mmask16 m0, __mmask16 m1,            \
+                                    float alpha, float beta) {                                 \
+        __m512 lo[MR_], hi[MR_];                                                               \
+        for (int i = 0; i < MR_; i++) { lo[i] = _mm512_setzero_ps(); hi[i] = _mm512_setzero_ps(); } \
+        for (long p = 0; p < kc; p++) {                                                        \
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                        \
+            _Pragma("clang loop unroll(full)")                                                 \
+            for (int i = 0; i < MR_; i++) {                                                    \
+                __m512 ai = _mm512_set1_ps(a[i]);                                              \
+                lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);                                        \
+                hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);                                        \
+            }                                                                                  \
+            a += MR;                                                                           \
+            b += NR;                                                                           \
+        }                                                                                      \
+        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                          \
+        _Pragma("clang loop unroll(full)")                                                     \
+        for (int i = 0; i < MR_; i++) {                                                        \
+            float *row = c + i * ldc;                                                          \
+            __m512 r0 = _mm512_mul_ps(va, lo[i]), r1 = _mm512_mul_ps(va, hi[i]);               \
+            if (beta != 0) {                                                                   \
+                r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);                  \
+                r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);             \
+            }                                                                                  \
+            _mm512_mask_storeu_ps(row, m0, r0);                                                \
+            _mm512_mask_storeu_ps(row + 16, m1, r1);                                           \
+        }                                                                                      \
+    }
+
+KERNEL(1) KERNEL(2) KERNEL(3) KERNEL(4) KERNEL(5) KERNEL(6)
+KERNEL(7) KERNEL(8) KERNEL(9) KERNEL(10) KERNEL(11) KERNEL(12)
+
+typedef void (*kernel_fn)(long, const float *restrict, const float *restrict, float *, long,
+                          __mmask16, __mmask16, float, float);
+static const kernel_fn kernels[MR + 1] = {
+    NULL, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6,
+    kernel_7, kernel_8, kernel_9, kernel_10, kernel_11, kernel_12,
+};
+
+TARGET void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long k, float alpha,
+                                const float *a, long lda, const float *b, long ldb, float beta,
+                                float *c, long ldc) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+    float *pa = buffer(&packed_a, (size_t)MC * KC);
+    float *pb = buffer(&packed_b, (size_t)KC * NC);
+    if (pa == NULL || pb == NULL) abort();  // 3 MB per thread; out of memory is not recoverable here
+    for (long jc = 0; jc < n; jc += NC) {
+        long nc = n - jc < NC ? n - jc : NC;
+        for (long pc = 0; pc < k; pc += KC) {
+            long kc = k - pc < KC ? k - pc : KC;
+            const float *bsrc = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
+            pack_b(trans_b, bsrc, ldb, kc, nc, pb);
+            float block_beta = pc == 0 ? beta : 1.0f;
+            for (long ic = 0; ic < m; ic += MC) {
+                long mc = m - ic < MC ? m - ic : MC;
+                const float *asrc = trans_a ? a + pc * lda + ic : a + ic * lda + pc;
+                pack_a(trans_a, asrc, lda, mc, kc, pa);
+                for (long ir = 0; ir < mc; ir += MR) {
+                    long mr = mc - ir < MR ? mc - ir : MR;
+                    const float *apanel = pa + (ir / MR) * MR * kc;
+                    for (long jr = 0; jr < nc; jr += NR) {
+                        long nr = nc - jr < NR ? nc - jr : NR;
+                        __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+                        __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+                        kernels[mr](kc, apanel, pb + (jr / NR) * NR * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                    m0, m1, alpha, block_beta);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,20 @@
+// A row-major single-precision GEMM micro-kernel for CPUs with AVX-512 (BLIS-style packing and
+// blocking), used by Autograd's `sgemm` in place of OpenBLAS when the CPU has AVX-512: the
+// Debian OpenBLAS is pinned to its Haswell (AVX2) kernels here, which run at half the
+// machine's speed. Callers split work across threads; one call runs on the calling thread.
+#ifndef UNISEG_GEMM_H
+#define UNISEG_GEMM_H
+
+#include <stdbool.h>
+
+/// True when this CPU (and OS) can run `uniseg_sgemm_avx512`.
+bool uniseg_gemm_avx512_available(void);
+
+/// C = alpha * op(A) * op(B) + beta * C for row-major matrices; op(A) is m x k and op(B) is
+/// k x n. `trans_a` means A is stored k x m (lda >= m), else m x k (lda >= k); likewise B.
+/// With beta == 0, C is only written (it may hold NaN or garbage). Needs k > 0; m, n >= 0.
+void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long k, float alpha,
+                         const float *a, long lda, const float *b, long ldb, float beta,
+                         float *c, long ldc);
+
+#endif
