@@ -26,16 +26,16 @@ func makeValues(_ n: Int, costPerElement: Int = 1,
 }
 
 /// Eight floats from `p` (any alignment): the lanes of hand-vectorised loops.
-@inlinable @inline(__always) func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+@inlinable @inline(__always) public func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
 /// Writes eight floats to `p` (any alignment).
-@inlinable @inline(__always) func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+@inlinable @inline(__always) public func store8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
 /// Adds `v` to the eight floats at `p`.
-@inlinable @inline(__always) func add8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
+@inlinable @inline(__always) public func add8(_ p: UnsafeMutablePointer<Float>, _ v: SIMD8<Float>) {
     store8(p, load8(p) + v)
 }

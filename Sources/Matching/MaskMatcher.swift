@@ -108,72 +108,171 @@ public struct HungarianMatcher {
     /// of `PointSampling`), the same points for every prediction and target.
     ///
     /// BCE(x, y) summed over points = Σ softplus(x) − x·y, and dice needs Σ sigmoid(x)·y, so
-    /// each prediction row needs its softplus and sigmoid sums plus two dot products with every
-    /// target row. One pass per row does all of it, a block of 512 points at a time: the row's
-    /// logits at the block's points (shared taps), the elementwise loop (which vectorises), then
-    /// dot products against the targets' block (`preciseSum`, `preciseDot`: float lanes folded
-    /// into Doubles). No
-    /// [Q, P] temporaries, no GEMM (a 50 x 8 x 12544 GEMM ran at a tenth of the machine's speed).
-    func pointMaskCost(_ pred: Tensor, _ target: Tensor, points unit: [Float]) -> [Double] {
-        let q = pred.shape[0], t = target.shape[0], p = unit.count / 2
+    /// each prediction needs its softplus and sigmoid sums plus two dot products with every
+    /// target. The predictions are laid out pixel-major (`[H·W, Q]`, Q padded to 8) so that
+    /// sampling a point reads four contiguous rows of Q values (no per-value gathers), and every
+    /// later loop runs along Q. Points go in blocks of 256: sample, softplus and sigmoid
+    /// (elementwise, vectorised), then sums over the block's points in Float (8 queries per
+    /// register); block sums are added in block order in Double, so the result does not depend
+    /// on the thread count. A target is 0 at most points, and a zero adds nothing to its dot
+    /// products: each target visits only its nonzero points.
+    func pointMaskCost(_ pred: Tensor, _ target: Tensor, points random: [Float]) -> [Double] {
+        let q = pred.shape[0], t = target.shape[0], p = random.count / 2
         let plane = pred.shape[1] * pred.shape[2]
-        let predTaps = BilinearTaps(unitPoints: unit, height: pred.shape[1], width: pred.shape[2])
+        // The sums do not depend on the order of the points; visiting them in raster order of
+        // the prediction map keeps neighbouring taps in cache (the pixel-major map is ~1 MB).
+        let unit = Self.rasterOrdered(random, height: pred.shape[1], width: pred.shape[2])
+        let lanes = (q + 7) / 8 * 8
+        let taps = BilinearTaps(unitPoints: unit, height: pred.shape[1], width: pred.shape[2])
         let y = Tensor.sampledValues(target, points: unit, count: p, shared: true)
-        let x = pred.data
-        // Per row: [softplus sum, sigmoid sum, x·y_0, sigmoid·y_0, x·y_1, ...].
-        let stride = 2 + 2 * t
-        var sums = [Double](repeating: 0, count: q * stride)
-        let block = 512
-        x.withUnsafeBufferPointer { xp in
+        var pixelMajor = [Float](repeating: 0, count: plane * lanes)
+        pred.data.withUnsafeBufferPointer { xp in
+            pixelMajor.withUnsafeMutableBufferPointer { mp in
+                let (X, M) = (xp.baseAddress!, mp.baseAddress!)
+                Parallel.forRanges(plane, costPerElement: q) { pixels in
+                    for o in pixels { for i in 0..<q { M[o * lanes + i] = X[i * plane + o] } }
+                }
+            }
+        }
+        // Per block: [softplus sum, sigmoid sum, then x·y_j and sigmoid·y_j for each target j],
+        // each `lanes` wide.
+        let perBlock = (2 + 2 * t) * lanes
+        let block = 256, blocks = (p + block - 1) / block
+        var partial = [Double](repeating: 0, count: blocks * perBlock)
+        pixelMajor.withUnsafeBufferPointer { mp in
             y.withUnsafeBufferPointer { yp in
-                sums.withUnsafeMutableBufferPointer { sp in
-                    let (X, Y, S) = (xp.baseAddress!, yp.baseAddress!, sp.baseAddress!)
-                    Parallel.forRanges(q, costPerElement: p * (24 + 2 * t)) { rows in
-                        let xb = UnsafeMutablePointer<Float>.allocate(capacity: block)
-                        let sig = UnsafeMutablePointer<Float>.allocate(capacity: block)
-                        let soft = UnsafeMutablePointer<Float>.allocate(capacity: block)
-                        defer { xb.deallocate(); sig.deallocate(); soft.deallocate() }
-                        for i in rows {
-                            let out = S + i * stride
-                            var k0 = 0
-                            while k0 < p {
-                                let n = Swift.min(block, p - k0)
-                                // This prediction at the block's points (no [Q, P] array).
-                                predTaps.sample(X + i * plane, k0..<(k0 + n), into: xb)
-                                // softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) share
-                                // e = exp(−|v|); log(1 + e) is within 1e-7 of log1p(e).
-                                for k in 0..<n {
-                                    let v = xb[k]
-                                    let e = fastExp(-Swift.abs(v))
-                                    let r = 1 / (1 + e)
-                                    sig[k] = v >= 0 ? r : e * r
-                                    soft[k] = Swift.max(v, 0) + fastLog(1 + e)
-                                }
-                                out[0] += preciseSum(soft, n)
-                                out[1] += preciseSum(sig, n)
-                                for j in 0..<t {
-                                    let yb = Y + j * p + k0
-                                    out[2 + 2 * j] += preciseDot(xb, yb, n)
-                                    out[3 + 2 * j] += preciseDot(sig, yb, n)
-                                }
-                                k0 += n
+                partial.withUnsafeMutableBufferPointer { pp in
+                    let (M, Y, P) = (mp.baseAddress!, yp.baseAddress!, pp.baseAddress!)
+                    Parallel.forRanges(blocks, costPerElement: block * lanes * 32) { range in
+                        let xb = UnsafeMutablePointer<Float>.allocate(capacity: block * lanes)
+                        let sig = UnsafeMutablePointer<Float>.allocate(capacity: block * lanes)
+                        let soft = UnsafeMutablePointer<Float>.allocate(capacity: block * lanes)
+                        let acc = UnsafeMutablePointer<Float>.allocate(capacity: perBlock)
+                        let nonzero = UnsafeMutablePointer<Int32>.allocate(capacity: block)
+                        defer { xb.deallocate(); sig.deallocate(); soft.deallocate(); acc.deallocate(); nonzero.deallocate() }
+                        for b in range {
+                            let k0 = b * block, n = Swift.min(block, p - k0)
+                            taps.sampleChannelsLast(M, channels: lanes, k0..<(k0 + n), into: xb)
+                            // softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) share
+                            // e = exp(−|v|) in (0, 1], where log(1 + e) is a short series.
+                            for k in 0..<(n * lanes) {
+                                let v = xb[k]
+                                let e = fastExp(-Swift.abs(v))
+                                let r = 1 / (1 + e)
+                                sig[k] = v >= 0 ? r : e * r
+                                soft[k] = Swift.max(v, 0) + log1pOfUnit(t: e / (2 + e))
                             }
+                            acc.update(repeating: 0, count: perBlock)
+                            // Sums over the block's points, 16 lanes of Q at a time (two
+                            // accumulators each, to hide the add latency).
+                            for c in stride(from: 0, to: lanes, by: 8) {
+                                var a = SIMD8<Float>(), s = SIMD8<Float>()
+                                for k in 0..<n {
+                                    a += load8(soft + k * lanes + c)
+                                    s += load8(sig + k * lanes + c)
+                                }
+                                store8(acc + c, a)
+                                store8(acc + lanes + c, s)
+                            }
+                            for j in 0..<t {
+                                let yj = Y + j * p + k0
+                                var m = 0
+                                for k in 0..<n where yj[k] != 0 {
+                                    nonzero[m] = Int32(k)
+                                    m += 1
+                                }
+                                if m == 0 { continue }
+                                let out = acc + (2 + 2 * j) * lanes
+                                // 32 lanes at a time (8 independent sums hide the add latency),
+                                // then 16, then 8.
+                                var c = 0
+                                while c + 32 <= lanes {
+                                    var (a0, a1, a2, a3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                                    var (s0, s1, s2, s3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                                    for i in 0..<m {
+                                        let k = Int(nonzero[i])
+                                        let v = SIMD8<Float>(repeating: yj[k])
+                                        let xr = xb + k * lanes + c, sr = sig + k * lanes + c
+                                        a0 += v * load8(xr); a1 += v * load8(xr + 8)
+                                        a2 += v * load8(xr + 16); a3 += v * load8(xr + 24)
+                                        s0 += v * load8(sr); s1 += v * load8(sr + 8)
+                                        s2 += v * load8(sr + 16); s3 += v * load8(sr + 24)
+                                    }
+                                    store8(out + c, a0); store8(out + c + 8, a1)
+                                    store8(out + c + 16, a2); store8(out + c + 24, a3)
+                                    store8(out + lanes + c, s0); store8(out + lanes + c + 8, s1)
+                                    store8(out + lanes + c + 16, s2); store8(out + lanes + c + 24, s3)
+                                    c += 32
+                                }
+                                while c + 16 <= lanes {
+                                    var (a0, a1, s0, s1) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                                    for i in 0..<m {
+                                        let k = Int(nonzero[i])
+                                        let v = SIMD8<Float>(repeating: yj[k])
+                                        let xr = xb + k * lanes + c, sr = sig + k * lanes + c
+                                        a0 += v * load8(xr); a1 += v * load8(xr + 8)
+                                        s0 += v * load8(sr); s1 += v * load8(sr + 8)
+                                    }
+                                    store8(out + c, a0); store8(out + c + 8, a1)
+                                    store8(out + lanes + c, s0); store8(out + lanes + c + 8, s1)
+                                    c += 16
+                                }
+                                if c < lanes {
+                                    var a = SIMD8<Float>(), s = SIMD8<Float>()
+                                    for i in 0..<m {
+                                        let k = Int(nonzero[i])
+                                        let v = SIMD8<Float>(repeating: yj[k])
+                                        a += v * load8(xb + k * lanes + c)
+                                        s += v * load8(sig + k * lanes + c)
+                                    }
+                                    store8(out + c, a)
+                                    store8(out + lanes + c, s)
+                                }
+                            }
+                            let out = P + b * perBlock
+                            for e in 0..<perBlock { out[e] = Double(acc[e]) }
                         }
                     }
                 }
             }
         }
+        var sums = [Double](repeating: 0, count: perBlock)
+        for b in 0..<blocks { for e in 0..<perBlock { sums[e] += partial[b * perBlock + e] } }
         let targetSum = y.withUnsafeBufferPointer { yp in (0..<t).map { preciseSum(yp.baseAddress! + $0 * p, p) } }
         var cost = [Double](repeating: 0, count: q * t)
         for i in 0..<q {
-            let r = i * stride
             for j in 0..<t {
-                let bceCost = (sums[r] - sums[r + 2 + 2 * j]) / Double(p)
-                let dice = 1 - (2 * sums[r + 3 + 2 * j] + 1) / (sums[r + 1] + targetSum[j] + 1)
+                let softSum = sums[i], sigSum = sums[lanes + i]
+                let xy = sums[(2 + 2 * j) * lanes + i], sy = sums[(3 + 2 * j) * lanes + i]
+                let bceCost = (softSum - xy) / Double(p)
+                let dice = 1 - (2 * sy + 1) / (sigSum + targetSum[j] + 1)
                 cost[i * t + j] = Double(maskWeight) * bceCost + Double(diceWeight) * dice
             }
         }
         return cost
+    }
+
+    /// `points` (`[P, 2]`, x then y in the unit square) sorted by the pixel of a `height` x
+    /// `width` map they fall in (a stable counting sort).
+    static func rasterOrdered(_ points: [Float], height: Int, width: Int) -> [Float] {
+        let p = points.count / 2
+        var pixel = [Int](repeating: 0, count: p)
+        var start = [Int](repeating: 0, count: height * width + 1)
+        for k in 0..<p {
+            let x = Swift.min(Swift.max(Int(points[2 * k] * Float(width)), 0), width - 1)
+            let y = Swift.min(Swift.max(Int(points[2 * k + 1] * Float(height)), 0), height - 1)
+            pixel[k] = y * width + x
+            start[pixel[k] + 1] += 1
+        }
+        for i in 0..<(height * width) { start[i + 1] += start[i] }
+        var sorted = [Float](repeating: 0, count: points.count)
+        for k in 0..<p {
+            let slot = start[pixel[k]]
+            start[pixel[k]] += 1
+            sorted[2 * slot] = points[2 * k]
+            sorted[2 * slot + 1] = points[2 * k + 1]
+        }
+        return sorted
     }
 
     /// Projection dice `[Q, T]` between each predicted mask and each box (BoxInst / DaTaSeg).

@@ -42,10 +42,8 @@ struct BenchMatch: ParsableCommand {
         let sets = (0..<7).map { _ in
             PredictionSet(logits: Tensor.randn([2, 50, 134], rng: &rng), masks: Tensor.randn([2, 50, 64, 64], rng: &rng))
         }
-        let targets = BatchTargets(supervision: .masks, images: (0..<2).map { _ in
-            ImageTargets(classes: (0..<8).map { _ in rng.nextInt(below: 133) },
-                         masks: Tensor(shape: [8, 256, 256], data: (0..<(8 * 65536)).map { _ in rng.nextUniform() < 0.3 ? 1 : 0 }))
-        })
+        // Rectangles as in `bench step` (real masks are regions, not pixel noise).
+        let targets = BenchStep.rectangleTargets(images: 2, targets: 8, size: 256, classes: 133, rng: &rng)
         var matchRNG = SeededRNG(seed: 1)
         let matchAll: () -> Void = { for s in sets { _ = try! criterion.match(s, targets, rng: &matchRNG) } }
         let perIteration = medianSeconds(warmup: 1, repeats: max(3, repeats / 3), matchAll)

@@ -19,6 +19,20 @@ struct BenchStep: ParsableCommand {
     @Flag(help: "Also time the timed iterations' GEMMs by shape, and forward and backward by op (adds three tables).") var breakdown = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
 
+    /// The benchmark's targets: per image, `targets` rectangles of random size (16-175 px) and
+    /// place as full-resolution masks, with random classes below `classes`.
+    static func rectangleTargets(images: Int, targets t: Int, size: Int, classes k: Int, rng: inout SeededRNG) -> BatchTargets {
+        BatchTargets(supervision: .masks, images: (0..<images).map { _ in
+            var masks = [Float](repeating: 0, count: t * size * size)
+            for j in 0..<t {
+                let h = 16 + rng.nextInt(below: 160), w = 16 + rng.nextInt(below: 160)
+                let y0 = rng.nextInt(below: size - h), x0 = rng.nextInt(below: size - w)
+                for y in y0..<(y0 + h) { for x in x0..<(x0 + w) { masks[(j * size + y) * size + x] = 1 } }
+            }
+            return ImageTargets(classes: (0..<t).map { _ in rng.nextInt(below: k) }, masks: Tensor(shape: [t, size, size], data: masks))
+        })
+    }
+
     func run() throws {
         let modelConfig = try ModelConfigFile.load(config)
         var rng = SeededRNG(seed: 3)
@@ -28,16 +42,7 @@ struct BenchStep: ParsableCommand {
         let (b, size, k, t) = (2, 256, 133, 8)
         let images = Tensor.uniform([b, 3, size, size], low: 0, high: 255, rng: &rng)
         let embeddings = Tensor.randn([k, modelConfig.embeddingDim], rng: &rng)
-        let targets = BatchTargets(supervision: .masks, images: (0..<b).map { _ in
-            // Rectangles of random size and place, as target masks at full resolution.
-            var masks = [Float](repeating: 0, count: t * size * size)
-            for j in 0..<t {
-                let h = 16 + rng.nextInt(below: 160), w = 16 + rng.nextInt(below: 160)
-                let y0 = rng.nextInt(below: size - h), x0 = rng.nextInt(below: size - w)
-                for y in y0..<(y0 + h) { for x in x0..<(x0 + w) { masks[(j * size + y) * size + x] = 1 } }
-            }
-            return ImageTargets(classes: (0..<t).map { _ in rng.nextInt(below: k) }, masks: Tensor(shape: [t, size, size], data: masks))
-        })
+        let targets = Self.rectangleTargets(images: b, targets: t, size: size, classes: k, rng: &rng)
         let criterion = SetCriterion(config: LossConfig())
 
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }

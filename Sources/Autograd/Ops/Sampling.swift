@@ -340,6 +340,37 @@ public struct BilinearTaps {
         offsets.withUnsafeBufferPointer { o in weights.withUnsafeBufferPointer { w in body(o.baseAddress!, w.baseAddress!) } }
     }
 
+    /// Values of a channels-last map (`[height·width, channels]`, of the size the taps were made
+    /// for) at the points `range`: `out[k·channels + c]` is channel `c` at point `lowerBound + k`.
+    /// Each tap reads `channels` contiguous values, so this vectorises where sampling one map at
+    /// a time gathers.
+    public func sampleChannelsLast(_ map: UnsafePointer<Float>, channels: Int, _ range: Range<Int>,
+                                   into out: UnsafeMutablePointer<Float>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= count, "BilinearTaps: points \(range) of \(count)")
+        withPointers { idx, wgt in
+            let O = idx + 4 * range.lowerBound, W = wgt + 4 * range.lowerBound
+            for t in 0..<range.count {
+                let i = 4 &* t
+                let (w0, w1, w2, w3) = (W[i], W[i &+ 1], W[i &+ 2], W[i &+ 3])
+                let r0 = map + Int(O[i]) &* channels, r1 = map + Int(O[i &+ 1]) &* channels
+                let r2 = map + Int(O[i &+ 2]) &* channels, r3 = map + Int(O[i &+ 3]) &* channels
+                let o = out + t &* channels
+                var c = 0
+                if channels % 8 == 0 {
+                    let (v0, v1, v2, v3) = (SIMD8(repeating: w0), SIMD8(repeating: w1), SIMD8(repeating: w2), SIMD8(repeating: w3))
+                    while c < channels {
+                        store8(o + c, v0 * load8(r0 + c) + v1 * load8(r1 + c) + v2 * load8(r2 + c) + v3 * load8(r3 + c))
+                        c &+= 8
+                    }
+                }
+                while c < channels {
+                    o[c] = w0 * r0[c] + w1 * r1[c] + w2 * r2[c] + w3 * r3[c]
+                    c &+= 1
+                }
+            }
+        }
+    }
+
     /// Values of `map` (of the size the taps were made for) at the points `range`, written to
     /// `out[0..<range.count]`.
     public func sample(_ map: UnsafePointer<Float>, _ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
