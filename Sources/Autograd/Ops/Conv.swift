@@ -89,7 +89,14 @@ public struct ConvGeometry: Equatable {
                                 let iy = oy * strideH + dy
                                 if iy >= 0 && iy < height {
                                     let d = plane + iy * width + dxo
-                                    for ox in cols { d[ox * strideW] += src[ox] }
+                                    if strideW == 1 {
+                                        // Contiguous: eight at a time (each element still gets one add).
+                                        var ox = cols.lowerBound
+                                        while ox + 8 <= cols.upperBound { add8(d + ox, load8(src + ox)); ox += 8 }
+                                        while ox < cols.upperBound { d[ox] += src[ox]; ox += 1 }
+                                    } else {
+                                        for ox in cols { d[ox * strideW] += src[ox] }
+                                    }
                                 }
                                 src += wo
                             }
