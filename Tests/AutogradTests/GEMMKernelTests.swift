@@ -78,6 +78,8 @@ final class GEMMKernelTests: XCTestCase {
         let shapes: [(Int, Int, Int)] = [
             (1, 1, 1), (5, 17, 7), (12, 32, 16), (13, 33, 17), (11, 16, 15), (24, 31, 385),
             (25, 47, 800), (121, 20, 9), (130, 1030, 3), (3, 1100, 40),
+            // Long K, small C (eight 384-deep blocks), as in weight gradients.
+            (20, 37, 3000),
         ]
         for (m, n, k) in shapes {
             for transA in [false, true] {
