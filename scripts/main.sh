@@ -2,7 +2,7 @@
 # The main job: set up and build, make the synthetic multi-dataset world, train m2f-tiny on all
 # four of its datasets jointly (configs/synth-joint.yaml) for a CPU-affordable budget, then
 # evaluate on every validation split (PQ, mIoU, box AP) and print the table.
-# MAX_ITER (default 1500, the config's schedule: about 11 minutes on 2 cores) sets the budget.
+# MAX_ITER (default 1500, the config's schedule: about 8 minutes on 2 cores) sets the budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh

@@ -60,6 +60,18 @@ TARGET static inline void transpose16(__m512 r[16]) {
     }
 }
 
+// The first `count` values of `rows` rows of `src` (row stride `ld`; missing rows read as 0),
+// transposed: value q of every row goes to dst + q * dst_stride, in the lanes of `lanes`.
+TARGET static inline void transpose_block(const float *src, long ld, long rows, long count, float *dst,
+                                          long dst_stride, __mmask16 lanes) {
+    __mmask16 m = count == 16 ? 0xFFFF : (__mmask16)((1u << count) - 1);
+    __m512 r[16];
+    _Pragma("clang loop unroll(full)")
+    for (int i = 0; i < 16; i++) r[i] = i < rows ? _mm512_maskz_loadu_ps(m, src + i * ld) : _mm512_setzero_ps();
+    transpose16(r);
+    for (long q = 0; q < count; q++) _mm512_mask_storeu_ps(dst + q * dst_stride, lanes, r[q]);
+}
+
 // op(A)[rows, cols] -> MR-row panels: panel r holds, for each p, MR values (zero past `rows`).
 TARGET static void pack_a(bool trans, const float *a, long lda, long rows, long cols, float *dst) {
     for (long r0 = 0; r0 < rows; r0 += MR) {
@@ -71,16 +83,9 @@ TARGET static void pack_a(bool trans, const float *a, long lda, long rows, long 
                 _mm512_mask_storeu_ps(dst + p * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, a + p * lda + r0));
         } else {
             // Rows of A are contiguous: transpose 12 (padded to 16) x 16 blocks in registers.
-            for (long p0 = 0; p0 < cols; p0 += 16) {
-                long cnt = cols - p0 < 16 ? cols - p0 : 16;
-                __mmask16 m = cnt == 16 ? 0xFFFF : (__mmask16)((1u << cnt) - 1);
-                __m512 r[16];
-                _Pragma("clang loop unroll(full)")
-                for (int i = 0; i < 16; i++)
-                    r[i] = i < mr ? _mm512_maskz_loadu_ps(m, a + (r0 + i) * lda + p0) : _mm512_setzero_ps();
-                transpose16(r);
-                for (long q = 0; q < cnt; q++) _mm512_mask_storeu_ps(dst + (p0 + q) * MR, 0x0FFF, r[q]);
-            }
+            for (long p0 = 0; p0 < cols; p0 += 16)
+                transpose_block(a + r0 * lda + p0, lda, mr, cols - p0 < 16 ? cols - p0 : 16,
+                                dst + p0 * MR, MR, 0x0FFF);
         }
         dst += MR * cols;
     }
@@ -115,17 +120,9 @@ TARGET static void pack_b(bool trans, const float *b, long ldb, long depth, long
         for (long half = 0; half < 2; half++) {
             long rows = cols - j0 - 16 * half;
             if (rows > 16) rows = 16;
-            for (long p0 = 0; p0 < depth; p0 += 16) {
-                long cnt = depth - p0 < 16 ? depth - p0 : 16;
-                __mmask16 m = cnt == 16 ? 0xFFFF : (__mmask16)((1u << cnt) - 1);
-                __m512 r[16];
-                _Pragma("clang loop unroll(full)")
-                for (int i = 0; i < 16; i++)
-                    r[i] = i < rows ? _mm512_maskz_loadu_ps(m, b + (j0 + 16 * half + i) * ldb + p0)
-                                    : _mm512_setzero_ps();
-                transpose16(r);
-                for (long q = 0; q < cnt; q++) _mm512_store_ps(dst + (p0 + q) * NR + 16 * half, r[q]);
-            }
+            for (long p0 = 0; p0 < depth; p0 += 16)
+                transpose_block(b + (j0 + 16 * half) * ldb + p0, ldb, rows, depth - p0 < 16 ? depth - p0 : 16,
+                                dst + p0 * NR + 16 * half, NR, 0xFFFF);
         }
         dst += NR * depth;
     }
