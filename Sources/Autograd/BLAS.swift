@@ -86,6 +86,26 @@ func avx512GEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float
     }
 }
 
+/// `C = A · B` (beta 0) with A `[m, k]` row-major and row p of B read from `rows[p] + j` — B's
+/// rows anywhere in memory, e.g. shifted windows of a padded image (`ConvGeometry`'s
+/// lowering-free path). AVX-512 kernel only; columns are cut across the threads as in `sgemm`.
+/// Each element is computed exactly as `sgemm` computes it from the same rows laid out as a
+/// matrix.
+func sgemmRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, rows: [UnsafePointer<Float>?],
+               c: UnsafeMutablePointer<Float>, ldc: Int) {
+    precondition(GEMMBackend.current == .avx512 && rows.count == k, "sgemmRows: AVX-512 kernel and k row pointers needed")
+    let tileCols = 32, tiles = (n + tileCols - 1) / tileCols
+    let parts = m * n * k < 1 << 20 ? 1 : Swift.min(Parallel.threads, tiles)
+    rows.withUnsafeBufferPointer { rp in
+        DispatchQueue.concurrentPerform(iterations: parts) { part in
+            let j0 = Swift.min(n, tiles * part / parts * tileCols), j1 = Swift.min(n, tiles * (part + 1) / parts * tileCols)
+            if j0 < j1 {
+                uniseg_sgemm_avx512_rows(m, j1 - j0, k, 1, a, lda, rp.baseAddress!, j0, 0, c + j0, ldc)
+            }
+        }
+    }
+}
+
 /// OpenBLAS's own thread count (set with `OPENBLAS_NUM_THREADS`).
 public var blasThreads: Int { Int(openblas_get_num_threads()) }
 

@@ -91,28 +91,31 @@ TARGET static void pack_a(bool trans, const float *a, long lda, long rows, long 
     }
 }
 
+// Row p of op(B), `cols` values from `src`, into the NR-column panels at `dst` (`depth` rows
+// each; zero past `cols`).
+TARGET static inline void pack_b_row(const float *src, long p, long depth, long cols, float *dst) {
+    float *d = dst + p * NR;
+    long j0 = 0;
+    for (; j0 + NR <= cols; j0 += NR, d += NR * depth) {
+        _mm512_store_ps(d, _mm512_loadu_ps(src + j0));
+        _mm512_store_ps(d + 16, _mm512_loadu_ps(src + j0 + 16));
+    }
+    if (j0 < cols) {
+        long nr = cols - j0;
+        __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+        __mmask16 m1 = nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+        _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, src + j0));
+        _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + j0 + 16));
+    }
+}
+
 // op(B)[rows = depth, cols] -> NR-column panels: panel j holds, for each p, NR values (zero past
 // `cols`).
 TARGET static void pack_b(bool trans, const float *b, long ldb, long depth, long cols, float *dst) {
     if (!trans) {
         // Row p of op(B) is contiguous: read it once from start to end (the prefetchers follow a
-        // row, not a column of 128-byte pieces 16 KB apart), writing NR values into each panel.
-        for (long p = 0; p < depth; p++) {
-            const float *src = b + p * ldb;
-            float *d = dst + p * NR;
-            long j0 = 0;
-            for (; j0 + NR <= cols; j0 += NR, d += NR * depth) {
-                _mm512_store_ps(d, _mm512_loadu_ps(src + j0));
-                _mm512_store_ps(d + 16, _mm512_loadu_ps(src + j0 + 16));
-            }
-            if (j0 < cols) {
-                long nr = cols - j0;
-                __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-                __mmask16 m1 = nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
-                _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, src + j0));
-                _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + j0 + 16));
-            }
-        }
+        // row, not a column of 128-byte pieces 16 KB apart).
+        for (long p = 0; p < depth; p++) pack_b_row(b + p * ldb, p, depth, cols, dst);
         return;
     }
     // B stored n x k: column j of op(B) is row j of B. Transpose 16 x 16 blocks in registers.
@@ -170,9 +173,10 @@ static const kernel_fn kernels[MR + 1] = {
     kernel_7, kernel_8, kernel_9, kernel_10, kernel_11, kernel_12,
 };
 
-TARGET void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long k, float alpha,
-                                const float *a, long lda, const float *b, long ldb, float beta,
-                                float *c, long ldc) {
+// Both entry points: op(B) from (b, ldb, trans_b), or, with `b_rows`, row p at b_rows[p] + b_col0.
+TARGET static void gemm(bool trans_a, bool trans_b, long m, long n, long k, float alpha, const float *a,
+                        long lda, const float *b, long ldb, const float *const *b_rows, long b_col0,
+                        float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0 || k <= 0) return;
     float *pa = buffer(&packed_a, (size_t)MC * KC);
     float *pb = buffer(&packed_b, (size_t)KC * NC);
@@ -181,8 +185,11 @@ TARGET void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long
         long nc = n - jc < NC ? n - jc : NC;
         for (long pc = 0; pc < k; pc += KC) {
             long kc = k - pc < KC ? k - pc : KC;
-            const float *bsrc = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
-            pack_b(trans_b, bsrc, ldb, kc, nc, pb);
+            if (b_rows != NULL) {
+                for (long p = 0; p < kc; p++) pack_b_row(b_rows[pc + p] + b_col0 + jc, p, kc, nc, pb);
+            } else {
+                pack_b(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, pb);
+            }
             float block_beta = pc == 0 ? beta : 1.0f;
             for (long ic = 0; ic < m; ic += MC) {
                 long mc = m - ic < MC ? m - ic : MC;
@@ -202,4 +209,15 @@ TARGET void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long
             }
         }
     }
+}
+
+TARGET void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long k, float alpha,
+                                const float *a, long lda, const float *b, long ldb, float beta,
+                                float *c, long ldc) {
+    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, 0, beta, c, ldc);
+}
+
+TARGET void uniseg_sgemm_avx512_rows(long m, long n, long k, float alpha, const float *a, long lda,
+                                     const float *const *b_rows, long b_col0, float beta, float *c, long ldc) {
+    gemm(false, false, m, n, k, alpha, a, lda, NULL, 0, b_rows, b_col0, beta, c, ldc);
 }

@@ -108,6 +108,74 @@ public struct ConvGeometry: Equatable {
     }
 }
 
+extension ConvGeometry {
+    /// Stride-1 convolutions on large maps skip the lowered matrix (kh·kw copies of the input):
+    /// with the input zero-padded once to `[Cin, N, H + 2·padH, W + 2·padW]`, tap (c, i, j) of
+    /// every output position is the padded input shifted by i rows and j columns, so the GEMM
+    /// reads its K rows as pointers into that one copy (`sgemmRows`). The GEMM also computes the
+    /// columns that fall in the padding (discarded), so only maps where those are few qualify.
+    /// Same K order, same kernel: the output equals the lowered path's bit for bit.
+    var lowersBySharing: Bool {
+        Self.sharingEnabled && groups == 1 && strideH == 1 && strideW == 1 && dilationH == 1 && dilationW == 1 && kernelH * kernelW > 1
+            && GEMMBackend.current == .avx512
+            && (height + 2 * padH) * (width + 2 * padW) * 100 <= outHeight * outWidth * 115
+    }
+
+    /// Off: every convolution takes the lowered path (tests and benchmarks compare the two).
+    nonisolated(unsafe) public static var sharingEnabled = true
+
+    /// The forward pass of `lowersBySharing` convolutions: `[N, Cout, Ho, Wo]` (+ bias).
+    func forwardSharing(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float]?) -> [Float] {
+        let hp = height + 2 * padH, wp = width + 2 * padW, padded = hp * wp, l = batch * padded
+        let (ho, wo) = (outHeight, outWidth)
+        // Garbage columns near the end read up to this far past the last channel's copy.
+        let tail = (kernelH - 1) * wp + kernelW
+        return ScratchPool.withBuffer(inChannels * l + tail) { xp in
+            Parallel.forRanges(inChannels * batch, costPerElement: padded) { planes in
+                for cn in planes {
+                    let c = cn / batch, n = cn % batch
+                    let dst = xp + c * l + n * padded, src = x + (n * inChannels + c) * height * width
+                    dst.update(repeating: 0, count: padH * wp + padW)
+                    for y in 0..<height {
+                        (dst + (y + padH) * wp + padW).update(from: src + y * width, count: width)
+                        // The right padding of this row and the left padding of the next.
+                        (dst + (y + padH) * wp + padW + width).update(repeating: 0, count: 2 * padW)
+                    }
+                    let filled = (height + padH) * wp + padW
+                    (dst + filled).update(repeating: 0, count: padded - filled)
+                }
+            }
+            (xp + inChannels * l).update(repeating: 0, count: tail)
+            var rows: [UnsafePointer<Float>?] = []
+            rows.reserveCapacity(patchSize)
+            for c in 0..<inChannels {
+                for i in 0..<kernelH { for j in 0..<kernelW { rows.append(UnsafePointer(xp + c * l + i * wp + j)) } }
+            }
+            return ScratchPool.withBuffer(outChannels * l) { y in
+                sgemmRows(m: outChannels, n: l, k: patchSize, a: weight, lda: patchSize, rows: rows, c: y, ldc: l)
+                // Output rows (n, o, oy): the valid columns of Y's row o.
+                let rowCount = batch * outChannels * ho
+                return [Float](unsafeUninitializedCapacity: rowCount * wo) { out, count in
+                    let o = out.baseAddress!
+                    Parallel.forRanges(rowCount, costPerElement: wo) { range in
+                        for r in range {
+                            let oy = r % ho, no = r / ho, oc = no % outChannels, n = no / outChannels
+                            let src = y + oc * l + n * padded + oy * wp, dst = o + r * wo
+                            if let bias {
+                                let b = bias[oc]
+                                for i in 0..<wo { dst[i] = src[i] + b }
+                            } else {
+                                dst.update(from: src, count: wo)
+                            }
+                        }
+                    }
+                    count = rowCount * wo
+                }
+            }
+        }
+    }
+}
+
 extension Tensor {
     /// PyTorch's `conv2d`: `x` `[N, Cin, H, W]`, `weight` `[Cout, Cin/groups, kh, kw]`,
     /// `bias` `[Cout]`. `stride`, `padding` and `dilation` are (vertical, horizontal).
@@ -140,7 +208,9 @@ extension Tensor {
         let outShape = [geo.batch, geo.outChannels, ho, wo]
 
         // Forward: Y[g] = W[g] · col[g], then [Cout, N·HoWo] → [N, Cout, HoWo] (+ bias).
-        let values = ScratchPool.withBuffer(geo.outChannels * p) { ymat in
+        let values = geo.lowersBySharing ? x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in geo.forwardSharing(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data) }
+        } : ScratchPool.withBuffer(geo.outChannels * p) { ymat in
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { wp in
                     withLoweredInput(geo, xp.baseAddress!) { col in

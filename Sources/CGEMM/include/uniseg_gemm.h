@@ -17,4 +17,9 @@ void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long k, flo
                          const float *a, long lda, const float *b, long ldb, float beta,
                          float *c, long ldc);
 
+/// The same with A not transposed and row p of op(B) given by a pointer: op(B)[p][j] =
+/// b_rows[p][b_col0 + j]. Lowering-free convolution: the rows are shifted windows of the input.
+void uniseg_sgemm_avx512_rows(long m, long n, long k, float alpha, const float *a, long lda,
+                              const float *const *b_rows, long b_col0, float beta, float *c, long ldc);
+
 #endif
