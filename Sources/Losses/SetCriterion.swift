@@ -1,4 +1,5 @@
 import Autograd
+import Dispatch
 import Matching
 
 /// How a dataset's samples are supervised.
@@ -126,14 +127,24 @@ public struct SetCriterion {
         let (b, q) = (set.logits.shape[0], set.logits.shape[1])
         var m = matcher(height: set.masks.shape[2], width: set.masks.shape[3])
         if targets.supervision == .boxes { m.maskWeight = config.boxProjectionWeight }
-        return try (0..<b).map { i in
-            let logits = set.logits.data[(i * q * set.logits.shape[2])..<((i + 1) * q * set.logits.shape[2])]
-            let hw = set.masks.shape[2] * set.masks.shape[3]
-            let masks = set.masks.data[(i * q * hw)..<((i + 1) * q * hw)]
-            return try m.match(logits: Tensor(shape: [q, set.logits.shape[2]], data: Array(logits)),
-                               masks: Tensor(shape: [q, set.masks.shape[2], set.masks.shape[3]], data: Array(masks)),
-                               targets: targets.images[i], image: i, rng: &rng)
+        // The random points in image order (the stream does not depend on the threads), then the
+        // images at once: each keeps the other core busy through its own serial parts.
+        let points = targets.images.prefix(b).map { m.randomPoints(for: $0, rng: &rng) }
+        let matcher = m
+        var results = [Result<Assignment, Error>](repeating: .failure(CancellationError()), count: b)
+        results.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: b) { i in
+                out[i] = Result {
+                    let logits = set.logits.data[(i * q * set.logits.shape[2])..<((i + 1) * q * set.logits.shape[2])]
+                    let hw = set.masks.shape[2] * set.masks.shape[3]
+                    let masks = set.masks.data[(i * q * hw)..<((i + 1) * q * hw)]
+                    return try matcher.match(logits: Tensor(shape: [q, set.logits.shape[2]], data: Array(logits)),
+                                             masks: Tensor(shape: [q, set.masks.shape[2], set.masks.shape[3]], data: Array(masks)),
+                                             targets: targets.images[i], image: i, points: points[i])
+                }
+            }
         }
+        return try results.map { try $0.get() }
     }
 
     /// The weighted losses of one prediction set, by name. `numMasks` is the batch's target

@@ -62,9 +62,24 @@ public struct HungarianMatcher {
         }
     }
 
+    /// The random points (`[points, 2]`, unit square) `costMatrix` draws for `targets`, or nil
+    /// when it draws none (no targets, box targets, a fixed grid). Drawing every image's points
+    /// first, in image order, lets the images be matched in parallel on the same random stream.
+    public func randomPoints(for targets: ImageTargets, rng: inout SeededRNG) -> [Float]? {
+        guard fixedGrid == nil, !targets.classes.isEmpty, targets.masks != nil else { return nil }
+        var unit = [Float](repeating: 0, count: points * 2)
+        for i in unit.indices { unit[i] = rng.nextUniform() }
+        return unit
+    }
+
     /// The cost matrix `[Q, T]` (row-major) of one image: `logits` `[Q, K+1]`, `masks` `[Q, H, W]`
     /// mask logits.
     public func costMatrix(logits: Tensor, masks: Tensor, targets: ImageTargets, rng: inout SeededRNG) throws -> [Double] {
+        try costMatrix(logits: logits, masks: masks, targets: targets, points: randomPoints(for: targets, rng: &rng))
+    }
+
+    /// `costMatrix` on points drawn beforehand by `randomPoints(for:rng:)`.
+    public func costMatrix(logits: Tensor, masks: Tensor, targets: ImageTargets, points drawn: [Float]?) throws -> [Double] {
         let q = logits.shape[0], k1 = logits.shape[1], t = targets.classes.count
         guard masks.rank == 3, masks.shape[0] == q else {
             throw MatchError.badTargets("prediction masks \(masks.shape) do not fit logits \(logits.shape)")
@@ -82,8 +97,9 @@ public struct HungarianMatcher {
             guard targetMasks.rank == 3, targetMasks.shape[0] == t else {
                 throw MatchError.badTargets("target masks \(targetMasks.shape) for \(t) classes")
             }
-            var unit = fixedGrid?.map { ($0 + 1) / 2 } ?? [Float](repeating: 0, count: points * 2)
-            if fixedGrid == nil { for i in unit.indices { unit[i] = rng.nextUniform() } }
+            guard let unit = fixedGrid?.map({ ($0 + 1) / 2 }) ?? drawn, unit.count == 2 * points || fixedGrid != nil else {
+                throw MatchError.badTargets("mask targets need \(points) points drawn by randomPoints(for:rng:)")
+            }
             let maskCost = pointMaskCost(masks, targetMasks, points: unit)
             for e in cost.indices { cost[e] += maskCost[e] }
         } else if let boxes = targets.boxes {
@@ -99,7 +115,13 @@ public struct HungarianMatcher {
     /// Matches one image: the assignment of queries (rows) to targets (cols).
     public func match(logits: Tensor, masks: Tensor, targets: ImageTargets, image: Int = 0,
                       rng: inout SeededRNG) throws -> Assignment {
-        let cost = try costMatrix(logits: logits, masks: masks, targets: targets, rng: &rng)
+        try match(logits: logits, masks: masks, targets: targets, image: image, points: randomPoints(for: targets, rng: &rng))
+    }
+
+    /// `match` on points drawn beforehand by `randomPoints(for:rng:)`.
+    public func match(logits: Tensor, masks: Tensor, targets: ImageTargets, image: Int = 0,
+                      points: [Float]?) throws -> Assignment {
+        let cost = try costMatrix(logits: logits, masks: masks, targets: targets, points: points)
         if cost.contains(where: { !$0.isFinite }) { throw MatchError.nonFiniteCost(image: image) }
         return try linearSumAssignment(cost, rows: logits.shape[0], cols: targets.classes.count)
     }
