@@ -132,6 +132,7 @@ struct BenchStep: ParsableCommand {
         var memory = String(format: "peak resident memory: %.0f MB", peakMB)
         if let theirs = pytorch?["peak_rss_mb"] as? Double { memory += String(format: " (PyTorch, this run: %.0f MB)", theirs) }
         print(memory)
+        print(String(format: "matching: %.1f %% of the iteration", 100 * medians[2] / medians[0]))
         if pytorch == nil && !noPytorch {
             print("(PyTorch baseline not run: \(python) \(pytorchScript) failed — it needs torch, numpy and scipy)")
         }
