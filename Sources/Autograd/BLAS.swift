@@ -34,13 +34,8 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
         for i in 0..<m { for j in 0..<n { c[i * (ldc ?? n) + j] = beta == 0 ? 0 : beta * c[i * (ldc ?? n) + j] } }
         return
     }
-    let t0 = GEMMCensus.enabled ? DispatchTime.now().uptimeNanoseconds : 0
-    defer {
-        if GEMMCensus.enabled {
-            GEMMCensus.add(GEMMCensus.Shape(m: m, n: n, k: k, transA: transA, transB: transB),
-                           seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
-        }
-    }
+    let timer = GEMMCensus.start()
+    defer { GEMMCensus.stop(timer, GEMMCensus.Shape(m: m, n: n, k: k, transA: transA, transB: transB)) }
     let lda = lda ?? (transA ? m : k), ldb = ldb ?? (transB ? k : n), ldc = ldc ?? n
     if GEMMBackend.current == .avx512 {
         avx512GEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
@@ -54,55 +49,52 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
                 a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
-/// The AVX-512 kernel on `Parallel.threads` cores: C is cut into one block of whole micro-tiles
-/// per thread along its longer side (each thread packs its own operands); small products stay on
-/// the calling thread. The cut depends only on the shape and thread count, so results are
-/// reproducible.
+/// The AVX-512 kernel on `Parallel.threads` cores (see `forEachPart`).
 @usableFromInline
 func avx512GEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-    let tileRows = 12, tileCols = 32
-    let splitCols = n >= m
-    let tiles = splitCols ? (n + tileCols - 1) / tileCols : (m + tileRows - 1) / tileRows
-    let parts = m * n * k < 1 << 20 ? 1 : min(Parallel.threads, tiles)
-    if parts <= 1 {
-        uniseg_sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-        return
-    }
-    DispatchQueue.concurrentPerform(iterations: parts) { part in
-        let t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts
-        if splitCols {
-            let j0 = t0 * tileCols, j1 = min(n, t1 * tileCols)
-            if j0 >= j1 { return }
-            uniseg_sgemm_avx512(transA, transB, m, j1 - j0, k, alpha, a, lda,
-                                transB ? b + j0 * ldb : b + j0, ldb, beta, c + j0, ldc)
-        } else {
-            let i0 = t0 * tileRows, i1 = min(m, t1 * tileRows)
-            if i0 >= i1 { return }
-            uniseg_sgemm_avx512(transA, transB, i1 - i0, n, k, alpha,
-                                transA ? a + i0 : a + i0 * lda, lda, b, ldb, beta, c + i0 * ldc, ldc)
-        }
+    forEachPart(m: m, n: n, k: k) { rows, cols in
+        uniseg_sgemm_avx512(transA, transB, rows.count, cols.count, k, alpha,
+                            transA ? a + rows.lowerBound : a + rows.lowerBound * lda, lda,
+                            transB ? b + cols.lowerBound * ldb : b + cols.lowerBound, ldb,
+                            beta, c + rows.lowerBound * ldc + cols.lowerBound, ldc)
     }
 }
 
 /// `C = A · B` (beta 0) with A `[m, k]` row-major and row p of B read from `rows[p] + j` — B's
 /// rows anywhere in memory, e.g. shifted windows of a padded image (`ConvGeometry`'s
-/// lowering-free path). AVX-512 kernel only; columns are cut across the threads as in `sgemm`.
-/// Each element is computed exactly as `sgemm` computes it from the same rows laid out as a
-/// matrix.
+/// lowering-free path). AVX-512 kernel only, threads as in `sgemm`. Each element is computed
+/// exactly as `sgemm` computes it from the same rows laid out as a matrix.
 func sgemmRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, rows: [UnsafePointer<Float>?],
                c: UnsafeMutablePointer<Float>, ldc: Int) {
     precondition(GEMMBackend.current == .avx512 && rows.count == k, "sgemmRows: AVX-512 kernel and k row pointers needed")
-    let tileCols = 32, tiles = (n + tileCols - 1) / tileCols
-    let parts = m * n * k < 1 << 20 ? 1 : Swift.min(Parallel.threads, tiles)
+    let timer = GEMMCensus.start()
+    defer { GEMMCensus.stop(timer, GEMMCensus.Shape(m: m, n: n, k: k, transA: false, transB: false)) }
     rows.withUnsafeBufferPointer { rp in
-        DispatchQueue.concurrentPerform(iterations: parts) { part in
-            let j0 = Swift.min(n, tiles * part / parts * tileCols), j1 = Swift.min(n, tiles * (part + 1) / parts * tileCols)
-            if j0 < j1 {
-                uniseg_sgemm_avx512_rows(m, j1 - j0, k, 1, a, lda, rp.baseAddress!, j0, 0, c + j0, ldc)
-            }
+        forEachPart(m: m, n: n, k: k) { rowRange, cols in
+            uniseg_sgemm_avx512_rows(rowRange.count, cols.count, k, 1, a + rowRange.lowerBound * lda, lda,
+                                     rp.baseAddress!, cols.lowerBound, 0, c + rowRange.lowerBound * ldc + cols.lowerBound, ldc)
         }
+    }
+}
+
+/// Runs `body` on the blocks of an m x n product that the threads share: one block of whole
+/// micro-tiles (12 rows x 32 columns) per thread along C's longer side, each packing its own
+/// operands; small products (under 2^20 multiply-adds) stay whole on the calling thread. The cut
+/// depends only on the shape and thread count, so results are reproducible — and every element
+/// is summed as in an uncut call.
+func forEachPart(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>) -> Void) {
+    let splitCols = n >= m, tile = splitCols ? 32 : 12, side = splitCols ? n : m
+    let tiles = (side + tile - 1) / tile
+    let parts = m * n * k < 1 << 20 ? 1 : Swift.min(Parallel.threads, tiles)
+    if parts <= 1 {
+        body(0..<m, 0..<n)
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: parts) { part in
+        let lo = Swift.min(side, tiles * part / parts * tile), hi = Swift.min(side, tiles * (part + 1) / parts * tile)
+        if lo < hi { splitCols ? body(0..<m, lo..<hi) : body(lo..<hi, 0..<n) }
     }
 }
 
@@ -113,8 +105,8 @@ public var blasThreads: Int { Int(openblas_get_num_threads()) }
 public func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
 
-/// A census of GEMM calls for benchmarks (`train bench step --gemm-census`): while `enabled`,
-/// every `sgemm` adds its shape, wall time and FLOPs — where the GEMM time goes, and how far
+/// A census of GEMM calls for benchmarks (`train bench step --breakdown`): while `enabled`,
+/// every `sgemm` and `sgemmRows` adds its shape, wall time and FLOPs — where the GEMM time goes, and how far
 /// each shape runs from the machine's speed.
 public enum GEMMCensus {
     public struct Shape: Hashable, Sendable {
@@ -131,6 +123,16 @@ public enum GEMMCensus {
     nonisolated(unsafe) public static var enabled = false
     nonisolated(unsafe) private static var table: [Shape: Entry] = [:]
     private static let lock = NSLock()
+
+    /// A start time for `stop`, when counting.
+    @inline(__always)
+    static func start() -> UInt64 { enabled ? DispatchTime.now().uptimeNanoseconds : 0 }
+
+    /// Adds one call of `shape` begun at `start()`'s time.
+    @inline(__always)
+    static func stop(_ started: UInt64, _ shape: Shape) {
+        if enabled { add(shape, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) * 1e-9) }
+    }
 
     static func add(_ shape: Shape, seconds: Double) {
         lock.lock()

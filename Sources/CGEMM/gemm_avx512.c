@@ -9,9 +9,7 @@
 #include "uniseg_gemm.h"
 
 #include <immintrin.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 enum { MR = 12, NR = 32, KC = 384, MC = 120, NC = 1024 };
 
@@ -34,6 +32,12 @@ static float *buffer(float **slot, size_t floats) {
 }
 
 #define TARGET __attribute__((target("avx512f,fma")))
+
+// Lane masks of the two 16-wide halves of a tile's row when only `nr` (1...NR) columns exist.
+static inline void column_masks(long nr, __mmask16 *m0, __mmask16 *m1) {
+    *m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    *m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+}
 
 // r[i] <- column i of the 16 x 16 block whose rows are r[0...15].
 TARGET static inline void transpose16(__m512 r[16]) {
@@ -101,9 +105,8 @@ TARGET static inline void pack_b_row(const float *src, long p, long depth, long 
         _mm512_store_ps(d + 16, _mm512_loadu_ps(src + j0 + 16));
     }
     if (j0 < cols) {
-        long nr = cols - j0;
-        __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-        __mmask16 m1 = nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+        __mmask16 m0, m1;
+        column_masks(cols - j0, &m0, &m1);
         _mm512_store_ps(d, _mm512_maskz_loadu_ps(m0, src + j0));
         _mm512_store_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + j0 + 16));
     }
@@ -200,8 +203,8 @@ TARGET static void gemm(bool trans_a, bool trans_b, long m, long n, long k, floa
                     const float *apanel = pa + (ir / MR) * MR * kc;
                     for (long jr = 0; jr < nc; jr += NR) {
                         long nr = nc - jr < NR ? nc - jr : NR;
-                        __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
-                        __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+                        __mmask16 m0, m1;
+                        column_masks(nr, &m0, &m1);
                         kernels[mr](kc, apanel, pb + (jr / NR) * NR * kc, c + (ic + ir) * ldc + jc + jr, ldc,
                                     m0, m1, alpha, block_beta);
                     }
