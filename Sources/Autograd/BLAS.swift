@@ -62,6 +62,18 @@ func avx512GEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float
     }
 }
 
+/// `dst[c · ldd + r] = src[r · lds + c]` for the `rows` x `cols` matrix at `src`, on the
+/// calling thread: 16 x 16 blocks transposed in registers with the AVX-512 backend, else a plain
+/// copy (column by column).
+public func transposeMatrix(rows: Int, cols: Int, _ src: UnsafePointer<Float>, lds: Int,
+                            _ dst: UnsafeMutablePointer<Float>, ldd: Int) {
+    if GEMMBackend.current == .avx512 {
+        uniseg_transpose_avx512(rows, cols, src, lds, dst, ldd)
+    } else {
+        for c in 0..<cols { for r in 0..<rows { dst[c * ldd + r] = src[r * lds + c] } }
+    }
+}
+
 /// `C = A · B` (beta 0) with A `[m, k]` row-major and row p of B read from `rows[p] + j` — B's
 /// rows anywhere in memory, e.g. shifted windows of a padded image (`ConvGeometry`'s
 /// lowering-free path). AVX-512 kernel only, threads as in `sgemm`. Each element is computed

@@ -224,3 +224,12 @@ TARGET void uniseg_sgemm_avx512_rows(long m, long n, long k, float alpha, const 
                                      const float *const *b_rows, long b_col0, float beta, float *c, long ldc) {
     gemm(false, false, m, n, k, alpha, a, lda, NULL, 0, b_rows, b_col0, beta, c, ldc);
 }
+
+TARGET void uniseg_transpose_avx512(long rows, long cols, const float *src, long lds, float *dst, long ldd) {
+    for (long r0 = 0; r0 < rows; r0 += 16) {
+        long rn = rows - r0 < 16 ? rows - r0 : 16;
+        __mmask16 lanes = rn == 16 ? 0xFFFF : (__mmask16)((1u << rn) - 1);
+        for (long c0 = 0; c0 < cols; c0 += 16)
+            transpose_block(src + r0 * lds + c0, lds, rn, cols - c0 < 16 ? cols - c0 : 16, dst + c0 * ldd + r0, ldd, lanes);
+    }
+}

@@ -124,7 +124,7 @@ public struct SetCriterion {
 
     /// The matched (query, target) pairs of each image, queries ascending. No gradient.
     public func match(_ set: PredictionSet, _ targets: BatchTargets, rng: inout SeededRNG) throws -> [Assignment] {
-        let (b, q) = (set.logits.shape[0], set.logits.shape[1])
+        let b = set.logits.shape[0]
         var m = matcher(height: set.masks.shape[2], width: set.masks.shape[3])
         if targets.supervision == .boxes { m.maskWeight = config.boxProjectionWeight }
         // The random points in image order (the stream does not depend on the threads), then the
@@ -135,12 +135,7 @@ public struct SetCriterion {
         results.withUnsafeMutableBufferPointer { out in
             DispatchQueue.concurrentPerform(iterations: b) { i in
                 out[i] = Result {
-                    let logits = set.logits.data[(i * q * set.logits.shape[2])..<((i + 1) * q * set.logits.shape[2])]
-                    let hw = set.masks.shape[2] * set.masks.shape[3]
-                    let masks = set.masks.data[(i * q * hw)..<((i + 1) * q * hw)]
-                    return try matcher.match(logits: Tensor(shape: [q, set.logits.shape[2]], data: Array(logits)),
-                                             masks: Tensor(shape: [q, set.masks.shape[2], set.masks.shape[3]], data: Array(masks)),
-                                             targets: targets.images[i], image: i, points: points[i])
+                    try matcher.match(logits: set.logits, masks: set.masks, targets: targets.images[i], image: i, points: points[i])
                 }
             }
         }

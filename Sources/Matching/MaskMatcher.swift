@@ -4,8 +4,11 @@ import Autograd
 public struct ImageTargets {
     /// Class of each target (indices into the image's dataset vocabulary).
     public var classes: [Int]
-    /// Target masks `[T, H, W]` (values in [0, 1]) for mask-supervised data.
-    public var masks: Tensor?
+    /// Target masks `[T, H, W]` (values in [0, 1]) for mask-supervised data. Fixed at init: the
+    /// matcher samples `maskCrops`, cut from them once (not once per prediction set).
+    public let masks: Tensor?
+    /// Each target mask cut to where it is not 0 (none without masks).
+    public let maskCrops: [MaskCrop]
     /// Target boxes for box-only data, `(x0, y0, x1, y1)` in pixels of the predicted mask map
     /// (stride 4); a box covers the pixels whose index lies in `floor(x0)..<ceil(x1)` (and the
     /// same for y), clipped to the map.
@@ -14,6 +17,7 @@ public struct ImageTargets {
     public init(classes: [Int], masks: Tensor? = nil, boxes: [(Float, Float, Float, Float)]? = nil) {
         self.classes = classes
         self.masks = masks
+        self.maskCrops = masks.map { MaskCrop.of($0) } ?? []
         self.boxes = boxes
     }
 }
@@ -78,17 +82,25 @@ public struct HungarianMatcher {
         try costMatrix(logits: logits, masks: masks, targets: targets, points: randomPoints(for: targets, rng: &rng))
     }
 
-    /// `costMatrix` on points drawn beforehand by `randomPoints(for:rng:)`.
-    public func costMatrix(logits: Tensor, masks: Tensor, targets: ImageTargets, points drawn: [Float]?) throws -> [Double] {
-        let q = logits.shape[0], k1 = logits.shape[1], t = targets.classes.count
-        guard masks.rank == 3, masks.shape[0] == q else {
-            throw MatchError.badTargets("prediction masks \(masks.shape) do not fit logits \(logits.shape)")
+    /// `costMatrix` on points drawn beforehand by `randomPoints(for:rng:)`. `logits` and `masks`
+    /// are one image's `[Q, K+1]` and `[Q, H, W]`, or a batch's `[B, Q, K+1]` and
+    /// `[B, Q, H, W]` of which entry `image` is read in place (no copy of its masks).
+    public func costMatrix(logits: Tensor, masks: Tensor, targets: ImageTargets, image: Int = 0,
+                           points drawn: [Float]?) throws -> [Double] {
+        let batched = masks.rank == 4
+        guard logits.rank == (batched ? 3 : 2), masks.rank == (batched ? 4 : 3),
+              masks.shape.dropLast(2) == logits.shape.dropLast(), !batched || (0..<logits.shape[0]).contains(image) else {
+            throw MatchError.badTargets("prediction masks \(masks.shape) do not fit logits \(logits.shape)\(batched ? " (image \(image))" : "")")
         }
+        let (q, k1, t) = (logits.shape[logits.rank - 2], logits.shape[logits.rank - 1], targets.classes.count)
+        let (h, w) = (masks.shape[masks.rank - 2], masks.shape[masks.rank - 1])
+        let first = batched ? image : 0
         for c in targets.classes where c < 0 || c >= k1 - 1 {
             throw MatchError.badTargets("target class \(c) is outside 0..<\(k1 - 1)")
         }
         if t == 0 { return [] }
-        let probs = withoutGrad { logits.softmax(axis: 1) }.data
+        let imageLogits = Tensor(shape: [q, k1], data: Array(logits.data[(first * q * k1)..<((first + 1) * q * k1)]))
+        let probs = withoutGrad { imageLogits.softmax(axis: 1) }.data
         var cost = [Double](repeating: 0, count: q * t)
         for i in 0..<q {
             for j in 0..<t { cost[i * t + j] = Double(-classWeight * probs[i * k1 + targets.classes[j]]) }
@@ -100,11 +112,16 @@ public struct HungarianMatcher {
             guard let unit = fixedGrid?.map({ ($0 + 1) / 2 }) ?? drawn, unit.count == 2 * points || fixedGrid != nil else {
                 throw MatchError.badTargets("mask targets need \(points) points drawn by randomPoints(for:rng:)")
             }
-            let maskCost = pointMaskCost(masks, targetMasks, points: unit)
+            let maskCost = masks.data.withUnsafeBufferPointer {
+                pointMaskCost($0.baseAddress! + first * q * h * w, queries: q, height: h, width: w,
+                              targets: targets.maskCrops, targetHeight: targetMasks.shape[1], targetWidth: targetMasks.shape[2],
+                              points: unit)
+            }
             for e in cost.indices { cost[e] += maskCost[e] }
         } else if let boxes = targets.boxes {
             guard boxes.count == t else { throw MatchError.badTargets("\(boxes.count) boxes for \(t) classes") }
-            let boxCost = projectionCost(masks, boxes)
+            let imageMasks = batched ? Tensor(shape: [q, h, w], data: Array(masks.data[(first * q * h * w)..<((first + 1) * q * h * w)])) : masks
+            let boxCost = projectionCost(imageMasks, boxes)
             for e in cost.indices { cost[e] += Double(maskWeight) * boxCost[e] }
         } else {
             throw MatchError.badTargets("targets carry neither masks nor boxes")
@@ -118,12 +135,13 @@ public struct HungarianMatcher {
         try match(logits: logits, masks: masks, targets: targets, image: image, points: randomPoints(for: targets, rng: &rng))
     }
 
-    /// `match` on points drawn beforehand by `randomPoints(for:rng:)`.
+    /// `match` on points drawn beforehand by `randomPoints(for:rng:)`; `logits` and `masks` as
+    /// in `costMatrix(logits:masks:targets:image:points:)` (one image, or entry `image` of a batch).
     public func match(logits: Tensor, masks: Tensor, targets: ImageTargets, image: Int = 0,
                       points: [Float]?) throws -> Assignment {
-        let cost = try costMatrix(logits: logits, masks: masks, targets: targets, points: points)
+        let cost = try costMatrix(logits: logits, masks: masks, targets: targets, image: image, points: points)
         if cost.contains(where: { !$0.isFinite }) { throw MatchError.nonFiniteCost(image: image) }
-        return try linearSumAssignment(cost, rows: logits.shape[0], cols: targets.classes.count)
+        return try linearSumAssignment(cost, rows: logits.shape[logits.rank - 2], cols: targets.classes.count)
     }
 
     /// w_mask·BCE + w_dice·dice, `[Q, T]`, on `points` (`[P, 2]`, x then y, in the unit square
@@ -133,150 +151,138 @@ public struct HungarianMatcher {
     /// each prediction needs its softplus and sigmoid sums plus two dot products with every
     /// target. The predictions are laid out pixel-major (`[H·W, Q]`, Q padded to 8) so that
     /// sampling a point reads four contiguous rows of Q values (no per-value gathers), and every
-    /// later loop runs along Q. Points go in blocks of 256: sample, softplus and sigmoid
-    /// (elementwise, vectorised), then sums over the block's points in Float (8 queries per
-    /// register); block sums are added in block order in Double, so the result does not depend
-    /// on the thread count. A target is 0 at most points, and a zero adds nothing to its dot
-    /// products: each target visits only its nonzero points.
-    func pointMaskCost(_ pred: Tensor, _ target: Tensor, points random: [Float]) -> [Double] {
-        let q = pred.shape[0], t = target.shape[0], p = random.count / 2
-        let plane = pred.shape[1] * pred.shape[2]
+    /// later loop runs along Q (`pointSums`). A target is 0 at most points, and a zero adds
+    /// nothing to its dot products: each target visits only its nonzero points
+    /// (`SparseTargetSamples`, sampled from the targets' crops).
+    func pointMaskCost(_ pred: UnsafePointer<Float>, queries q: Int, height: Int, width: Int, targets crops: [MaskCrop],
+                       targetHeight: Int, targetWidth: Int, points random: [Float]) -> [Double] {
+        let t = crops.count, p = random.count / 2
+        let plane = height * width
         // The sums do not depend on the order of the points; visiting them in raster order of
-        // the prediction map keeps neighbouring taps in cache (the pixel-major map is ~1 MB).
-        let unit = Self.rasterOrdered(random, height: pred.shape[1], width: pred.shape[2])
+        // the prediction map keeps neighbouring taps in cache (the pixel-major map is ~1 MB) and
+        // puts the points near a target in one range.
+        let (unit, pixelStarts) = Self.rasterOrdered(random, height: height, width: width)
         let lanes = (q + 7) / 8 * 8
-        let taps = BilinearTaps(unitPoints: unit, height: pred.shape[1], width: pred.shape[2])
-        let y = Tensor.sampledValues(target, points: unit, count: p, shared: true)
-        var pixelMajor = [Float](repeating: 0, count: plane * lanes)
-        pred.data.withUnsafeBufferPointer { xp in
-            pixelMajor.withUnsafeMutableBufferPointer { mp in
-                let (X, M) = (xp.baseAddress!, mp.baseAddress!)
-                Parallel.forRanges(plane, costPerElement: q) { pixels in
-                    for o in pixels { for i in 0..<q { M[o * lanes + i] = X[i * plane + o] } }
-                }
+        let taps = BilinearTaps(unitPoints: unit, height: height, width: width)
+        let y = SparseTargetSamples(crops: crops, height: targetHeight, width: targetWidth, points: unit,
+                                    pixelStarts: pixelStarts, gridWidth: width)
+        // The pixel-major map comes from the scratch pool: a fresh megabyte would be faulted in
+        // page by page on every call.
+        let sums = ScratchPool.withBuffer(plane * lanes) { M in
+            Parallel.forRanges((plane + 15) / 16, costPerElement: 16 * q) { tiles in
+                let pixels = (tiles.lowerBound * 16)..<Swift.min(tiles.upperBound * 16, plane)
+                transposeMatrix(rows: q, cols: pixels.count, pred + pixels.lowerBound, lds: plane,
+                                M + pixels.lowerBound * lanes, ldd: lanes)
+                for o in pixels { for i in q..<lanes { M[o * lanes + i] = 0 } }
             }
+            return Self.pointSums(M, lanes: lanes, taps: taps, targets: y, count: p)
         }
-        // Per block: [softplus sum, sigmoid sum, then x·y_j and sigmoid·y_j for each target j],
-        // each `lanes` wide.
-        let perBlock = (2 + 2 * t) * lanes
-        let block = 256, blocks = (p + block - 1) / block
-        var partial = [Double](repeating: 0, count: blocks * perBlock)
-        pixelMajor.withUnsafeBufferPointer { mp in
-            y.withUnsafeBufferPointer { yp in
-                partial.withUnsafeMutableBufferPointer { pp in
-                    let (M, Y, P) = (mp.baseAddress!, yp.baseAddress!, pp.baseAddress!)
-                    Parallel.forRanges(blocks, costPerElement: block * lanes * 32) { range in
-                        let xb = UnsafeMutablePointer<Float>.allocate(capacity: block * lanes)
-                        let sig = UnsafeMutablePointer<Float>.allocate(capacity: block * lanes)
-                        let soft = UnsafeMutablePointer<Float>.allocate(capacity: block * lanes)
-                        let acc = UnsafeMutablePointer<Float>.allocate(capacity: perBlock)
-                        let nonzero = UnsafeMutablePointer<Int32>.allocate(capacity: block)
-                        defer { xb.deallocate(); sig.deallocate(); soft.deallocate(); acc.deallocate(); nonzero.deallocate() }
-                        for b in range {
-                            let k0 = b * block, n = Swift.min(block, p - k0)
-                            taps.sampleChannelsLast(M, channels: lanes, k0..<(k0 + n), into: xb)
-                            // softplus(v) = max(v, 0) + log(1 + e) and sigmoid(v) share
-                            // e = exp(−|v|) in (0, 1], where log(1 + e) is a short series.
-                            for k in 0..<(n * lanes) {
-                                let v = xb[k]
-                                let e = fastExp(-Swift.abs(v))
-                                let r = 1 / (1 + e)
-                                sig[k] = v >= 0 ? r : e * r
-                                soft[k] = Swift.max(v, 0) + log1pOfUnit(t: e / (2 + e))
-                            }
-                            acc.update(repeating: 0, count: perBlock)
-                            // Sums over the block's points, 16 lanes of Q at a time (two
-                            // accumulators each, to hide the add latency).
-                            for c in stride(from: 0, to: lanes, by: 8) {
-                                var a = SIMD8<Float>(), s = SIMD8<Float>()
-                                for k in 0..<n {
-                                    a += load8(soft + k * lanes + c)
-                                    s += load8(sig + k * lanes + c)
-                                }
-                                store8(acc + c, a)
-                                store8(acc + lanes + c, s)
-                            }
-                            for j in 0..<t {
-                                let yj = Y + j * p + k0
-                                var m = 0
-                                for k in 0..<n where yj[k] != 0 {
-                                    nonzero[m] = Int32(k)
-                                    m += 1
-                                }
-                                if m == 0 { continue }
-                                let out = acc + (2 + 2 * j) * lanes
-                                // 32 lanes at a time (8 independent sums hide the add latency),
-                                // then 16, then 8.
-                                var c = 0
-                                while c + 32 <= lanes {
-                                    var (a0, a1, a2, a3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-                                    var (s0, s1, s2, s3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-                                    for i in 0..<m {
-                                        let k = Int(nonzero[i])
-                                        let v = SIMD8<Float>(repeating: yj[k])
-                                        let xr = xb + k * lanes + c, sr = sig + k * lanes + c
-                                        a0 += v * load8(xr); a1 += v * load8(xr + 8)
-                                        a2 += v * load8(xr + 16); a3 += v * load8(xr + 24)
-                                        s0 += v * load8(sr); s1 += v * load8(sr + 8)
-                                        s2 += v * load8(sr + 16); s3 += v * load8(sr + 24)
-                                    }
-                                    store8(out + c, a0); store8(out + c + 8, a1)
-                                    store8(out + c + 16, a2); store8(out + c + 24, a3)
-                                    store8(out + lanes + c, s0); store8(out + lanes + c + 8, s1)
-                                    store8(out + lanes + c + 16, s2); store8(out + lanes + c + 24, s3)
-                                    c += 32
-                                }
-                                while c + 16 <= lanes {
-                                    var (a0, a1, s0, s1) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
-                                    for i in 0..<m {
-                                        let k = Int(nonzero[i])
-                                        let v = SIMD8<Float>(repeating: yj[k])
-                                        let xr = xb + k * lanes + c, sr = sig + k * lanes + c
-                                        a0 += v * load8(xr); a1 += v * load8(xr + 8)
-                                        s0 += v * load8(sr); s1 += v * load8(sr + 8)
-                                    }
-                                    store8(out + c, a0); store8(out + c + 8, a1)
-                                    store8(out + lanes + c, s0); store8(out + lanes + c + 8, s1)
-                                    c += 16
-                                }
-                                if c < lanes {
-                                    var a = SIMD8<Float>(), s = SIMD8<Float>()
-                                    for i in 0..<m {
-                                        let k = Int(nonzero[i])
-                                        let v = SIMD8<Float>(repeating: yj[k])
-                                        a += v * load8(xb + k * lanes + c)
-                                        s += v * load8(sig + k * lanes + c)
-                                    }
-                                    store8(out + c, a)
-                                    store8(out + lanes + c, s)
-                                }
-                            }
-                            let out = P + b * perBlock
-                            for e in 0..<perBlock { out[e] = Double(acc[e]) }
-                        }
-                    }
-                }
-            }
-        }
-        var sums = [Double](repeating: 0, count: perBlock)
-        for b in 0..<blocks { for e in 0..<perBlock { sums[e] += partial[b * perBlock + e] } }
-        let targetSum = y.withUnsafeBufferPointer { yp in (0..<t).map { preciseSum(yp.baseAddress! + $0 * p, p) } }
         var cost = [Double](repeating: 0, count: q * t)
         for i in 0..<q {
             for j in 0..<t {
                 let softSum = sums[i], sigSum = sums[lanes + i]
                 let xy = sums[(2 + 2 * j) * lanes + i], sy = sums[(3 + 2 * j) * lanes + i]
                 let bceCost = (softSum - xy) / Double(p)
-                let dice = 1 - (2 * sy + 1) / (sigSum + targetSum[j] + 1)
+                let dice = 1 - (2 * sy + 1) / (sigSum + y.sums[j] + 1)
                 cost[i * t + j] = Double(maskWeight) * bceCost + Double(diceWeight) * dice
             }
         }
         return cost
     }
 
+    /// The sums `pointMaskCost` needs over the `count` points of `taps`, on the pixel-major
+    /// predictions `M` (`lanes` per pixel): [Σ softplus, Σ sigmoid, then Σ x·y_j and
+    /// Σ sigmoid·y_j for each target j], each `lanes` wide. Points go in blocks of 256: Float
+    /// sums within a block, block sums added in block order in Double (the result does not
+    /// depend on the thread count).
+    static func pointSums(_ M: UnsafePointer<Float>, lanes: Int, taps: BilinearTaps, targets y: SparseTargetSamples,
+                          count p: Int) -> [Double] {
+        let t = y.sums.count
+        let perBlock = (2 + 2 * t) * lanes
+        let block = 256, blocks = (p + block - 1) / block
+        var partial = [Double](repeating: 0, count: blocks * perBlock)
+        y.index.withUnsafeBufferPointer { ip in y.value.withUnsafeBufferPointer { vp in
+            partial.withUnsafeMutableBufferPointer { pp in
+                let (IDX, VAL, P) = (ip.baseAddress, vp.baseAddress, pp.baseAddress!)
+                Parallel.forRanges(blocks, costPerElement: block * lanes * 32) { range in
+                    let xb = UnsafeMutablePointer<Float>.allocate(capacity: block * lanes)
+                    let sig = UnsafeMutablePointer<Float>.allocate(capacity: block * lanes)
+                    let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 4 * lanes)
+                    let acc = UnsafeMutablePointer<Float>.allocate(capacity: perBlock)
+                    defer { xb.deallocate(); sig.deallocate(); scratch.deallocate(); acc.deallocate() }
+                    for b in range {
+                        let k0 = b * block, n = Swift.min(block, p - k0)
+                        taps.sampleChannelsLast(M, channels: lanes, k0..<(k0 + n), into: xb)
+                        acc.update(repeating: 0, count: perBlock)
+                        sigmoidSoftplusSums(xb, rows: n, lanes: lanes, sigmoid: sig, softplusSum: acc,
+                                            sigmoidSum: acc + lanes, scratch: scratch)
+                        for j in 0..<t {
+                            // The target's nonzero points in this block.
+                            let lo = y.firstEntry(of: j, atOrAfter: k0), hi = y.firstEntry(of: j, atOrAfter: k0 + n)
+                            if lo == hi { continue }
+                            let (IDX, VAL) = (IDX!, VAL!)
+                            let out = acc + (2 + 2 * j) * lanes
+                            // 32 lanes at a time (8 independent sums hide the add latency),
+                            // then 16, then 8.
+                            var c = 0
+                            while c + 32 <= lanes {
+                                var (a0, a1, a2, a3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                                var (s0, s1, s2, s3) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                                for i in lo..<hi {
+                                    let k = Int(IDX[i]) &- k0
+                                    let v = SIMD8<Float>(repeating: VAL[i])
+                                    let xr = xb + k * lanes + c, sr = sig + k * lanes + c
+                                    a0 += v * load8(xr); a1 += v * load8(xr + 8)
+                                    a2 += v * load8(xr + 16); a3 += v * load8(xr + 24)
+                                    s0 += v * load8(sr); s1 += v * load8(sr + 8)
+                                    s2 += v * load8(sr + 16); s3 += v * load8(sr + 24)
+                                }
+                                store8(out + c, a0); store8(out + c + 8, a1)
+                                store8(out + c + 16, a2); store8(out + c + 24, a3)
+                                store8(out + lanes + c, s0); store8(out + lanes + c + 8, s1)
+                                store8(out + lanes + c + 16, s2); store8(out + lanes + c + 24, s3)
+                                c += 32
+                            }
+                            while c + 16 <= lanes {
+                                var (a0, a1, s0, s1) = (SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>(), SIMD8<Float>())
+                                for i in lo..<hi {
+                                    let k = Int(IDX[i]) &- k0
+                                    let v = SIMD8<Float>(repeating: VAL[i])
+                                    let xr = xb + k * lanes + c, sr = sig + k * lanes + c
+                                    a0 += v * load8(xr); a1 += v * load8(xr + 8)
+                                    s0 += v * load8(sr); s1 += v * load8(sr + 8)
+                                }
+                                store8(out + c, a0); store8(out + c + 8, a1)
+                                store8(out + lanes + c, s0); store8(out + lanes + c + 8, s1)
+                                c += 16
+                            }
+                            if c < lanes {
+                                var a = SIMD8<Float>(), s = SIMD8<Float>()
+                                for i in lo..<hi {
+                                    let k = Int(IDX[i]) &- k0
+                                    let v = SIMD8<Float>(repeating: VAL[i])
+                                    a += v * load8(xb + k * lanes + c)
+                                    s += v * load8(sig + k * lanes + c)
+                                }
+                                store8(out + c, a)
+                                store8(out + lanes + c, s)
+                            }
+                        }
+                        let out = P + b * perBlock
+                        for e in 0..<perBlock { out[e] = Double(acc[e]) }
+                    }
+                }
+            }
+        }}
+        var sums = [Double](repeating: 0, count: perBlock)
+        for b in 0..<blocks { for e in 0..<perBlock { sums[e] += partial[b * perBlock + e] } }
+        return sums
+    }
+
     /// `points` (`[P, 2]`, x then y in the unit square) sorted by the pixel of a `height` x
-    /// `width` map they fall in (a stable counting sort).
-    static func rasterOrdered(_ points: [Float], height: Int, width: Int) -> [Float] {
+    /// `width` map they fall in (a stable counting sort), and where each pixel's points start in
+    /// the sorted points (`height · width + 1` entries, the last `P`).
+    static func rasterOrdered(_ points: [Float], height: Int, width: Int) -> (points: [Float], pixelStarts: [Int]) {
         let p = points.count / 2
         var pixel = [Int](repeating: 0, count: p)
         var start = [Int](repeating: 0, count: height * width + 1)
@@ -287,6 +293,7 @@ public struct HungarianMatcher {
             start[pixel[k] + 1] += 1
         }
         for i in 0..<(height * width) { start[i + 1] += start[i] }
+        let pixelStarts = start
         var sorted = [Float](repeating: 0, count: points.count)
         for k in 0..<p {
             let slot = start[pixel[k]]
@@ -294,7 +301,7 @@ public struct HungarianMatcher {
             sorted[2 * slot] = points[2 * k]
             sorted[2 * slot + 1] = points[2 * k + 1]
         }
-        return sorted
+        return (sorted, pixelStarts)
     }
 
     /// Projection dice `[Q, T]` between each predicted mask and each box (BoxInst / DaTaSeg).

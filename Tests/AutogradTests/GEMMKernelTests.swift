@@ -152,4 +152,20 @@ final class GEMMKernelTests: XCTestCase {
             XCTAssertLessThan(worst, 2e-6 * Float(k), "\(m)x\(n)x\(k)")
         }
     }
+
+    /// The register-block transpose on partial blocks and padded strides, against a plain copy.
+    func testTransposeMatrix() {
+        var rng = SeededRNG(seed: 41)
+        for (rows, cols) in [(1, 1), (16, 16), (50, 33), (7, 70), (17, 15)] {
+            let lds = cols + 3, ldd = rows + 6
+            let src = Tensor.randn([rows * lds], rng: &rng).data
+            var dst = [Float](repeating: .nan, count: cols * ldd)
+            transposeMatrix(rows: rows, cols: cols, src, lds: lds, &dst, ldd: ldd)
+            for c in 0..<cols {
+                for r in 0..<rows { XCTAssertEqual(dst[c * ldd + r], src[r * lds + c], "\(rows) x \(cols) at (\(r), \(c))") }
+                // The stride's padding is left alone.
+                for r in rows..<ldd { XCTAssertTrue(dst[c * ldd + r].isNaN, "\(rows) x \(cols) wrote padding") }
+            }
+        }
+    }
 }

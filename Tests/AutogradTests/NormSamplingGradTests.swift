@@ -132,6 +132,34 @@ final class NormSamplingGradTests: XCTestCase {
         XCTAssertEqual(Tensor.sampledValues(big, points: points, count: n, rows: rows), gathered)
     }
 
+    /// A window holding a map's nonzero pixels (with a border of zeros, reaching past the map's
+    /// edge) samples exactly as the whole map, at points inside, on edges and outside.
+    func testSampleWindowEqualsSampleMap() {
+        var rng = SeededRNG(seed: 24)
+        let (h, w) = (12, 10)
+        var map = [Float](repeating: 0, count: h * w)
+        for y in 0..<4 { for x in 5..<10 { map[y * w + x] = rng.nextUniform() + 0.1 } }   // touches top and right edges
+        // The window: rows -3..<7, columns 2..<13 of the map (zeros beyond it).
+        let (oy, ox, wh, ww) = (-3, 2, 10, 11)
+        var window = [Float](repeating: 0, count: wh * ww)
+        for y in 0..<wh { for x in 0..<ww where (0..<h).contains(y + oy) && (0..<w).contains(x + ox) { window[y * ww + x] = map[(y + oy) * w + x + ox] } }
+        // Points whose taps stay in the window: x in [ox, ox + ww - 1) - 0.5 pixels, likewise y.
+        var points: [Float] = []
+        for _ in 0..<500 {
+            points.append((Float(ox) + 0.5 + rng.nextUniform() * Float(ww - 2)) / Float(w))
+            points.append((Float(oy) + 0.5 + rng.nextUniform() * Float(wh - 2)) / Float(h))
+        }
+        points += [1, 0, 0.75, 1.0 / 12, 0.55, 0.5 / 12, 0.25, 0]   // edges and pixel centres
+        let n = points.count / 2
+        var expected = [Float](repeating: 0, count: n), got = [Float](repeating: 0, count: n)
+        Tensor.sampleMap(map, height: h, width: w, points: points, count: n, into: &expected)
+        window.withUnsafeBufferPointer {
+            Tensor.sampleWindow($0, origin: (ox, oy), windowWidth: ww, height: h, width: w, points: points, count: n, into: &got)
+        }
+        XCTAssertEqual(got, expected)
+        XCTAssertGreaterThan(expected.filter { $0 != 0 }.count, 50)
+    }
+
     func testAttention() {
         let q = param([2, 2, 3, 4], 13), k = param([2, 2, 5, 4], 14), v = param([2, 2, 5, 3], 15)
         checkGradients([q, k, v]) { Tensor.attention(q: $0[0], k: $0[1], v: $0[2]) }

@@ -94,7 +94,12 @@ final class LossesTests: XCTestCase {
     func testMatcherCostMatchesPyTorch() {
         let f = Self.fixture.matcher_cost
         let matcher = HungarianMatcher()
-        var cost = matcher.pointMaskCost(f.pred_masks.constant, f.target_masks.constant, points: f.points.data)
+        let (pred, target) = (f.pred_masks.constant, f.target_masks.constant)
+        var cost = pred.data.withUnsafeBufferPointer {
+            matcher.pointMaskCost($0.baseAddress!, queries: pred.shape[0], height: pred.shape[1], width: pred.shape[2],
+                                  targets: MaskCrop.of(target), targetHeight: target.shape[1], targetWidth: target.shape[2],
+                                  points: f.points.data)
+        }
         let probs = f.logits.constant.softmax(axis: 1).data
         let (q, t, k1) = (f.logits.shape[0], f.target_classes.count, f.logits.shape[1])
         for i in 0..<q { for j in 0..<t { cost[i * t + j] -= 2 * Double(probs[i * k1 + f.target_classes[j]]) } }

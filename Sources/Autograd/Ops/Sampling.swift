@@ -262,6 +262,32 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// `sampleMap` on an `h` x `w` map of which only a window is given: rows
+    /// `origin.y ..< origin.y + window height` and columns `origin.x ..< origin.x + windowWidth`
+    /// (the window may reach beyond the map, and must hold zeros wherever the map does not
+    /// exist). The same values, bit for bit, when the map is 0 outside the window; the taps and
+    /// weights are computed on the whole map. Every point's four taps must lie in the window
+    /// (checked). For sparse targets, whose windows stay in cache where whole maps do not.
+    public static func sampleWindow(_ window: UnsafeBufferPointer<Float>, origin: (x: Int, y: Int), windowWidth ww: Int,
+                                    height h: Int, width w: Int, points: UnsafePointer<Float>, count n: Int,
+                                    into out: UnsafeMutablePointer<Float>) {
+        let fw = Float(w), fh = Float(h), wh = window.count / Swift.max(ww, 1)
+        let base = window.baseAddress!
+        for e in 0..<n {
+            let ix = ((2 * points[2 * e] - 1 + 1) * fw - 1) / 2, iy = ((2 * points[2 * e + 1] - 1 + 1) * fh - 1) / 2
+            let fx = ix.rounded(.down), fy = iy.rounded(.down)
+            // The first tap relative to the window; NaN and far-away points fail the check.
+            let (dx, dy) = (fx - Float(origin.x), fy - Float(origin.y))
+            precondition(dx >= 0 && dx < Float(ww - 1) && dy >= 0 && dy < Float(wh - 1),
+                         "sampleWindow: point (\(points[2 * e]), \(points[2 * e + 1])) has taps outside the window")
+            let lx = ix - fx, ly = iy - fy
+            let t = base + Int(dy) * ww + Int(dx)
+            out[e] = (1 - ly) * (1 - lx) * t[0] + (1 - ly) * lx * t[1] + ly * (1 - lx) * t[ww] + ly * lx * t[ww + 1]
+        }
+    }
+}
+
 /// The four bilinear taps of pixel position (ix, iy) on an h x w map (align_corners = false,
 /// zero padding): clamped offsets of top-left, top-right, bottom-left, bottom-right, their
 /// weights (0 for a tap outside), which taps are inside (bits 1, 2, 4, 8), and the fractions.

@@ -22,4 +22,8 @@ void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long k, flo
 void uniseg_sgemm_avx512_rows(long m, long n, long k, float alpha, const float *a, long lda,
                               const float *const *b_rows, long b_col0, float beta, float *c, long ldc);
 
+/// dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: 16 x 16 blocks transposed in
+/// registers (a column-by-column copy reads one stream per row, which the prefetchers lose).
+void uniseg_transpose_avx512(long rows, long cols, const float *src, long lds, float *dst, long ldd);
+
 #endif
