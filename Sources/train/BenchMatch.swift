@@ -23,12 +23,13 @@ struct BenchMatch: ParsableCommand {
         print("assignment (uniform random costs)      ours (ms)   scipy (ms)   scipy/ours")
         var cases: [[String: Any]] = []
         for (k, (r, c)) in shapes.enumerated() {
-            let t = medianSeconds(repeats: repeats) { _ = try! linearSumAssignment(matrices[k], rows: r, cols: c) }
+            let n = Self.callsPerSample(rows: r, cols: c)
+            let t = medianSeconds(repeats: repeats) { () -> Void in for _ in 0..<n { _ = try! linearSumAssignment(matrices[k], rows: r, cols: c) } } / Double(n)
             var row: [String: Any] = ["rows": r, "cols": c, "seconds": t]
-            var line = "\(r)x\(c)".padding(toLength: 39, withPad: " ", startingAt: 0) + String(format: "%-12.3f", t * 1e3)
+            var line = "\(r)x\(c)".padding(toLength: 39, withPad: " ", startingAt: 0) + String(format: "%-12.4f", t * 1e3)
             if let s = scipy?[k] {
                 row["scipy_seconds"] = s
-                line += String(format: "%-13.3f%.2f", s * 1e3, s / t)
+                line += String(format: "%-13.4f%.2f", s * 1e3, s / t)
             } else {
                 line += "(scipy unavailable)"
             }
@@ -54,11 +55,18 @@ struct BenchMatch: ParsableCommand {
         }
     }
 
-    /// scipy's median time per case, run by `python` on the same matrices; nil when it cannot run.
+    /// Calls timed together per sample, so that a sample of a small case lasts well above the
+    /// clock's and the interpreter's overhead (about a millisecond for 50x8 either way).
+    static func callsPerSample(rows: Int, cols: Int) -> Int { max(1, 200_000 / (rows * cols * min(rows, cols))) }
+
+    /// scipy's median time per call per case, run by `python` on the same matrices (as many
+    /// calls per sample as ours); nil when it cannot run.
     func scipySeconds(shapes: [(Int, Int)], matrices: [[Double]]) -> [Double]? {
         let dir = FileManager.default.temporaryDirectory
         let input = dir.appendingPathComponent("bench-match-\(getpid()).json")
-        let payload = zip(shapes, matrices).map { ["rows": $0.0, "cols": $0.1, "values": $1] as [String: Any] }
+        let payload = zip(shapes, matrices).map {
+            ["rows": $0.0, "cols": $0.1, "calls": Self.callsPerSample(rows: $0.0, cols: $0.1), "values": $1] as [String: Any]
+        }
         guard let data = try? JSONSerialization.data(withJSONObject: payload), (try? data.write(to: input)) != nil else { return nil }
         defer { try? FileManager.default.removeItem(at: input) }
         let script = """
@@ -68,10 +76,13 @@ struct BenchMatch: ParsableCommand {
         out = []
         for m in json.load(open(sys.argv[1])):
             c = np.array(m["values"]).reshape(m["rows"], m["cols"])
+            n = m["calls"]
             for _ in range(2): linear_sum_assignment(c)
             ts = []
             for _ in range(\(repeats)):
-                t0 = time.perf_counter(); linear_sum_assignment(c); ts.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                for _ in range(n): linear_sum_assignment(c)
+                ts.append((time.perf_counter() - t0) / n)
             out.append(sorted(ts)[len(ts) // 2])
         print(json.dumps(out))
         """

@@ -25,8 +25,12 @@ final class LinearAssignmentTests: XCTestCase {
 
     func testAgreesWithBruteForce() throws {
         var rng = SeededRNG(seed: 3)
-        for trial in 0..<300 {
-            let rows = 1 + rng.nextInt(below: 6), cols = 1 + rng.nextInt(below: 6)
+        for trial in 0..<400 {
+            // Up to 6 x 6, then a few rows against 9-13 columns (more than one of the solver's
+            // 8-column chunks), both ways.
+            var (rows, cols) = (1 + rng.nextInt(below: 6), 1 + rng.nextInt(below: 6))
+            if trial >= 300 { (rows, cols) = (1 + rng.nextInt(below: 3), 9 + rng.nextInt(below: 5)) }
+            if trial >= 350 { (rows, cols) = (cols, rows) }
             let ties = trial % 3 == 0
             var cost = (0..<(rows * cols)).map { _ in ties ? Double(rng.nextInt(below: 3)) : Double(rng.nextUniform() * 10 - 3) }
             if trial % 5 == 0 { for k in cost.indices where rng.nextUniform() < 0.3 { cost[k] = .infinity } }

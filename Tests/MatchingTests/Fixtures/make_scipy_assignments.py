@@ -1,7 +1,7 @@
 """Makes scipy_assignments.json: cost matrices with scipy.optimize.linear_sum_assignment's
 answers (total cost, rows, cols), for MatchingTests/LinearAssignmentTests.swift. Covers ties,
-rectangular matrices both ways, forbidden (+inf) entries, large magnitudes and an infeasible
-matrix.
+rectangular matrices both ways, forbidden (+inf) entries, large magnitudes, an infeasible
+matrix, and larger matrices with ties spanning several of the solver's 8-column chunks.
 
 Run once:  python3 make_scipy_assignments.py   (numpy, scipy)
 """
@@ -46,6 +46,13 @@ add("infeasible", infeasible)
 add("one_by_one", np.array([[3.5]]))
 add("matcher_like_50x8", rng.uniform(-2, 10, (50, 8)))
 add("single_row", rng.uniform(0, 1, (1, 5)))
+# Larger ones, for the solver's 8-column chunks: ties across chunks, both shapes, forbidden pairs.
+add("ties_integers_20x37", rng.integers(0, 3, (20, 37)).astype(float))
+tall = rng.integers(0, 4, (30, 11)).astype(float)
+tall[rng.uniform(size=tall.shape) < 0.2] = np.inf
+tall[np.arange(11), np.arange(11)] = 1.0   # keep it feasible
+add("tall_ties_forbidden_30x11", tall)
+add("random_40x40", rng.uniform(0, 1, (40, 40)))
 
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scipy_assignments.json")
 with open(out, "w") as f:
