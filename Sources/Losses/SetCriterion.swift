@@ -215,12 +215,11 @@ public struct SetCriterion {
     }
 
     /// The matched target masks of the batch at the points `coords` (`[M, count, 2]`, unit
-    /// square, in the order of the matched queries): `[M, count]`, no gradient. Each image's
-    /// masks are read in place (no gather of full-resolution masks).
+    /// square, in the order of the matched queries): `[M, count]`, no gradient. Each target is
+    /// sampled from its crop (`ImageTargets.maskCrops`: the same values as the whole mask, read
+    /// from a few kilobytes instead of the full-resolution map).
     func sampleTargets(_ assignments: [Assignment], _ targets: BatchTargets, at coords: [Float], count: Int) throws -> Tensor {
-        var values: [Float] = []
-        values.reserveCapacity(coords.count / 2)
-        var offset = 0
+        var rows: [(crop: MaskCrop, height: Int, width: Int)] = []
         for (i, a) in assignments.enumerated() where !a.cols.isEmpty {
             guard let masks = targets.images[i].masks else {
                 throw HungarianMatcher.MatchError.badTargets("image \(i) has no target masks")
@@ -228,10 +227,26 @@ public struct SetCriterion {
             guard masks.rank == 3 else {
                 throw HungarianMatcher.MatchError.badTargets("image \(i): target masks \(masks.shape) are not [T, H, W]")
             }
-            let n = a.cols.count * count * 2
-            values += Tensor.sampledValues(masks, points: Array(coords[offset..<(offset + n)]), count: count, rows: a.cols)
-            offset += n
+            for t in a.cols { rows.append((targets.images[i].maskCrops[t], masks.shape[1], masks.shape[2])) }
         }
-        return Tensor(shape: [values.count / Swift.max(count, 1), count], data: values)
+        guard coords.count == rows.count * count * 2 else {
+            throw HungarianMatcher.MatchError.badTargets("\(coords.count / 2) points for \(rows.count) matched targets of \(count)")
+        }
+        let values = [Float](unsafeUninitializedCapacity: rows.count * count) { out, initialized in
+            coords.withUnsafeBufferPointer { cp in
+                Parallel.forRanges(rows.count, costPerElement: count * 16) { range in
+                    for r in range {
+                        let (crop, h, w) = rows[r]
+                        crop.values.withUnsafeBufferPointer {
+                            Tensor.sampleWindow($0, origin: (crop.cols.lowerBound - MaskCrop.border, crop.rows.lowerBound - MaskCrop.border),
+                                                windowWidth: crop.windowWidth, height: h, width: w, points: cp.baseAddress! + r * count * 2,
+                                                count: count, zeroRing: true, into: out.baseAddress! + r * count)
+                        }
+                    }
+                }
+            }
+            initialized = rows.count * count
+        }
+        return Tensor(shape: [rows.count, count], data: values)
     }
 }

@@ -158,6 +158,16 @@ final class NormSamplingGradTests: XCTestCase {
         }
         XCTAssertEqual(got, expected)
         XCTAssertGreaterThan(expected.filter { $0 != 0 }.count, 50)
+
+        // With a zero ring, points anywhere (taps leaving the window read 0): still exact.
+        let anywhere = (0..<1000).map { _ in rng.nextUniform() * 1.4 - 0.2 }
+        var all = [Float](repeating: 0, count: 500), allExpected = [Float](repeating: 0, count: 500)
+        Tensor.sampleMap(map, height: h, width: w, points: anywhere, count: 500, into: &allExpected)
+        window.withUnsafeBufferPointer {
+            Tensor.sampleWindow($0, origin: (ox, oy), windowWidth: ww, height: h, width: w, points: anywhere, count: 500,
+                                zeroRing: true, into: &all)
+        }
+        XCTAssertEqual(all, allExpected)
     }
 
     func testAttention() {

@@ -130,4 +130,37 @@ extension Tensor {
     func resizeBilinear2D(to size: Int) -> [Float] {
         reshape([1, shape[0], shape[1], shape[2]]).resizeBilinear(to: (size, size)).data
     }
+
+    /// The loss's target samples, read from the crops, equal sampling the whole masks, at points
+    /// anywhere (outside the map too).
+    func testTargetSamplesFromCropsEqualWholeMasks() throws {
+        var rng = SeededRNG(seed: 17)
+        let size = 40
+        func masks(_ t: Int) -> Tensor {
+            var m = [Float](repeating: 0, count: t * size * size)
+            for j in 0..<t {
+                let (y0, x0) = (rng.nextInt(below: size), rng.nextInt(below: size))
+                let (y1, x1) = (min(size, y0 + 1 + rng.nextInt(below: 20)), min(size, x0 + 1 + rng.nextInt(below: 20)))
+                for y in y0..<y1 { for x in x0..<x1 { m[(j * size + y) * size + x] = j % 2 == 0 ? 1 : rng.nextUniform() } }
+            }
+            return Tensor(shape: [t, size, size], data: m)
+        }
+        let images = [ImageTargets(classes: [0, 1, 2, 3], masks: masks(4)), ImageTargets(classes: [1], masks: Tensor.zeros([1, size, size])),
+                      ImageTargets(classes: [2, 0], masks: masks(2))]
+        let targets = BatchTargets(supervision: .masks, images: images)
+        let assignments = [Assignment(rows: [0, 3, 5], cols: [2, 0, 3], totalCost: 0), Assignment(rows: [1], cols: [0], totalCost: 0),
+                           Assignment(rows: [2, 4], cols: [1, 0], totalCost: 0)]
+        let count = 900
+        let coords = (0..<(6 * count * 2)).map { _ in rng.nextUniform() * 1.2 - 0.1 }
+        let got = try SetCriterion(config: LossConfig()).sampleTargets(assignments, targets, at: coords, count: count)
+        var expected: [Float] = [], offset = 0
+        for (i, a) in assignments.enumerated() {
+            let n = a.cols.count * count * 2
+            expected += Tensor.sampledValues(images[i].masks!, points: Array(coords[offset..<(offset + n)]), count: count, rows: a.cols)
+            offset += n
+        }
+        XCTAssertEqual(got.shape, [6, count])
+        XCTAssertEqual(got.data, expected)
+        XCTAssertGreaterThan(expected.filter { $0 != 0 }.count, 200)
+    }
 }

@@ -268,19 +268,34 @@ extension Tensor {
     /// (the window may reach beyond the map, and must hold zeros wherever the map does not
     /// exist). The same values, bit for bit, when the map is 0 outside the window; the taps and
     /// weights are computed on the whole map. Every point's four taps must lie in the window
-    /// (checked). For sparse targets, whose windows stay in cache where whole maps do not.
+    /// (checked) — or, with `zeroRing`, points whose taps leave the window read 0, which is
+    /// exact when the window's outermost ring is zeros (checked): such a point's taps are all on
+    /// the ring or outside. For sparse targets, whose windows stay in cache where whole maps do not.
     public static func sampleWindow(_ window: UnsafeBufferPointer<Float>, origin: (x: Int, y: Int), windowWidth ww: Int,
                                     height h: Int, width w: Int, points: UnsafePointer<Float>, count n: Int,
-                                    into out: UnsafeMutablePointer<Float>) {
+                                    zeroRing: Bool = false, into out: UnsafeMutablePointer<Float>) {
         let fw = Float(w), fh = Float(h), wh = window.count / Swift.max(ww, 1)
+        if zeroRing {
+            if window.isEmpty {
+                out.update(repeating: 0, count: n)
+                return
+            }
+            var ringIsZero = true
+            for x in 0..<ww { ringIsZero = ringIsZero && window[x] == 0 && window[(wh - 1) * ww + x] == 0 }
+            for y in 0..<wh { ringIsZero = ringIsZero && window[y * ww] == 0 && window[y * ww + ww - 1] == 0 }
+            precondition(ringIsZero, "sampleWindow: the window's outermost ring is not zero")
+        }
         let base = window.baseAddress!
         for e in 0..<n {
             let ix = ((2 * points[2 * e] - 1 + 1) * fw - 1) / 2, iy = ((2 * points[2 * e + 1] - 1 + 1) * fh - 1) / 2
             let fx = ix.rounded(.down), fy = iy.rounded(.down)
             // The first tap relative to the window; NaN and far-away points fail the check.
             let (dx, dy) = (fx - Float(origin.x), fy - Float(origin.y))
-            precondition(dx >= 0 && dx < Float(ww - 1) && dy >= 0 && dy < Float(wh - 1),
-                         "sampleWindow: point (\(points[2 * e]), \(points[2 * e + 1])) has taps outside the window")
+            guard dx >= 0 && dx < Float(ww - 1) && dy >= 0 && dy < Float(wh - 1) else {
+                precondition(zeroRing, "sampleWindow: point (\(points[2 * e]), \(points[2 * e + 1])) has taps outside the window")
+                out[e] = 0
+                continue
+            }
             let lx = ix - fx, ly = iy - fy
             let t = base + Int(dy) * ww + Int(dx)
             out[e] = (1 - ly) * (1 - lx) * t[0] + (1 - ly) * lx * t[1] + ly * (1 - lx) * t[ww] + ly * lx * t[ww + 1]
