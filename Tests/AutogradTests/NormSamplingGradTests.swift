@@ -130,6 +130,13 @@ final class NormSamplingGradTests: XCTestCase {
         let rows = [2, 0, 2]
         let gathered = Tensor.sampledValues(big.indexSelect(axis: 0, rows), points: points, count: n)
         XCTAssertEqual(Tensor.sampledValues(big, points: points, count: n, rows: rows), gathered)
+        // Maps one pixel high or wide: no point has all four taps inside (eight at a time too).
+        for (th, tw) in [(1, 7), (5, 1), (1, 1)] {
+            let thin = Tensor.randn([2, th, tw], rng: &rng)
+            let tp = (0..<(2 * 2 * 40)).map { _ in rng.nextUniform() * 1.2 - 0.1 }
+            let ref = Tensor.gridSample(thin.reshape([2, 1, th, tw]), grid: Tensor(shape: [2, 1, 40, 2], data: tp.map { 2 * $0 - 1 })).data
+            XCTAssertEqual(Tensor.sampledValues(thin, points: tp, count: 40), ref, "\(th) x \(tw)")
+        }
     }
 
     /// A window holding a map's nonzero pixels (with a border of zeros, reaching past the map's
