@@ -123,14 +123,6 @@ final class SetCriterionTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("diverged"), "\($0)")
         }
     }
-}
-
-extension Tensor {
-    /// `[T, H, W]` masks resized bilinearly to `size` x `size` (test helper).
-    func resizeBilinear2D(to size: Int) -> [Float] {
-        reshape([1, shape[0], shape[1], shape[2]]).resizeBilinear(to: (size, size)).data
-    }
-
     /// The loss's target samples, read from the crops, equal sampling the whole masks, at points
     /// anywhere (outside the map too).
     func testTargetSamplesFromCropsEqualWholeMasks() throws {
@@ -163,4 +155,12 @@ extension Tensor {
         XCTAssertEqual(got.data, expected)
         XCTAssertGreaterThan(expected.filter { $0 != 0 }.count, 200)
     }
+}
+
+extension Tensor {
+    /// `[T, H, W]` masks resized bilinearly to `size` x `size` (test helper).
+    func resizeBilinear2D(to size: Int) -> [Float] {
+        reshape([1, shape[0], shape[1], shape[2]]).resizeBilinear(to: (size, size)).data
+    }
+
 }
