@@ -120,8 +120,9 @@ public struct HungarianMatcher {
             for e in cost.indices { cost[e] += maskCost[e] }
         } else if let boxes = targets.boxes {
             guard boxes.count == t else { throw MatchError.badTargets("\(boxes.count) boxes for \(t) classes") }
-            let imageMasks = batched ? Tensor(shape: [q, h, w], data: Array(masks.data[(first * q * h * w)..<((first + 1) * q * h * w)])) : masks
-            let boxCost = projectionCost(imageMasks, boxes)
+            let boxCost = masks.data.withUnsafeBufferPointer {
+                projectionCost($0.baseAddress! + first * q * h * w, queries: q, height: h, width: w, boxes)
+            }
             for e in cost.indices { cost[e] += Double(maskWeight) * boxCost[e] }
         } else {
             throw MatchError.badTargets("targets carry neither masks nor boxes")
@@ -304,16 +305,16 @@ public struct HungarianMatcher {
         return (sorted, pixelStarts)
     }
 
-    /// Projection dice `[Q, T]` between each predicted mask and each box (BoxInst / DaTaSeg).
-    func projectionCost(_ pred: Tensor, _ boxes: [(Float, Float, Float, Float)]) -> [Double] {
-        let q = pred.shape[0], h = pred.shape[1], w = pred.shape[2]
-        let s = withoutGrad { pred.sigmoid() }.data
+    /// Projection dice `[Q, T]` between each predicted mask (`q` maps of `height` x `width` mask
+    /// logits at `pred`, read in place) and each box (BoxInst / DaTaSeg).
+    func projectionCost(_ pred: UnsafePointer<Float>, queries q: Int, height h: Int, width w: Int,
+                        _ boxes: [(Float, Float, Float, Float)]) -> [Double] {
         var cost = [Double](repeating: 0, count: q * boxes.count)
         for i in 0..<q {
             var colMax = [Float](repeating: 0, count: w), rowMax = [Float](repeating: 0, count: h)
             for y in 0..<h {
                 for x in 0..<w {
-                    let v = s[(i * h + y) * w + x]
+                    let v = fastSigmoid(pred[(i * h + y) * w + x])   // Tensor.sigmoid's function
                     colMax[x] = Swift.max(colMax[x], v)
                     rowMax[y] = Swift.max(rowMax[y], v)
                 }

@@ -9,8 +9,6 @@
 /// log(1 + e)/e on [0, 1] (within 2.1e-7 relative in Float; `scripts/fit_log1p.py` made it).
 /// NaN inputs give NaN, +inf gives sigmoid 1 and softplus inf.
 
-import Autograd
-
 @inline(__always)
 func load16(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
@@ -64,7 +62,7 @@ func sigmoidSoftplus(_ v: SIMD16<Float>) -> (sigmoid: SIMD16<Float>, softplus: S
 /// sigmoids to `sigmoid` and the column sums of softplus and sigmoid over the rows to
 /// `softplusSum[0..<lanes]` and `sigmoidSum[0..<lanes]`. Two rows are one period of 16-wide
 /// vectors (2·lanes is a multiple of 16); the sums gather per period in `scratch`
-/// (4·lanes floats) and fold at the end. An odd last row goes through the scalar functions.
+/// (4·lanes floats) and fold at the end; an odd last row goes through the kernel on its own.
 func sigmoidSoftplusSums(_ x: UnsafePointer<Float>, rows: Int, lanes: Int, sigmoid: UnsafeMutablePointer<Float>,
                          softplusSum: UnsafeMutablePointer<Float>, sigmoidSum: UnsafeMutablePointer<Float>,
                          scratch: UnsafeMutablePointer<Float>) {
@@ -90,12 +88,20 @@ func sigmoidSoftplusSums(_ x: UnsafePointer<Float>, rows: Int, lanes: Int, sigmo
         sigmoidSum[c] = sig[c] + sig[lanes + c]
     }
     if rows % 2 == 1 {
-        for c in 0..<lanes {
-            let v = x[f + c]
-            let s = fastSigmoid(v)
-            sigmoid[f + c] = s
-            softplusSum[c] += fastSoftplus(v)
-            sigmoidSum[c] += s
+        // The odd last row through the same kernel: 16 lanes at a time, the last 8 padded (the
+        // padding's values are not stored or summed).
+        var c = 0
+        while c < lanes {
+            let n = Swift.min(16, lanes - c)
+            var v = SIMD16<Float>()
+            for l in 0..<n { v[l] = x[f + c + l] }
+            let (s, sp) = sigmoidSoftplus(v)
+            for l in 0..<n {
+                sigmoid[f + c + l] = s[l]
+                softplusSum[c + l] += sp[l]
+                sigmoidSum[c + l] += s[l]
+            }
+            c += 16
         }
     }
 }

@@ -254,8 +254,7 @@ extension Tensor {
                                  points: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
         let fw = Float(w), fh = Float(h)
         for e in 0..<n {
-            // (2u − 1 + 1)·W − 1) / 2 = u·W − 0.5, as gridSample with align_corners = false.
-            let ix = ((2 * points[2 * e] - 1 + 1) * fw - 1) / 2, iy = ((2 * points[2 * e + 1] - 1 + 1) * fh - 1) / 2
+            let ix = unitToPixel(points[2 * e], size: fw), iy = unitToPixel(points[2 * e + 1], size: fh)
             let tap = bilinearTap(ix, iy, height: h, width: w)
             out[e] = tap.w00 * map[tap.o00] + tap.w01 * map[tap.o01] + tap.w10 * map[tap.o10] + tap.w11 * map[tap.o11]
         }
@@ -287,7 +286,7 @@ extension Tensor {
         }
         let base = window.baseAddress!
         for e in 0..<n {
-            let ix = ((2 * points[2 * e] - 1 + 1) * fw - 1) / 2, iy = ((2 * points[2 * e + 1] - 1 + 1) * fh - 1) / 2
+            let ix = unitToPixel(points[2 * e], size: fw), iy = unitToPixel(points[2 * e + 1], size: fh)
             let fx = ix.rounded(.down), fy = iy.rounded(.down)
             // The first tap relative to the window; NaN and far-away points fail the check.
             let (dx, dy) = (fx - Float(origin.x), fy - Float(origin.y))
@@ -302,6 +301,12 @@ extension Tensor {
         }
     }
 }
+
+/// The pixel position of unit-square coordinate `u` on a map `size` pixels long:
+/// ((2u − 1) + 1)·size − 1) / 2 = u·size − 0.5, in gridSample's order of operations
+/// (align_corners = false), so that every reader of unit-square points agrees bit for bit.
+@inline(__always)
+func unitToPixel(_ u: Float, size: Float) -> Float { ((2 * u - 1 + 1) * size - 1) / 2 }
 
 /// The four bilinear taps of pixel position (ix, iy) on an h x w map (align_corners = false,
 /// zero padding): clamped offsets of top-left, top-right, bottom-left, bottom-right, their
