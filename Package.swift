@@ -32,68 +32,92 @@ let package = Package(
         // on CPUs that have AVX-512. Always optimised: debug test builds would otherwise run it at -O0.
         .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O2"])]),
 
+        // What every module may use and nothing else does: the seeded RNG, the one parallel map and
+        // thread policy, the one atomic file writer, nearest-name suggestions, located errors.
+        .target(name: "Core"),
+
         // Tensors, the reverse-mode tape, ops, modules and optimisers. The only user of BLAS.
-        .target(name: "Autograd", dependencies: ["CBLAS", "CGEMM"]),
+        .target(name: "Autograd", dependencies: ["Core", "CBLAS", "CGEMM"]),
+
+        // What the model is supervised with: per-image and batch targets (masks, boxes, image
+        // labels), mask crops, and the unified label space over every dataset's classes.
+        .target(name: "Targets", dependencies: ["Autograd", "Core"]),
 
         // Exact minimum-cost assignment and the Mask2Former matcher (cost matrices from
         // model outputs and targets, no gradient).
-        .target(name: "Matching", dependencies: ["Autograd"]),
+        .target(name: "Matching", dependencies: ["Autograd", "Core", "Targets"]),
 
         // The training losses: point-sampled mask losses, classification, ScaleDet label-space
         // losses, Detic's image-label loss, box projection, and the set criterion joining them.
-        .target(name: "Losses", dependencies: ["Autograd", "Matching"]),
+        .target(name: "Losses", dependencies: ["Autograd", "Core", "Matching", "Targets"]),
 
-        // Metrics that agree with the field's reference tools: COCO box/mask mAP (with the COCO
-        // mask API), panoptic quality, mIoU; streaming evaluators and their file readers.
-        .target(name: "Evaluation", dependencies: ["Images"]),
+        // The COCO mask API (run-length encoding, polygons, areas, boxes, IoU), bit-identical to
+        // pycocotools': a data structure shared by the converters and the metrics.
+        .target(name: "COCOMask", dependencies: ["Core"]),
+
+        // Metrics that agree with the field's reference tools: COCO box/mask mAP, panoptic
+        // quality, mIoU; the one evaluator interface (`DatasetEvaluator`), the prediction dump.
+        .target(name: "Evaluation", dependencies: ["COCOMask", "Core", "Images"]),
 
         // Image files: PNG through libpng, JPEG through libjpeg-turbo.
-        .target(name: "Images", dependencies: ["CPNG", "CTurboJPEG"]),
+        .target(name: "Images", dependencies: ["Core", "CPNG", "CTurboJPEG"]),
 
         // DaTaSeg multi-dataset sampling, repeat-factor sampling, exact resume.
-        .target(name: "Samplers", dependencies: ["Autograd"]),
+        .target(name: "Samplers", dependencies: ["Core"]),
 
-        // Dataset shards (HDF5 layout version 1), the synthetic multi-dataset world,
-        // augmentation and the prefetching loader.
-        .target(name: "Datasets", dependencies: ["Autograd", "HDF5", "Images", "Evaluation", "Samplers"]),
+        // Dataset shards (HDF5 layout version 1), converters, the synthetic multi-dataset world,
+        // augmentation, and the prefetching loader that collates training batches.
+        .target(name: "Datasets", dependencies: ["Autograd", "COCOMask", "Core", "HDF5", "Images", "Samplers", "Targets"]),
 
-        // The Mask2Former-style model (m2f-tiny and its configurable relatives).
-        .target(name: "Models", dependencies: ["Autograd"]),
+        // The Mask2Former-style model (m2f-tiny and its configurable relatives) and its
+        // post-processing (Mask2Former's semantic, panoptic and instance inference).
+        .target(name: "Models", dependencies: ["Autograd", "Core"]),
 
-        // The training loop, its config schema, checkpoints and evaluation.
+        // The training run: config, the training step, hooks, checkpoints, evaluation.
         .target(name: "Trainer", dependencies: [
-            "Autograd", "Models", "Losses", "Matching", "Datasets", "Samplers", "Evaluation", "HDF5", "Images",
+            "Autograd", "COCOMask", "Core", "Datasets", "Evaluation", "HDF5", "Images", "Losses", "Matching", "Models", "Samplers", "Targets",
             .product(name: "Yams", package: "Yams"),
         ]),
 
         // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
         // The only user of the HDF5 C library.
-        .target(name: "HDF5", dependencies: ["CHDF5", "Autograd"]),
+        .target(name: "HDF5", dependencies: ["CHDF5", "Core"]),
+
+        // The options every command that reads a config shares (`--config`, `--set`).
+        .target(name: "CommandLineOptions", dependencies: ["Trainer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
+        // `train bench ...`: speed of the ops, the matcher, the scorer, the loader and the whole
+        // training step, each beside its reference (OpenBLAS, scipy, pycocotools, PyTorch).
+        .target(name: "Benchmarks", dependencies: [
+            "Autograd", "CommandLineOptions", "Core", "Datasets", "Evaluation", "Images", "Losses", "Matching", "Models", "Samplers",
+            "Targets", "Trainer", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
 
         // The `train` command.
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd", "HDF5", "Matching", "Losses", "Evaluation", "Models", "Datasets", "Trainer",
+                "Autograd", "Benchmarks", "COCOMask", "CommandLineOptions", "Core", "Datasets", "Evaluation", "HDF5", "Matching", "Losses", "Models", "Targets", "Trainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
             ]),
 
         // Test helpers (the gradient check) shared by the test suites.
-        .target(name: "TestSupport", dependencies: ["Autograd"]),
+        .target(name: "TestSupport", dependencies: ["Autograd", "Core"]),
 
         // Fixtures/ holds JSON made by the Python scripts beside it; tests read it by path.
-        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd"], exclude: ["Fixtures"]),
-        .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd", "TestSupport"], exclude: ["Fixtures"]),
-        // Fixtures/parity holds the PyTorch reference files of shared/reference/parity.
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "HDF5", "Losses", "Matching", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "SamplersTests", dependencies: ["Samplers"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "HDF5", "Images", "Autograd", "Samplers"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Models", "Datasets", "Evaluation", "Images"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"], exclude: ["Fixtures"]),
+        .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Core", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd", "Core", "Targets"], exclude: ["Fixtures"]),
+        .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd", "Core", "Targets", "TestSupport"], exclude: ["Fixtures"]),
+        // Fixtures/parity holds the PyTorch reference files of docs/m2f-tiny.md's parity check.
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "Core", "Datasets", "HDF5", "Losses", "Matching", "Targets",
+                                                        "TestSupport", "Trainer"], exclude: ["Fixtures"]),
+        .testTarget(name: "SamplersTests", dependencies: ["Samplers", "Core"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "COCOMask", "Core", "HDF5", "Images", "Autograd", "Samplers", "Targets"], exclude: ["Fixtures"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Autograd", .product(name: "Yams", package: "Yams"), "COCOMask", "Core", "Models", "Datasets", "Evaluation", "Images", "Targets"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "COCOMask", "Images"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
-        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd"], exclude: ["Fixtures"]),
+        .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd", "Core"], exclude: ["Fixtures"]),
         // Links and round-trips each image/compression C library the data pipeline will use.
         .testTarget(name: "CLibraryTests", dependencies: ["CZlib", "CPNG", "CTurboJPEG"]),
     ],

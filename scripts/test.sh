@@ -6,9 +6,12 @@ cd "$(dirname "$0")/.."
 . scripts/setup.sh
 swift build --build-tests
 swift test --skip-build --disable-swift-testing 2>&1 | tee .build/test-output.txt
-summary=$(grep -E "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/test-output.txt | tail -n 1)
+# XCTest's closing line: "Executed N tests, with [S tests skipped and ]F failures ..."
+summary=$(grep -E "Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" .build/test-output.txt | tail -n 1)
 executed=$(sed -E 's/.*Executed ([0-9]+) tests?.*/\1/' <<<"$summary")
-failed=$(sed -E 's/.*with ([0-9]+) failures?.*/\1/' <<<"$summary")
+failed=$(sed -E 's/.* ([0-9]+) failures?.*/\1/' <<<"$summary")
+skipped=0
+grep -qE "with [0-9]+ tests? skipped" <<<"$summary" && skipped=$(sed -E 's/.*with ([0-9]+) tests? skipped.*/\1/' <<<"$summary")
 [ -n "$executed" ] && [ "$executed" -gt 0 ] && [ "$failed" -eq 0 ] || { echo "tests: ${executed:-0} run, ${failed:-?} failed" >&2; exit 1; }
 
 if command -v python3 >/dev/null 2>&1; then
@@ -25,4 +28,4 @@ if command -v python3 >/dev/null 2>&1; then
     "$venv/bin/python" tools/check_shard.py .build/interop_synth/*/train-00000.h5
     "$venv/bin/python" tools/check_resume.py .build/debug/train .build/interop_synth .build/resume_check
 fi
-echo "tests: $((executed - failed)) passed, $failed failed"
+echo "tests: $((executed - skipped - failed)) passed, $failed failed, $skipped skipped"

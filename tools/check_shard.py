@@ -1,5 +1,5 @@
 """Checks a shard written by the project from the h5py side, against the layout of
-shared/reference/shard-format.md (version 1): root attributes, /classes, /images, and the
+docs/shard-format.md (version 1): root attributes, /classes, /images, and the
 groups of the declared task, with offsets consistent. Exit code 1 on any problem. Used by
 scripts/test.sh.
 """

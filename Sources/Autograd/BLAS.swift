@@ -2,6 +2,7 @@ import CBLAS
 import CGEMM
 import Dispatch
 import Foundation
+import Core
 
 /// Which GEMM `sgemm` runs. OpenBLAS is pinned to its Haswell (AVX2) kernels on these machines
 /// (`OPENBLAS_CORETYPE=Haswell`, for correctness), which reach about half of what the CPU does

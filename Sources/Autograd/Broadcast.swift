@@ -1,3 +1,4 @@
+import Core
 /// Iteration over the elements of a broadcast binary op, one innermost row at a time, so that
 /// the per-element work is a tight loop with constant strides (0 or 1 for a broadcast or a
 /// contiguous operand).

@@ -1,3 +1,4 @@
+import Core
 /// A dense Float32 tensor: contiguous row-major storage and a shape.
 ///
 /// A tensor is a reference type so that the tape can point at it: parameters are leaf tensors

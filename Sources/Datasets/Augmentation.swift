@@ -1,5 +1,6 @@
 import Autograd
 import Images
+import Core
 
 /// A decoded sample: the image and its annotations in pixels of that image.
 public struct DecodedSample: Sendable {
@@ -59,16 +60,6 @@ public struct AugmentationConfig: Equatable, Codable, Sendable {
         case size, minScale = "min_scale", maxScale = "max_scale", horizontalFlip = "horizontal_flip", colorJitter = "color_jitter"
     }
 
-    /// Keys left out keep their defaults.
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        if let v = try c.decodeIfPresent(Int.self, forKey: .size) { size = v }
-        if let v = try c.decodeIfPresent(Double.self, forKey: .minScale) { minScale = v }
-        if let v = try c.decodeIfPresent(Double.self, forKey: .maxScale) { maxScale = v }
-        if let v = try c.decodeIfPresent(Bool.self, forKey: .horizontalFlip) { horizontalFlip = v }
-        if let v = try c.decodeIfPresent(Double.self, forKey: .colorJitter) { colorJitter = v }
-    }
 
     /// No randomness: the image resized to fit `size` and padded (evaluation).
     public static func evaluation(size: Int) -> AugmentationConfig {

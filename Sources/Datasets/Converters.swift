@@ -1,6 +1,7 @@
-import Evaluation
 import Foundation
 import Images
+import Core
+import COCOMask
 
 /// Conversion of the field's dataset formats into shards. Every converter reads the source
 /// annotations, maps the original category ids to contiguous ids (kept in `source_ids`), and
@@ -19,11 +20,12 @@ public struct ConversionOptions: Sendable {
     }
 }
 
-public struct ConversionError: Error, CustomStringConvertible, Equatable {
+public struct ConversionError: LocatedError, Equatable {
     public var file: String
     public var item: String
     public var message: String
-    public var description: String { "\(file): \(item): \(message)" }
+    public var location: String { "\(file): \(item)" }
+    public var problem: String { message }
 }
 
 public enum Converters {
@@ -141,7 +143,7 @@ public enum Converters {
             guard png.width == image.width, png.height == image.height else {
                 throw ConversionError(file: pngPath, item: item, message: "is \(png.width)x\(png.height), the image \(image.width)x\(image.height)")
             }
-            let ids = PanopticMap.ids(fromRGB: png.pixels)
+            let ids = PanopticPNG.ids(fromRGB: png.pixels)
             let present = Set(ids)
             var segments: [ShardSegment] = []
             for (j, s) in infos.enumerated() {
@@ -205,7 +207,7 @@ public enum Converters {
                     do {
                         rle = try cocoMask(segmentation, height: image.height, width: image.width).counts
                     } catch let e as InputError {
-                        throw ConversionError(file: json, item: aItem, message: e.message)
+                        throw ConversionError(file: json, item: aItem, message: e.problem)
                     }
                 }
                 segments.append(ShardSegment(id: Int32(running), classID: cls, isCrowd: (int(a["iscrowd"]) ?? 0) == 1,

@@ -1,7 +1,8 @@
 import Autograd
-import Dispatch
+import Core
 import Foundation
 import Samplers
+import Targets
 
 /// All shards of one dataset split, addressed by a global sample index.
 public final class DatasetSource: @unchecked Sendable {
@@ -49,41 +50,34 @@ public final class DatasetSource: @unchecked Sendable {
     }
 }
 
-/// One training batch, all images augmented to one size.
-public struct Batch: Sendable {
-    public var iteration: Int
-    public var dataset: Int
-    public var indices: [Int]
-    public var images: [DecodedSample]
-    public var targets: [TrainingTargets]
-    /// The sampler's state after this batch was drawn: what a checkpoint saves to resume after it.
-    public var samplerState: MultiDatasetSampler.State
-}
-
-/// Draws batches with the multi-dataset sampler and reads, decodes and augments them on
-/// background threads, `prefetch` batches ahead. Sample j of iteration k is augmented with a
-/// generator seeded from (seed, k, j), so batches do not depend on thread timing.
+/// Draws batches with the multi-dataset sampler and reads, decodes, augments and collates them
+/// (image tensor and targets) on background threads, `prefetch` batches ahead: the training
+/// thread gets a ready `TrainingBatch`. Sample j of iteration k is augmented with a generator
+/// seeded from (seed, k, j), so batches do not depend on thread timing.
 public final class DataLoader: @unchecked Sendable {
     public let sources: [DatasetSource]
     let augmentations: [AugmentationConfig]
     let batchSize: Int
+    /// Boxes are given to the losses in pixels of the model's mask map: image pixels / this.
+    let maskStride: Int
     let seed: UInt64
     private var sampler: MultiDatasetSampler
     private var nextIteration: Int
     private let lock = NSCondition()
-    private var ready: [Batch] = []
+    private var ready: [TrainingBatch] = []
     private var failure: Error? = nil
     private var stopped = false
     private let prefetch: Int
     private var thread: Thread?
 
     public init(sources: [DatasetSource], augmentations: [AugmentationConfig], sampler: MultiDatasetSampler,
-                batchSize: Int, seed: UInt64, startIteration: Int = 0, prefetch: Int = 2) {
+                batchSize: Int, maskStride: Int, seed: UInt64, startIteration: Int = 0, prefetch: Int = 2) {
         precondition(augmentations.count == sources.count, "DataLoader: one augmentation config per dataset")
         self.sources = sources
         self.augmentations = augmentations
         self.sampler = sampler
         self.batchSize = batchSize
+        self.maskStride = maskStride
         self.seed = seed
         self.nextIteration = startIteration
         self.prefetch = max(0, prefetch)
@@ -106,7 +100,7 @@ public final class DataLoader: @unchecked Sendable {
     }
 
     /// The next batch, in order.
-    public func next() throws -> Batch {
+    public func next() throws -> TrainingBatch {
         if prefetch == 0 { return try makeBatch() }
         lock.lock()
         defer { lock.unlock() }
@@ -139,28 +133,28 @@ public final class DataLoader: @unchecked Sendable {
         }
     }
 
-    /// Draws, reads and augments one batch (samples in parallel).
-    func makeBatch() throws -> Batch {
+    /// Draws, reads, augments and collates one batch (samples in parallel).
+    func makeBatch() throws -> TrainingBatch {
         let iteration = nextIteration
         nextIteration += 1
         let (d, indices) = sampler.nextBatch(size: batchSize)
         let state = sampler.state
-        let source = sources[d], config = augmentations[d]
-        var results = [Result<(DecodedSample, TrainingTargets), Error>?](repeating: nil, count: indices.count)
-        results.withUnsafeMutableBufferPointer { out in
-            let base = out.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: indices.count) { j in
-                do {
-                    var rng = SeededRNG(seed: seed &* 0x9E37_79B9 &+ UInt64(iteration) &* 1_000_003 &+ UInt64(j))
-                    let sample = Augmentation.apply(try source.decoded(indices[j]), config, rng: &rng)
-                    base[j] = .success((sample, TrainingTargets.make(sample, task: source.task)))
-                } catch {
-                    base[j] = .failure(error)
-                }
-            }
+        let source = sources[d], config = augmentations[d], stride = maskStride, seed = self.seed
+        let samples = try Parallel.map(indices.count) { j -> (DecodedSample, ImageTargets) in
+            var rng = SeededRNG(seed: seed &* 0x9E37_79B9 &+ UInt64(iteration) &* 1_000_003 &+ UInt64(j))
+            let sample = Augmentation.apply(try source.decoded(indices[j]), config, rng: &rng)
+            return (sample, try ImageTargets(sample, task: source.task, maskStride: stride))
         }
-        let samples = try results.map { try $0!.get() }
-        return Batch(iteration: iteration, dataset: d, indices: indices, images: samples.map(\.0), targets: samples.map(\.1),
-                     samplerState: state)
+        let size = samples[0].0.image.width, plane = 3 * size * size
+        var pixels = [Float](repeating: 0, count: samples.count * plane)
+        pixels.withUnsafeMutableBufferPointer { out in
+            for (j, s) in samples.enumerated() { s.0.image.writePlanarRGB(into: out.baseAddress! + j * plane) }
+        }
+        let supervision = Supervision(source.task)
+        let targets = supervision == .imageLabels
+            ? BatchTargets(supervision: supervision, imageLabels: samples.map(\.1.classes), dataset: d)
+            : BatchTargets(supervision: supervision, images: samples.map(\.1), dataset: d)
+        return TrainingBatch(iteration: iteration, dataset: d, indices: indices,
+                             images: Tensor(shape: [samples.count, 3, size, size], data: pixels), targets: targets, samplerState: state)
     }
 }

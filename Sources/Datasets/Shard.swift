@@ -1,7 +1,8 @@
 import Foundation
 import HDF5
+import Core
 
-/// Dataset shards, layout version 1 (`shared/reference/shard-format.md`): one HDF5 file holds
+/// Dataset shards, layout version 1 (`docs/shard-format.md`): one HDF5 file holds
 /// N samples — images, and the annotations of the shard's task — as flat arrays with offsets.
 
 public enum ShardTask: String, Codable, CaseIterable, Sendable {
@@ -82,12 +83,11 @@ public struct ShardSample: Equatable, Sendable {
 }
 
 /// An error in a shard: the file, the path inside it and, where it applies, the sample.
-public struct ShardError: Error, CustomStringConvertible, Equatable {
+public struct ShardError: LocatedError, Equatable {
     public var file: String
     public var path: String
     public var sample: Int?
     public var message: String
-    public var description: String {
-        "\(file): \(path)\(sample.map { " (sample \($0))" } ?? ""): \(message)"
-    }
+    public var location: String { "\(file): \(path)\(sample.map { " (sample \($0))" } ?? "")" }
+    public var problem: String { message }
 }

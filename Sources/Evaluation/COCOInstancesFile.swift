@@ -1,16 +1,7 @@
 import Dispatch
 import Foundation
-
-/// An error in an input file, naming the file and the item.
-public struct InputError: Error, CustomStringConvertible, Equatable {
-    public let file: String
-    public let message: String
-    public init(_ file: String, _ message: String) {
-        self.file = file
-        self.message = message
-    }
-    public var description: String { "\(file): \(message)" }
-}
+import Core
+import COCOMask
 
 /// Reads a JSON file into Foundation objects, with errors that name the file.
 func readJSON(_ path: String) throws -> Any {
@@ -56,32 +47,6 @@ func codingPathText(_ path: [CodingKey]) -> String {
     return text.isEmpty ? "top level" : text
 }
 
-/// A segmentation as COCO writes it: polygons, or an RLE with `size` and `counts` (a string,
-/// compressed, or a list, uncompressed).
-enum Segmentation: Decodable {
-    case polygons([[Double]])
-    case compressed(height: Int, width: Int, counts: String)
-    case uncompressed(height: Int, width: Int, counts: [Double])
-
-    private enum Keys: String, CodingKey { case size, counts }
-
-    init(from decoder: Decoder) throws {
-        if let polygons = try? decoder.singleValueContainer().decode([[Double]].self) {
-            self = .polygons(polygons)
-            return
-        }
-        let c = try decoder.container(keyedBy: Keys.self)
-        let size = try c.decode([Int].self, forKey: .size)
-        guard size.count == 2 else {
-            throw DecodingError.dataCorruptedError(forKey: .size, in: c, debugDescription: "size must be [height, width]")
-        }
-        if let s = try? c.decode(String.self, forKey: .counts) {
-            self = .compressed(height: size[0], width: size[1], counts: s)
-        } else {
-            self = .uncompressed(height: size[0], width: size[1], counts: try c.decode([Double].self, forKey: .counts))
-        }
-    }
-}
 
 /// Set in a decoder's user info to skip decoding segmentations (box evaluation).
 let skipSegmentationKey = CodingUserInfoKey(rawValue: "skipSegmentation")!
@@ -106,7 +71,7 @@ public struct COCOGroundTruth {
             let bbox: [Double]
             let area: Double
             let iscrowd: Int?
-            let segmentation: Segmentation?
+            let segmentation: COCOSegmentation?
 
             private enum Keys: String, CodingKey { case id, image_id, category_id, bbox, area, iscrowd, segmentation }
             init(from decoder: Decoder) throws {
@@ -118,7 +83,7 @@ public struct COCOGroundTruth {
                 area = try c.decode(Double.self, forKey: .area)
                 iscrowd = try c.decodeIfPresent(Int.self, forKey: .iscrowd)
                 segmentation = decoder.userInfo[skipSegmentationKey] as? Bool == true
-                    ? nil : try c.decodeIfPresent(Segmentation.self, forKey: .segmentation)
+                    ? nil : try c.decodeIfPresent(COCOSegmentation.self, forKey: .segmentation)
             }
         }
         let images: [ImageEntry]
@@ -142,7 +107,7 @@ public struct COCOGroundTruth {
         let annotations = file.annotations ?? []
         // Decoding masks (polygon rasterisation above all) is independent per annotation: in
         // parallel, each result in its slot; the first error in file order is reported.
-        let decoded = parallelMap(annotations.count) { i -> Result<(Int, InstanceObject), InputError> in
+        let decoded = try Parallel.map(annotations.count) { i -> Result<(Int, InstanceObject), InputError> in
             let a = annotations[i]
             let item = "annotations[\(i)] (id \(a.id.map(String.init) ?? "?"))"
             guard let image = byID[a.image_id] else {
@@ -156,7 +121,7 @@ public struct COCOGroundTruth {
             if withMasks {
                 guard let segmentation = a.segmentation else { return .failure(InputError(path, "\(item): no segmentation")) }
                 do {
-                    mask = try rle(segmentation, height: image.height, width: image.width, file: path, item: item)
+                    mask = try rleOf(segmentation, height: image.height, width: image.width, file: path, item: item)
                 } catch let error as InputError {
                     return .failure(error)
                 } catch {
@@ -175,30 +140,6 @@ public struct COCOGroundTruth {
     }
 }
 
-/// A segmentation as an RLE (`COCO.annToRLE`): polygons merged, uncompressed or compressed
-/// RLE as given. As pycocotools, a polygon list whose first entry has exactly 4 numbers is read
-/// as boxes.
-func rle(_ s: Segmentation, height: Int, width: Int, file: String, item: String) throws -> RLE {
-    switch s {
-    case .polygons(let lists):
-        guard let first = lists.first, first.count >= 4 else { throw InputError(file, "\(item): empty or too short polygon") }
-        if first.count == 4 { return RLE.merge(lists.map { RLE(box: $0, height: height, width: width) }) }
-        if lists.contains(where: { $0.count % 2 != 0 || $0.count < 6 }) {
-            throw InputError(file, "\(item): a polygon needs an even number (>= 6) of coordinates")
-        }
-        return RLE.merge(lists.map { RLE(polygon: $0, height: height, width: width) })
-    case .compressed(let h, let w, let counts):
-        guard let rle = RLE(compressed: counts, height: h, width: w) else { throw InputError(file, "\(item): invalid compressed RLE counts") }
-        let total = rle.counts.reduce(0) { $0 + Int($1) }
-        guard total == h * w else { throw InputError(file, "\(item): RLE counts add up to \(total), not \(h)x\(w)") }
-        return rle
-    case .uncompressed(let h, let w, let counts):
-        guard counts.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { throw InputError(file, "\(item): RLE counts must be non-negative integers") }
-        let rle = RLE(height: h, width: w, counts: counts.map { UInt32($0) })
-        guard rle.counts.reduce(0, { $0 + Int($1) }) == h * w else { throw InputError(file, "\(item): RLE counts do not add up to \(h)x\(w)") }
-        return rle
-    }
-}
 
 /// COCO results: a list of `{image_id, category_id, score, bbox | segmentation}`, by image in
 /// file order (`COCO.loadRes`: a detection's area is its mask's area, or the box's w·h).
@@ -209,11 +150,11 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
         let category_id: Int
         let score: Double
         let bbox: [Double]?
-        let segmentation: Segmentation?
+        let segmentation: COCOSegmentation?
     }
     let list = try decodeJSON([Entry].self, path)
     let known = Set(gt.categoryIDs)
-    let decoded = parallelMap(list.count) { i -> Result<(Int, InstanceObject), InputError> in
+    let decoded = try Parallel.map(list.count) { i -> Result<(Int, InstanceObject), InputError> in
         let r = list[i], item = "result \(i)"
         guard let image = gt.images[r.image_id] else {
             return .failure(InputError(path, "\(item): image_id \(r.image_id) is not in the ground truth \(gt.path)"))
@@ -227,7 +168,7 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
         case .segm:
             guard let segmentation = r.segmentation else { return .failure(InputError(path, "\(item): no segmentation")) }
             do {
-                let mask = try rle(segmentation, height: image.height, width: image.width, file: path, item: item)
+                let mask = try rleOf(segmentation, height: image.height, width: image.width, file: path, item: item)
                 return .success((r.image_id, InstanceObject(categoryID: r.category_id, area: Double(mask.area), box: mask.boundingBox,
                                                             mask: mask, score: r.score)))
             } catch let error as InputError {
@@ -245,40 +186,5 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
     return out
 }
 
-/// `body(i)` for every i in `0..<count`, on all cores, results in index order.
-func parallelMap<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
-    if count == 0 { return [] }
-    let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-    var slots = [T?](repeating: nil, count: count)
-    slots.withUnsafeMutableBufferPointer { out in
-        let base = out.baseAddress!
-        DispatchQueue.concurrentPerform(iterations: min(threads * 4, count)) { chunk in
-            let chunks = min(threads * 4, count)
-            for i in (count * chunk / chunks)..<(count * (chunk + 1) / chunks) { base[i] = body(i) }
-        }
-    }
-    return slots.map { $0! }
-}
 
-/// A COCO segmentation given as parsed JSON (polygons, or an RLE with `size` and `counts`) as
-/// an RLE, with the rules of `COCO.annToRLE`. For converters that read JSON generically.
-public func rleFromCOCOSegmentation(_ value: Any, height: Int, width: Int, file: String, item: String) throws -> RLE {
-    func number(_ v: Any) -> Double? { (v as? NSNumber)?.doubleValue }
-    if let lists = value as? [Any] {
-        let polygons = try lists.map { p -> [Double] in
-            guard let coords = p as? [Any] else { throw InputError(file, "\(item): a polygon must be a list of numbers") }
-            let values = coords.compactMap(number)
-            guard values.count == coords.count else { throw InputError(file, "\(item): a polygon must be a list of numbers") }
-            return values
-        }
-        return try rle(.polygons(polygons), height: height, width: width, file: file, item: item)
-    }
-    guard let dict = value as? [String: Any], let size = (dict["size"] as? [Any])?.compactMap(number), size.count == 2 else {
-        throw InputError(file, "\(item): segmentation must be polygons or an RLE with size and counts")
-    }
-    if let s = dict["counts"] as? String {
-        return try rle(.compressed(height: Int(size[0]), width: Int(size[1]), counts: s), height: height, width: width, file: file, item: item)
-    }
-    guard let counts = (dict["counts"] as? [Any])?.compactMap(number) else { throw InputError(file, "\(item): RLE without counts") }
-    return try rle(.uncompressed(height: Int(size[0]), width: Int(size[1]), counts: counts), height: height, width: width, file: file, item: item)
-}
+

@@ -1,3 +1,4 @@
+import COCOMask
 /// COCO box and mask mAP, computed as the COCO API (pycocotools' `COCOeval`) computes them:
 /// evaluate per image and category, accumulate, summarise. Streaming: each image is evaluated
 /// when it is added and only what accumulation needs is kept (scores, match flags, ignore

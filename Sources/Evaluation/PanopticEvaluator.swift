@@ -28,10 +28,6 @@ public struct PanopticMap: Sendable {
         self.segments = segments
     }
 
-    /// Ids from COCO panoptic's RGB encoding: id = R + 256·G + 256²·B.
-    public static func ids(fromRGB rgb: [UInt8]) -> [UInt32] {
-        (0..<(rgb.count / 3)).map { UInt32(rgb[3 * $0]) + 256 * UInt32(rgb[3 * $0 + 1]) + 65536 * UInt32(rgb[3 * $0 + 2]) }
-    }
 }
 
 public struct PanopticMetrics: Equatable, Sendable {
@@ -51,7 +47,7 @@ public struct PanopticError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 }
 
-public struct PanopticEvaluator: StreamingEvaluator {
+public struct PanopticEvaluator {
     /// Categories in the ground truth's order, with `isthing`.
     public let categories: [(id: Int, isThing: Bool)]
     private let known: Set<Int>

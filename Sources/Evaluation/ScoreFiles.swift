@@ -1,5 +1,7 @@
 import Foundation
 import Images
+import COCOMask
+import Core
 
 /// Scoring of files in the standard formats: the `train score` commands' work. Every error
 /// names the file and the item.
@@ -61,7 +63,7 @@ public enum ScoreFiles {
         } catch let error as ImageError {
             throw InputError(path, error.message)
         }
-        return PanopticMap(width: image.width, height: image.height, ids: PanopticMap.ids(fromRGB: image.pixels), segments: segments)
+        return PanopticMap(width: image.width, height: image.height, ids: PanopticPNG.ids(fromRGB: image.pixels), segments: segments)
     }
 
     /// Semantic label maps: single-channel PNGs in two folders, paired by file name.

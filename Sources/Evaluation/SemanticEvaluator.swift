@@ -11,7 +11,7 @@ public struct SemanticMetrics: Equatable, Sendable {
     public var acc: [Double?]
 }
 
-public struct SemanticEvaluator: StreamingEvaluator {
+public struct SemanticEvaluator {
     public enum Style: String, Sendable, CaseIterable {
         /// mmsegmentation: classes with zero union are left out; a class predicted but absent
         /// from the ground truth scores IoU 0 and counts.

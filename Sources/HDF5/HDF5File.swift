@@ -1,8 +1,9 @@
 import CHDF5
+import Core
 import Foundation
 
 /// An error from HDF5, naming the file and, where there is one, the object inside it.
-public struct HDF5Error: Error, CustomStringConvertible, Equatable {
+public struct HDF5Error: LocatedError, Equatable {
     public let file: String
     public let object: String?
     public let message: String
@@ -11,7 +12,8 @@ public struct HDF5Error: Error, CustomStringConvertible, Equatable {
         self.object = object
         self.message = message
     }
-    public var description: String { "\(file)\(object.map { ": \($0)" } ?? ""): \(message)" }
+    public var location: String { file + (object.map { ": \($0)" } ?? "") }
+    public var problem: String { message }
 }
 
 /// Every HDF5 call goes through this lock: the serial HDF5 library is not thread-safe.
@@ -78,19 +80,10 @@ public final class HDF5File {
     /// only after `body` succeeded and the file was closed: readers never see a half-written
     /// file, and a failure leaves any old file as it was.
     public static func writeAtomically(to path: String, _ body: (HDF5File) throws -> Void) throws {
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)").path
-        do {
+        try AtomicFile.write(to: path) { tmp in
             let file = try HDF5File(tmp, mode: .create)
             try body(file)
             file.close()
-            guard rename(tmp, path) == 0 else {
-                throw HDF5Error(file: path, object: nil, message: "cannot rename the finished temporary file into place (errno \(errno))")
-            }
-        } catch {
-            unlink(tmp)
-            throw error
         }
     }
 

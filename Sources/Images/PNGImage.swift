@@ -1,4 +1,5 @@
 import CPNG
+import Core
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -21,14 +22,15 @@ public struct Image8: Equatable, Sendable {
     }
 }
 
-public struct ImageError: Error, CustomStringConvertible, Equatable {
+public struct ImageError: LocatedError, Equatable {
     public let file: String
     public let message: String
     public init(file: String, message: String) {
         self.file = file
         self.message = message
     }
-    public var description: String { "\(file): \(message)" }
+    public var location: String { file }
+    public var problem: String { message }
 }
 
 /// PNG reading and writing through libpng's simplified API (which reports errors as values,
@@ -168,19 +170,10 @@ public enum PNG {
         image.width = UInt32(img.width)
         image.height = UInt32(img.height)
         image.format = img.channels == 1 ? uniseg_png_format_gray() : uniseg_png_format_rgb()
-        let url = URL(fileURLWithPath: path)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())").path
-        let ok = img.pixels.withUnsafeBytes { p in
-            png_image_write_to_file(&image, tmp, 0, p.baseAddress, 0, nil)
-        }
         defer { png_image_free(&image) }
-        guard ok != 0 else {
-            unlink(tmp)
-            throw ImageError(file: path, message: "cannot write the PNG (\(message(of: image)))")
-        }
-        guard Glibc.rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw ImageError(file: path, message: "cannot move the finished PNG into place")
+        try AtomicFile.write(to: path) { tmp in
+            let ok = img.pixels.withUnsafeBytes { p in png_image_write_to_file(&image, tmp, 0, p.baseAddress, 0, nil) }
+            guard ok != 0 else { throw ImageError(file: path, message: "cannot write the PNG (\(message(of: image)))") }
         }
     }
 

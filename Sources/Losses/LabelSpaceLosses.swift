@@ -1,23 +1,9 @@
 import Autograd
+import Targets
 
-/// ScaleDet's losses over the unified label space (the concatenation of every dataset's
-/// classes, synonyms kept as separate entries).
+/// ScaleDet's losses over the unified label space (`UnifiedLabelSpace`: the concatenation of
+/// every dataset's classes, synonyms kept as separate entries).
 public enum LabelSpaceLosses {
-    /// Cosine similarities of L2-normalised class embeddings `[U, D]`: the label similarity
-    /// matrix S `[U, U]`, computed once per label space.
-    public static func labelSimilarity(_ embeddings: Tensor) -> [Float] {
-        let u = embeddings.shape[0], d = embeddings.shape[1]
-        var e = embeddings.data
-        for i in 0..<u {
-            var norm: Float = 0
-            for k in 0..<d { norm += e[i * d + k] * e[i * d + k] }
-            let inv = 1 / max(norm.squareRoot(), 1e-12)
-            for k in 0..<d { e[i * d + k] *= inv }
-        }
-        let unit = Tensor(shape: [u, d], data: e)
-        return withoutGrad { Tensor.matmul(unit, unit, transB: true) }.data
-    }
-
     /// Hard label loss: BCE with logits over all U unified classes (`logits` `[M, U]` = cos/τ of
     /// the matched queries), one-hot at each query's unified class; summed over classes,
     /// averaged over the matched queries.

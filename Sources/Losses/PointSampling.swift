@@ -1,4 +1,5 @@
 import Autograd
+import Core
 
 /// Point sampling for the mask losses (PointRend / Mask2Former): losses are computed on a few
 /// thousand points per mask instead of every pixel. Coordinates are `(x, y)` in [0, 1]², where

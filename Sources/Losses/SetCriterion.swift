@@ -1,16 +1,7 @@
 import Autograd
-import Dispatch
+import Core
 import Matching
-
-/// How a dataset's samples are supervised.
-public enum Supervision: String, Codable, CaseIterable {
-    /// Panoptic, instance or semantic data: matching, class and mask losses.
-    case masks
-    /// Box-only data: box matching, class loss and the box projection loss.
-    case boxes
-    /// Image-level labels only: Detic's image-label loss.
-    case imageLabels = "image_labels"
-}
+import Targets
 
 /// Loss weights and options: the `loss` section of a training config (snake-case keys; a key
 /// left out keeps its default).
@@ -49,19 +40,6 @@ public struct LossConfig: Equatable, Codable, Sendable {
         case oversampleRatio = "oversample_ratio", importanceSampleRatio = "importance_sample_ratio", densePoints = "dense_points"
         case useFocal = "focal", focalAlpha = "focal_alpha", focalGamma = "focal_gamma"
     }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        func take<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
-        try take(.classWeight, &classWeight); try take(.maskWeight, &maskWeight); try take(.diceWeight, &diceWeight)
-        try take(.noObjectWeight, &noObjectWeight); try take(.boxProjectionWeight, &boxProjectionWeight)
-        try take(.imageLabelWeight, &imageLabelWeight); try take(.imageLabelRule, &imageLabelRule)
-        try take(.scaleDetHardWeight, &scaleDetHardWeight); try take(.scaleDetSoftWeight, &scaleDetSoftWeight)
-        try take(.temperature, &temperature); try take(.points, &points); try take(.oversampleRatio, &oversampleRatio)
-        try take(.importanceSampleRatio, &importanceSampleRatio); try take(.densePoints, &densePoints)
-        try take(.useFocal, &useFocal); try take(.focalAlpha, &focalAlpha); try take(.focalGamma, &focalGamma)
-    }
 }
 
 /// One prediction set of a batch (Mask2Former predicts one per decoder layer plus one before).
@@ -81,38 +59,17 @@ public struct PredictionSet {
     }
 }
 
-/// The targets of a batch from one dataset.
-public struct BatchTargets {
-    public var supervision: Supervision
-    /// Per image (masks or boxes supervision).
-    public var images: [ImageTargets]
-    /// Per image (image-labels supervision): the classes present.
-    public var imageLabels: [[Int]]
-    /// Where the dataset's classes start in the unified label space (ScaleDet).
-    public var unifiedOffset: Int
-
-    public init(supervision: Supervision, images: [ImageTargets] = [], imageLabels: [[Int]] = [], unifiedOffset: Int = 0) {
-        self.supervision = supervision
-        self.images = images
-        self.imageLabels = imageLabels
-        self.unifiedOffset = unifiedOffset
-    }
-
-    /// Target masks or boxes in the batch (Mask2Former's `num_masks`), at least 1.
-    public var targetCount: Float { Float(max(1, images.reduce(0) { $0 + $1.classes.count })) }
-}
-
 /// Matching plus every loss that applies to a batch's supervision, for one prediction set.
 /// Loss names follow Mask2Former / Detectron2 (`loss_ce`, `loss_mask`, `loss_dice`, ...), each
 /// already multiplied by its weight.
 public struct SetCriterion {
     public var config: LossConfig
-    /// Label similarity matrix of the unified label space (for the soft label loss).
-    public var labelSimilarity: [Float]?
+    /// The classes of every dataset (for the ScaleDet losses: offsets and label similarity).
+    public var labelSpace: UnifiedLabelSpace?
 
-    public init(config: LossConfig, labelSimilarity: [Float]? = nil) {
+    public init(config: LossConfig, labelSpace: UnifiedLabelSpace? = nil) {
         self.config = config
-        self.labelSimilarity = labelSimilarity
+        self.labelSpace = labelSpace
     }
 
     /// The matcher for predicted masks of `height` x `width`.
@@ -131,20 +88,15 @@ public struct SetCriterion {
         // images at once: each keeps the other core busy through its own serial parts.
         let points = targets.images.prefix(b).map { m.randomPoints(for: $0, rng: &rng) }
         let matcher = m
-        var results = [Result<Assignment, Error>](repeating: .failure(CancellationError()), count: b)
-        results.withUnsafeMutableBufferPointer { out in
-            DispatchQueue.concurrentPerform(iterations: b) { i in
-                out[i] = Result {
-                    try matcher.match(logits: set.logits, masks: set.masks, targets: targets.images[i], image: i, points: points[i])
-                }
-            }
+        return try Parallel.map(b) { i in
+            try matcher.match(logits: set.logits, masks: set.masks, targets: targets.images[i], image: i, points: points[i])
         }
-        return try results.map { try $0.get() }
     }
 
     /// The weighted losses of one prediction set, by name. `numMasks` is the batch's target
-    /// count (the same for every prediction set).
-    public func losses(_ set: PredictionSet, _ targets: BatchTargets, numMasks: Float,
+    /// count (the same for every prediction set). `assignments` are the set's matches when
+    /// the caller has made them (`match`, with the same `rng` just before); else they are made here.
+    public func losses(_ set: PredictionSet, _ targets: BatchTargets, assignments given: [Assignment]? = nil, numMasks: Float,
                        rng: inout SeededRNG) throws -> [(name: String, value: Tensor)] {
         let (b, q, k1) = (set.logits.shape[0], set.logits.shape[1], set.logits.shape[2])
         let (h, w) = (set.masks.shape[2], set.masks.shape[3])
@@ -157,7 +109,7 @@ public struct SetCriterion {
         guard targets.images.count == b else {
             throw HungarianMatcher.MatchError.badTargets("\(targets.images.count) target sets for a batch of \(b)")
         }
-        let assignments = try match(set, targets, rng: &rng)
+        let assignments = try given ?? match(set, targets, rng: &rng)
 
         // Classification over every query: matched ones their class, the rest no-object.
         var classTargets = [Int](repeating: k1 - 1, count: b * q)
@@ -200,15 +152,15 @@ public struct SetCriterion {
         if let cosines = set.unifiedCosines, config.scaleDetHardWeight > 0 || config.scaleDetSoftWeight > 0 {
             let u = cosines.shape[2]
             let matched = cosines.reshape([b * q, u]).indexSelect(axis: 0, flatQueries)
-            let unified = matchedClasses.map { $0 + targets.unifiedOffset }
+            guard let space = labelSpace, targets.dataset < space.datasets.count, space.count == u else {
+                throw HungarianMatcher.MatchError.badTargets("the ScaleDet losses need the unified label space of the \(u) classes the model scored")
+            }
+            let unified = matchedClasses.map { $0 + space.datasets[targets.dataset].offset }
             if config.scaleDetHardWeight > 0 {
                 out.append(("loss_scaledet_hard", LabelSpaceLosses.hard(matched / config.temperature, targets: unified) * config.scaleDetHardWeight))
             }
             if config.scaleDetSoftWeight > 0 {
-                guard let s = labelSimilarity else {
-                    throw HungarianMatcher.MatchError.badTargets("the soft label loss needs the label similarity matrix")
-                }
-                out.append(("loss_scaledet_soft", LabelSpaceLosses.soft(matched, targets: unified, similarity: s) * config.scaleDetSoftWeight))
+                out.append(("loss_scaledet_soft", LabelSpaceLosses.soft(matched, targets: unified, similarity: space.similarity) * config.scaleDetSoftWeight))
             }
         }
         return out

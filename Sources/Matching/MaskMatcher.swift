@@ -1,26 +1,6 @@
 import Autograd
-
-/// The targets of one image for matching and losses.
-public struct ImageTargets {
-    /// Class of each target (indices into the image's dataset vocabulary).
-    public var classes: [Int]
-    /// Target masks `[T, H, W]` (values in [0, 1]) for mask-supervised data. Fixed at init: the
-    /// matcher samples `maskCrops`, cut from them once (not once per prediction set).
-    public let masks: Tensor?
-    /// Each target mask cut to where it is not 0 (none without masks).
-    public let maskCrops: [MaskCrop]
-    /// Target boxes for box-only data, `(x0, y0, x1, y1)` in pixels of the predicted mask map
-    /// (stride 4); a box covers the pixels whose index lies in `floor(x0)..<ceil(x1)` (and the
-    /// same for y), clipped to the map.
-    public var boxes: [(Float, Float, Float, Float)]?
-
-    public init(classes: [Int], masks: Tensor? = nil, boxes: [(Float, Float, Float, Float)]? = nil) {
-        self.classes = classes
-        self.masks = masks
-        self.maskCrops = masks.map { MaskCrop.of($0) } ?? []
-        self.boxes = boxes
-    }
-}
+import Core
+import Targets
 
 /// Mask2Former's Hungarian matcher: per image, cost = w_class·(−softmax prob of the target
 /// class) + w_mask·(sigmoid BCE) + w_dice·(dice) on points drawn uniformly at random (one set

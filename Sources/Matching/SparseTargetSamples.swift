@@ -1,4 +1,5 @@
 import Autograd
+import Targets
 
 /// The target masks of one image sampled at the matcher's points, keeping only the values that
 /// are not 0: per target, ascending point indices and their values, and the sum of all its values.

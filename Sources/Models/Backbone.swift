@@ -1,4 +1,5 @@
 import Autograd
+import Core
 
 /// conv3x3(stride) + GN + ReLU, conv3x3 + GN, a projected or identity shortcut, add, ReLU.
 final class BasicBlock: Module {

@@ -1,5 +1,5 @@
 /// The widths, depths and counts of a Mask2Former-style model; the defaults are m2f-tiny
-/// (`shared/reference/m2f-tiny.md`). In YAML these are the keys of the `model:` section, in
+/// (`docs/m2f-tiny.md`). In YAML these are the keys of the `model:` section, in
 /// snake case (`stem_channels`, `encoder_layers`, ...); a key left out keeps its default.
 public struct M2FConfig: Equatable, Codable, Sendable {
     public var stemChannels = [32, 64]
@@ -34,22 +34,6 @@ public struct M2FConfig: Equatable, Codable, Sendable {
         case embeddingDim = "embedding_dim", temperature, pixelMean = "pixel_mean", pixelStd = "pixel_std"
     }
 
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        var d = M2FConfig()
-        func take<T: Decodable>(_ key: CodingKeys, _ value: inout T) throws {
-            if let v = try c.decodeIfPresent(T.self, forKey: key) { value = v }
-        }
-        try take(.stemChannels, &d.stemChannels); try take(.stageChannels, &d.stageChannels)
-        try take(.backboneGroups, &d.backboneGroups); try take(.convDim, &d.convDim)
-        try take(.decoderGroups, &d.decoderGroups); try take(.encoderLayers, &d.encoderLayers)
-        try take(.encoderHeads, &d.encoderHeads); try take(.encoderPoints, &d.encoderPoints)
-        try take(.encoderFFN, &d.encoderFFN); try take(.hidden, &d.hidden); try take(.queries, &d.queries)
-        try take(.heads, &d.heads); try take(.ffn, &d.ffn); try take(.decoderLayers, &d.decoderLayers)
-        try take(.maskDim, &d.maskDim); try take(.embeddingDim, &d.embeddingDim)
-        try take(.temperature, &d.temperature); try take(.pixelMean, &d.pixelMean); try take(.pixelStd, &d.pixelStd)
-        self = d
-    }
 
     /// Values that would build a broken model, as errors naming the key.
     public func validate() throws {

@@ -1,12 +1,16 @@
 import Autograd
+import Core
 
 /// The whole model: backbone, pixel decoder, transformer decoder with the text-embedding
-/// classifier. Parameter names are those of `shared/reference/m2f-tiny-params.txt`.
+/// classifier. Parameter names are those of `Tests/ModelsTests/Fixtures/m2f-tiny-params.txt` (`docs/m2f-tiny.md`).
 public final class M2FModel: Module {
     public let config: M2FConfig
     public let backbone: Backbone
     public let pixelDecoder: PixelDecoder
     public let predictor: TransformerDecoder
+    /// Image pixels per pixel of the predicted mask maps: the masks are read off the pixel
+    /// decoder's finest map, the backbone's res2 (stride 4).
+    public static let maskStride = 4
 
     public init(_ config: M2FConfig = M2FConfig(), rng: inout SeededRNG) {
         self.config = config

@@ -1,4 +1,5 @@
 import Autograd
+import Core
 
 /// Multi-scale deformable self-attention over the tokens of all levels (Deformable DETR).
 final class MSDeformAttention: Module {

@@ -1,3 +1,4 @@
+import Core
 import Autograd
 #if canImport(Glibc)
 import Glibc

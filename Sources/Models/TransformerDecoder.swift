@@ -1,4 +1,5 @@
 import Autograd
+import Core
 
 /// Masked cross-attention + LN, self-attention + LN, FFN + LN (post-norm), as Mask2Former's
 /// decoder layer.

@@ -1,4 +1,4 @@
-import Autograd
+import Core
 
 /// Sample indices of one dataset, epoch by epoch: each epoch is a fresh shuffle from the
 /// project's seeded RNG, optionally with repeat-factor sampling (LVIS: an image whose rarest

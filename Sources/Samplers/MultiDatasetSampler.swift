@@ -1,4 +1,4 @@
-import Autograd
+import Core
 
 /// DaTaSeg's sampling: each iteration draws one dataset by the configured ratios, then a whole
 /// batch from that dataset's epoch sampler. The whole state saves and restores exactly, so a

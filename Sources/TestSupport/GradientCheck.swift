@@ -1,5 +1,6 @@
 import Autograd
 import XCTest
+import Core
 
 /// Central-difference gradient check shared by the test suites. `f` maps the inputs to any
 /// tensor; the check projects it to a scalar with fixed random weights (so every output element

@@ -1,42 +1,93 @@
-import Autograd
+import Core
 import Foundation
+import Losses
 import Models
 import Yams
 
 /// An error in a config, naming the file (or `--set`), the key and, where it helps, the key
 /// that was probably meant.
-public struct ConfigFileError: Error, CustomStringConvertible, Equatable {
+public struct ConfigFileError: LocatedError, Equatable {
     public var file: String
     public var key: String
     public var message: String
-    public var description: String { "\(file): \(key): \(message)" }
+    public var location: String { key.isEmpty ? file : "\(file): \(key)" }
+    public var problem: String { message }
 }
 
 /// Reads YAML configs as Detectron2 users expect: `_base_: other.yaml` (relative to the file,
 /// merged recursively, the child wins), command-line overrides `key.path=value` last, one typed
 /// schema (`TrainConfig`), unknown keys and wrong types as errors naming the file and the key.
 public enum ConfigLoader {
-    public static func load(_ path: String, overrides: [String] = []) throws -> TrainConfig {
+    /// The config of `path` with `overrides` applied. With `requireData` false (commands that
+    /// only build the model), the data section need not name any dataset.
+    public static func load(_ path: String, overrides: [String] = [], requireData: Bool = true) throws -> TrainConfig {
         var origins: [String: String] = [:]
         var tree = try loadTree(path, origins: &origins, prefix: "", chain: [])
         for o in overrides { try apply(override: o, to: &tree, origins: &origins) }
+        // Every key given must be one the schema has (its defaults, encoded, list every key) ...
+        let defaults = try encodedTree(TrainConfig())
+        try checkKeys(tree, against: defaults, prefix: "", origins: origins, root: path)
+        // ... and the file is decoded over those defaults, so the schema's types need no
+        // hand-written decoding: a key is declared once, with its default, in `TrainConfig`.
+        let config = try decode(try overDefaults(tree, defaults, prefix: ""), origins: origins, root: path)
+        try validate(config, origins: origins, root: path, requireData: requireData)
+        return config
+    }
+
+    /// The schema from a complete tree (every key present), with decoding errors named by key.
+    static func decode(_ full: [String: Any], origins: [String: String], root path: String) throws -> TrainConfig {
         let yaml: String
-        do { yaml = try Yams.dump(object: tree) } catch { throw ConfigFileError(file: path, key: "", message: "cannot re-serialise: \(error)") }
-        let config: TrainConfig
+        do { yaml = try Yams.dump(object: full) } catch { throw ConfigFileError(file: path, key: "", message: "cannot re-serialise: \(error)") }
         do {
-            config = try YAMLDecoder().decode(TrainConfig.self, from: yaml)
+            return try YAMLDecoder().decode(TrainConfig.self, from: yaml)
         } catch let DecodingError.typeMismatch(type, context) {
             let key = keyPath(context.codingPath)
             throw ConfigFileError(file: origin(key, origins, path), key: key, message: "wrong type (expected \(type))")
         } catch let DecodingError.dataCorrupted(context) {
             let key = keyPath(context.codingPath)
-            throw ConfigFileError(file: origin(key, origins, path), key: key, message: context.debugDescription)
+            let choices = Self.choices[key.replacingOccurrences(of: #"\[\d+\]"#, with: "[]", options: .regularExpression)]
+            throw ConfigFileError(file: origin(key, origins, path), key: key,
+                                  message: choices.map { "must be one of \($0.joined(separator: ", "))" } ?? context.debugDescription)
+        } catch let DecodingError.valueNotFound(type, context) {
+            let key = keyPath(context.codingPath)
+            throw ConfigFileError(file: origin(key, origins, path), key: key, message: "needs a value (\(type))")
         }
-        // Every key given must be one the schema writes back: anything else is unknown.
-        let known = try Yams.load(yaml: try YAMLEncoder().encode(config)) ?? [:]
-        try checkKeys(tree, against: known, prefix: "", origins: origins, root: path)
-        try validate(config, origins: origins, root: path)
-        return config
+    }
+
+    /// The allowed values of the schema's enumerations, by key (list items as `[]`).
+    static let choices: [String: [String]] = [
+        "solver.schedule": SolverConfig.Schedule.allCases.map(\.rawValue),
+        "loss.image_label_rule": ImageLabelLoss.Rule.allCases.map(\.rawValue),
+    ]
+
+    /// Defaults of the items of lists of mappings, by key path: each item is decoded over them.
+    static func listItemDefaults() throws -> [String: [String: Any]] {
+        ["data.datasets": try encodedTree(DatasetConfig())]
+    }
+
+    /// A value of the schema as the tree YAML would give for it.
+    static func encodedTree<T: Encodable>(_ value: T) throws -> [String: Any] {
+        (try Yams.load(yaml: try YAMLEncoder().encode(value)) as? [String: Any]) ?? [:]
+    }
+
+    /// `given` over `defaults`: mappings merged recursively, items of known lists of mappings
+    /// merged over their item defaults, anything else replaced.
+    static func overDefaults(_ given: [String: Any], _ defaults: [String: Any], prefix: String) throws -> [String: Any] {
+        var out = defaults
+        for (k, v) in given {
+            let key = prefix.isEmpty ? k : prefix + "." + k
+            if let m = v as? [String: Any], let d = defaults[k] as? [String: Any] {
+                out[k] = try overDefaults(m, d, prefix: key)
+            } else if let list = v as? [Any], let item = try listItemDefaults()[key] {
+                out[k] = try list.map { element -> Any in
+                    guard let m = element as? [String: Any] else { return element }
+                    return try overDefaults(m, item, prefix: key)
+                }
+            } else {
+                out[k] = v
+            }
+        }
+        return out
     }
 
     /// The fully resolved config as YAML (what a run writes to its output folder).
@@ -95,27 +146,29 @@ public enum ConfigLoader {
         origins[key] = "--set"
     }
 
-    static func checkKeys(_ given: [String: Any], against known: Any, prefix: String, origins: [String: String], root: String) throws {
-        guard let knownMap = known as? [String: Any] else { return }
+    static func checkKeys(_ given: [String: Any], against known: [String: Any], prefix: String, origins: [String: String], root: String) throws {
         for (k, v) in given {
             let key = prefix.isEmpty ? k : prefix + "." + k
-            guard let sub = knownMap[k] else {
-                let hint = nearestName(k, in: Array(knownMap.keys)).map { " (did you mean '\(prefix.isEmpty ? $0 : prefix + "." + $0)'?)" } ?? ""
+            guard let sub = known[k] else {
+                let hint = nearestName(k, in: Array(known.keys)).map { " (did you mean '\(prefix.isEmpty ? $0 : prefix + "." + $0)'?)" } ?? ""
                 throw ConfigFileError(file: origin(key, origins, root), key: key, message: "unknown key\(hint)")
             }
-            if let m = v as? [String: Any] {
-                try checkKeys(m, against: sub, prefix: key, origins: origins, root: root)
-            } else if let list = v as? [Any], let knownList = sub as? [Any] {
-                for (i, item) in list.enumerated() where i < knownList.count {
-                    if let m = item as? [String: Any] { try checkKeys(m, against: knownList[i], prefix: "\(key)[\(i)]", origins: origins, root: root) }
+            if let m = v as? [String: Any], let subMap = sub as? [String: Any] {
+                try checkKeys(m, against: subMap, prefix: key, origins: origins, root: root)
+            } else if let list = v as? [Any], let item = try listItemDefaults()[key] {
+                for (i, element) in list.enumerated() {
+                    if let m = element as? [String: Any] { try checkKeys(m, against: item, prefix: "\(key)[\(i)]", origins: origins, root: root) }
                 }
             }
         }
     }
 
-    static func validate(_ c: TrainConfig, origins: [String: String], root: String) throws {
+    static func validate(_ c: TrainConfig, origins: [String: String], root: String, requireData: Bool) throws {
         func fail(_ key: String, _ message: String) -> ConfigFileError {
             ConfigFileError(file: origin(key, origins, root), key: key, message: message)
+        }
+        if c.version != TrainConfig.currentVersion {
+            throw fail("version", "is \(c.version); this build reads config version \(TrainConfig.currentVersion)")
         }
         do { try c.model.validate() } catch let error as ConfigError { throw fail("model.\(error.key)", error.message) }
         let s = c.solver
@@ -126,7 +179,6 @@ public enum ConfigLoader {
         if s.logPeriod <= 0 { throw fail("solver.log_period", "must be positive") }
         if s.keepCheckpoints <= 0 { throw fail("solver.keep_checkpoints", "must be positive") }
         if s.warmupIters < 0 { throw fail("solver.warmup_iters", "must be >= 0") }
-        if !["poly", "step"].contains(s.schedule) { throw fail("solver.schedule", "must be poly or step, not '\(s.schedule)'") }
         if s.betas.count != 2 || s.betas.contains(where: { $0 < 0 || $0 >= 1 }) { throw fail("solver.betas", "needs two values in [0, 1)") }
         if s.clipNorm < 0 { throw fail("solver.clip_norm", "must be >= 0 (0: no clipping)") }
         let l = c.loss
@@ -137,6 +189,7 @@ public enum ConfigLoader {
         if c.test.evalPeriod < 0 { throw fail("test.eval_period", "must be >= 0") }
         if !(0...1).contains(c.test.objectMaskThreshold) { throw fail("test.object_mask_threshold", "must be in [0, 1]") }
         if !(0...1).contains(c.test.overlapThreshold) { throw fail("test.overlap_threshold", "must be in [0, 1]") }
+        if !requireData { return }
         if c.data.datasets.isEmpty { throw fail("data.datasets", "needs at least one dataset") }
         var names = Set<String>()
         for (i, d) in c.data.datasets.enumerated() {
@@ -151,7 +204,6 @@ public enum ConfigLoader {
             }
         }
         if !c.data.datasets.contains(where: { $0.ratio > 0 }) { throw fail("data.datasets", "needs a dataset with ratio > 0") }
-        if c.loss.points <= 0 { throw fail("loss.points", "must be positive") }
     }
 
     static func keyPath(_ path: [CodingKey]) -> String {

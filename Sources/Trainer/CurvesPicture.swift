@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// An SVG picture of a run's `metrics.jsonl`: the total loss (and each loss) against the
@@ -5,7 +6,7 @@ import Foundation
 /// library: a few polylines and labels.
 public enum CurvesPicture {
     public static func write(metrics path: String, to output: String) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw TrainingError(message: "\(path): cannot read") }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw InputError(path, "cannot read the metrics") }
         var series: [String: [(Double, Double)]] = [:]
         for line in text.split(separator: "\n") {
             guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
@@ -46,6 +47,6 @@ public enum CurvesPicture {
             }
         }
         svg += "</svg>\n"
-        try writeText(svg, to: output)
+        try AtomicFile.write(svg, to: output)
     }
 }

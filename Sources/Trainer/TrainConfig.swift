@@ -5,8 +5,12 @@ import Models
 /// The one typed schema of a training run. YAML keys are the snake-case names below and follow
 /// Detectron2's where it has one (`solver.base_lr`, `solver.max_iter`, `solver.ims_per_batch`,
 /// `test.eval_period`, `output_dir`, ...). Every key has a default; a key the schema does not
-/// know is an error (see `ConfigLoader`).
+/// know is an error (see `ConfigLoader`, which decodes a file over these defaults: a new key
+/// is declared here once, with its default, and nowhere else).
 public struct TrainConfig: Codable, Equatable, Sendable {
+    /// The schema's version; this build reads `currentVersion`.
+    public var version = TrainConfig.currentVersion
+    public static let currentVersion = 1
     public var seed: UInt64 = 0
     public var outputDir = "output/synth-joint"
     public var model = M2FConfig()
@@ -18,20 +22,7 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case seed, outputDir = "output_dir", model, data, loss, solver, test
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        var d = TrainConfig()
-        if let v = try c.decodeIfPresent(UInt64.self, forKey: .seed) { d.seed = v }
-        if let v = try c.decodeIfPresent(String.self, forKey: .outputDir) { d.outputDir = v }
-        if let v = try c.decodeIfPresent(M2FConfig.self, forKey: .model) { d.model = v }
-        if let v = try c.decodeIfPresent(DataConfig.self, forKey: .data) { d.data = v }
-        if let v = try c.decodeIfPresent(LossConfig.self, forKey: .loss) { d.loss = v }
-        if let v = try c.decodeIfPresent(SolverConfig.self, forKey: .solver) { d.solver = v }
-        if let v = try c.decodeIfPresent(TestConfig.self, forKey: .test) { d.test = v }
-        self = d
+        case version, seed, outputDir = "output_dir", model, data, loss, solver, test
     }
 }
 
@@ -47,14 +38,6 @@ public struct DataConfig: Codable, Equatable, Sendable {
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case root, datasets, labelspaces, prefetch }
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        if let v = try c.decodeIfPresent(String.self, forKey: .root) { root = v }
-        if let v = try c.decodeIfPresent([DatasetConfig].self, forKey: .datasets) { datasets = v }
-        if let v = try c.decodeIfPresent(String.self, forKey: .labelspaces) { labelspaces = v }
-        if let v = try c.decodeIfPresent(Int.self, forKey: .prefetch) { prefetch = v }
-    }
 }
 
 /// One dataset of the mix.
@@ -74,17 +57,6 @@ public struct DatasetConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, path, trainSplit = "train_split", valSplit = "val_split", ratio, repeatThreshold = "repeat_threshold", augmentation
     }
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        if let v = try c.decodeIfPresent(String.self, forKey: .name) { name = v }
-        if let v = try c.decodeIfPresent(String.self, forKey: .path) { path = v }
-        if let v = try c.decodeIfPresent(String.self, forKey: .trainSplit) { trainSplit = v }
-        if let v = try c.decodeIfPresent(String.self, forKey: .valSplit) { valSplit = v }
-        if let v = try c.decodeIfPresent(Double.self, forKey: .ratio) { ratio = v }
-        if let v = try c.decodeIfPresent(Double.self, forKey: .repeatThreshold) { repeatThreshold = v }
-        if let v = try c.decodeIfPresent(AugmentationConfig.self, forKey: .augmentation) { augmentation = v }
-    }
 }
 
 /// The optimiser and schedule (Detectron2's `SOLVER` keys).
@@ -99,8 +71,7 @@ public struct SolverConfig: Codable, Equatable, Sendable {
     public var clipNorm: Float = 0.01
     public var warmupIters = 100
     public var warmupFactor: Float = 0.001
-    /// `poly` (power 0.9) or `step` (times `gamma` at each of `steps`).
-    public var schedule = "poly"
+    public var schedule = Schedule.poly
     public var steps: [Int] = []
     public var gamma: Float = 0.1
     public var checkpointPeriod = 500
@@ -109,6 +80,14 @@ public struct SolverConfig: Codable, Equatable, Sendable {
     /// Iterations between metrics lines.
     public var logPeriod = 20
 
+    /// The learning-rate schedule after warm-up.
+    public enum Schedule: String, Codable, CaseIterable, Sendable {
+        /// `(1 − iteration / max_iter)^0.9` (Mask2Former's).
+        case poly
+        /// Times `gamma` at each of `steps`.
+        case step
+    }
+
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case baseLR = "base_lr", maxIter = "max_iter", imsPerBatch = "ims_per_batch", weightDecay = "weight_decay"
@@ -116,23 +95,13 @@ public struct SolverConfig: Codable, Equatable, Sendable {
         case warmupFactor = "warmup_factor", schedule, steps, gamma, checkpointPeriod = "checkpoint_period"
         case keepCheckpoints = "keep_checkpoints", logPeriod = "log_period"
     }
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        func take<T: Decodable>(_ k: CodingKeys, _ v: inout T) throws { if let x = try c.decodeIfPresent(T.self, forKey: k) { v = x } }
-        try take(.baseLR, &baseLR); try take(.maxIter, &maxIter); try take(.imsPerBatch, &imsPerBatch)
-        try take(.weightDecay, &weightDecay); try take(.backboneMultiplier, &backboneMultiplier); try take(.betas, &betas)
-        try take(.clipNorm, &clipNorm); try take(.warmupIters, &warmupIters); try take(.warmupFactor, &warmupFactor)
-        try take(.schedule, &schedule); try take(.steps, &steps); try take(.gamma, &gamma)
-        try take(.checkpointPeriod, &checkpointPeriod); try take(.keepCheckpoints, &keepCheckpoints); try take(.logPeriod, &logPeriod)
-    }
 
     /// The learning rate at `iteration`: linear warm-up from `warmupFactor`, then the schedule.
     public func learningRate(at iteration: Int) -> Float {
         var lr = baseLR
         switch schedule {
-        case "step": lr *= powf(gamma, Float(steps.filter { iteration >= $0 }.count))
-        default: lr *= powf(max(0, 1 - Float(iteration) / Float(max(maxIter, 1))), 0.9)
+        case .step: lr *= powf(gamma, Float(steps.filter { iteration >= $0 }.count))
+        case .poly: lr *= powf(max(0, 1 - Float(iteration) / Float(max(maxIter, 1))), 0.9)
         }
         if iteration < warmupIters {
             let alpha = Float(iteration) / Float(max(warmupIters, 1))
@@ -158,14 +127,6 @@ public struct TestConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case evalPeriod = "eval_period", maxImages = "max_images"
         case objectMaskThreshold = "object_mask_threshold", overlapThreshold = "overlap_threshold"
-    }
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init()
-        if let v = try c.decodeIfPresent(Int.self, forKey: .evalPeriod) { evalPeriod = v }
-        if let v = try c.decodeIfPresent(Int.self, forKey: .maxImages) { maxImages = v }
-        if let v = try c.decodeIfPresent(Float.self, forKey: .objectMaskThreshold) { objectMaskThreshold = v }
-        if let v = try c.decodeIfPresent(Float.self, forKey: .overlapThreshold) { overlapThreshold = v }
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Autograd
-import HDF5
+import Trainer
+import Core
 
 /// A small convolutional classifier fitted on generated images: a quick end-to-end check
 /// that the autograd, the layers and the optimiser learn. Prints the loss as it falls.
@@ -49,7 +50,7 @@ struct Demo: ParsableCommand {
         }
         print("held-out accuracy: \(correct)/\(labels.count) = \(format(Float(correct) / Float(labels.count) * 100))%")
         if let save {
-            try ParameterFile.save(model, to: save)
+            try model.saveWeights(to: save)
             print("saved \(model.namedParameters().count) parameters to \(save)")
         }
     }

@@ -1,5 +1,9 @@
 import ArgumentParser
+import CommandLineOptions
+import Autograd
+import Core
 import Foundation
+import Models
 import Trainer
 
 /// `train evaluate`: a checkpoint scored on every configured validation split.
@@ -7,9 +11,8 @@ struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a checkpoint on the validation splits: PQ (panoptic), mIoU (semantic), box/mask mAP (detection, instance).")
 
-    @Option(help: "The config (YAML).") var config: String
+    @OptionGroup var options: ConfigOptions
     @Option(help: "Checkpoint or weights file (HDF5).") var checkpoint: String
-    @Option(name: .customLong("set"), help: "Override a config key (repeatable).") var overrides: [String] = []
     @Option(help: "Write the metrics as JSON: {dataset: {panoptic|semantic|bbox|segm: {...}}}.") var json: String?
     @Option(help: "Validation images per dataset (0: all).") var maxImages = 0
     @Option(help: "The classes predictions may take: each dataset's own (dataset), or every training dataset's (union; a foreign class counts as no prediction).")
@@ -18,17 +21,17 @@ struct Evaluate: ParsableCommand {
                                valueName: "DIR")) var dump: String?
 
     func run() throws {
-        do {
-            let config = try ConfigLoader.load(self.config, overrides: overrides)
-            let run = try TrainingRun(config: config)
-            try run.loadWeights(checkpoint)
-            let report = try run.evaluate(maxImages: maxImages, labelSpace: labelSpace, dump: dump)
-            if let json { try writeJSON(report, to: json) }
-        } catch let error as ConfigFileError {
-            throw CommandError(error.description)
-        } catch let error as TrainingError {
-            throw CommandError(error.description)
-        }
+        let config = try options.load()
+        let data = try TrainingData(config)
+        var rng = SeededRNG(seed: config.seed)
+        let model = M2FModel(config.model, rng: &rng)
+        try model.loadWeights(checkpoint)
+        var inference = InferenceOptions()
+        inference.labelSpace = labelSpace
+        inference.objectMaskThreshold = config.test.objectMaskThreshold
+        inference.overlapThreshold = config.test.overlapThreshold
+        let report = try ModelEvaluation.run(model: model, data: data, options: inference, maxImages: maxImages, dump: dump)
+        if let json { try AtomicFile.writeJSON(report, to: json) }
     }
 }
 

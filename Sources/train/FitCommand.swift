@@ -1,4 +1,5 @@
 import ArgumentParser
+import CommandLineOptions
 import Foundation
 import Trainer
 
@@ -9,26 +10,19 @@ struct Fit: ParsableCommand {
         commandName: "fit",
         abstract: "Train on the configured datasets (the default: `train --config FILE`).")
 
-    @Option(help: "The config (YAML).") var config: String
-    @Option(name: .customLong("set"), help: "Override a config key: --set solver.base_lr=2e-4 (repeatable).") var overrides: [String] = []
+    @OptionGroup var options: ConfigOptions
     @Flag(help: "Continue from the newest complete checkpoint in the output folder.") var resume = false
     @Option(help: "Output folder (default: the config's output_dir).") var output: String?
 
     func run() throws {
-        do {
-            let config = try ConfigLoader.load(self.config, overrides: overrides)
-            let run = try TrainingRun(config: config, outputDir: output)
-            print("training \(config.data.datasets.map(\.name).joined(separator: " + ")) for \(config.solver.maxIter) iterations; output in \(run.outputDir)")
-            // A progress line with ETA on a terminal; plain log lines otherwise.
-            try run.run(resume: resume, progress: isatty(STDOUT_FILENO) != 0) { line in
-                print(line)
-                fflush(stdout)      // log lines appear as they happen when stdout is a file or a pipe
-            }
-            print("done: \(run.outputDir)/model_final.h5")
-        } catch let error as ConfigFileError {
-            throw CommandError(error.description)
-        } catch let error as TrainingError {
-            throw CommandError(error.description)
+        let config = try options.load()
+        let run = try TrainingRun(config: config, outputDir: output)
+        print("training \(config.data.datasets.map(\.name).joined(separator: " + ")) for \(config.solver.maxIter) iterations; output in \(run.outputDir)")
+        // A progress line with ETA on a terminal; plain log lines otherwise.
+        try run.run(resume: resume, progress: isatty(STDOUT_FILENO) != 0) { line in
+            print(line)
+            fflush(stdout)      // log lines appear as they happen when stdout is a file or a pipe
         }
+        print("done: \(run.outputDir)/model_final.h5")
     }
 }

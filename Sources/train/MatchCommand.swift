@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Matching
+import Core
 
 /// `train match`: minimum-cost assignments of cost matrices given as JSON.
 struct Match: ParsableCommand {
@@ -23,10 +24,10 @@ struct Match: ParsableCommand {
                 results.append(["total_cost": a.totalCost, "rows": a.rows, "cols": a.cols])
                 print("matrix \(k): \(m.rows)x\(m.cols), total cost \(a.totalCost)")
             } catch let error as AssignmentError {
-                throw CommandError("\(costs): item \(k): \(error)")
+                throw InputError(costs, "item \(k): \(error)")
             }
         }
-        if let json { try writeJSON(results, to: json) }
+        if let json { try AtomicFile.writeJSON(results, to: json) }
     }
 
     /// One matrix entry: a number, or a forbidden pair (`null` or `"inf"`).
@@ -50,23 +51,23 @@ struct Match: ParsableCommand {
 
     /// Parses COSTS.json; errors name the file and the item.
     static func readCosts(_ path: String) throws -> [(rows: Int, cols: Int, values: [Double])] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CommandError("\(path): cannot read the file") }
+        guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the file") }
         let items: [Item]
         do {
             items = try JSONDecoder().decode([Item].self, from: data)
         } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
-            throw CommandError("\(path): \(describe(context.codingPath)): \(context.debugDescription)")
+            throw InputError(path, "\(describe(context.codingPath)): \(context.debugDescription)")
         } catch let DecodingError.typeMismatch(_, context) where !context.codingPath.isEmpty {
-            throw CommandError("\(path): \(describe(context.codingPath)): \(context.debugDescription)")
+            throw InputError(path, "\(describe(context.codingPath)): \(context.debugDescription)")
         } catch let DecodingError.keyNotFound(key, context) {
-            throw CommandError("\(path): \(describe(context.codingPath)): no \"\(key.stringValue)\" key")
+            throw InputError(path, "\(describe(context.codingPath)): no \"\(key.stringValue)\" key")
         } catch {
-            throw CommandError("\(path): not a JSON list of {\"cost\": [[...]]} objects")
+            throw InputError(path, "not a JSON list of {\"cost\": [[...]]} objects")
         }
         return try items.enumerated().map { k, item in
             let cols = item.cost.first?.count ?? 0
             if let bad = item.cost.firstIndex(where: { $0.count != cols }) {
-                throw CommandError("\(path): item \(k): row \(bad) has \(item.cost[bad].count) entries, row 0 has \(cols)")
+                throw InputError(path, "item \(k): row \(bad) has \(item.cost[bad].count) entries, row 0 has \(cols)")
             }
             return (item.cost.count, cols, item.cost.flatMap { $0.map(\.value) })
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import COCOMask
 
 /// `train prepare ...`: convert datasets in the field's formats into shards.
 struct Prepare: ParsableCommand {
@@ -33,14 +34,8 @@ struct PrepareOutput: ParsableArguments {
     func convert(_ body: (@escaping Converters.Progress) throws -> Int) throws {
         let bar = ProgressBar(name)
         let start = Date()
-        do {
-            let n = try body { bar.update($0, $1) }
-            print(String(format: "%@: %d samples in %@ (%.1f s)", name, n, out, Date().timeIntervalSince(start)))
-        } catch let error as ConversionError {
-            throw CommandError(error.description)
-        } catch let error as ShardError {
-            throw CommandError(error.description)
-        }
+        let n = try body { bar.update($0, $1) }
+        print(String(format: "%@: %d samples in %@ (%.1f s)", name, n, out, Date().timeIntervalSince(start)))
     }
 }
 

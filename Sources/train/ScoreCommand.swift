@@ -1,6 +1,8 @@
 import ArgumentParser
 import Evaluation
 import Foundation
+import Core
+import COCOMask
 
 /// `train score ...`: metrics on files in the standard formats, agreeing with the reference tools.
 struct Score: ParsableCommand {
@@ -40,10 +42,8 @@ struct ScoreInstances: ParsableCommand {
                 var object: [String: Any] = [:]
                 for (name, value) in zip(InstanceMetrics.names, metrics.stats) { object[name] = value }
                 object["per_category"] = Dictionary(uniqueKeysWithValues: metrics.perCategory.map { (String($0.key), $0.value) })
-                try writeJSON(object, to: json)
+                try AtomicFile.writeJSON(object, to: json)
             }
-        } catch let error as InputError {
-            throw CommandError(error.description)
         }
     }
 }
@@ -63,8 +63,6 @@ struct ScorePanoptic: ParsableCommand {
         let m: PanopticMetrics
         do {
             m = try ScoreFiles.panoptic(gtJSON: gtJson, gtFolder: gtFolder, predJSON: predJson, predFolder: predFolder)
-        } catch let error as InputError {
-            throw CommandError(error.description)
         }
         print("          |    PQ     SQ     RQ  |  N")
         print("--------------------------------------")
@@ -76,7 +74,7 @@ struct ScorePanoptic: ParsableCommand {
             func summary(_ s: PanopticMetrics.Summary) -> [String: Any] { ["pq": s.pq, "sq": s.sq, "rq": s.rq, "n": s.n] }
             var perClass: [String: Any] = [:]
             for c in m.perClass { perClass[String(c.id)] = ["pq": c.pq, "sq": c.sq, "rq": c.rq] }
-            try writeJSON(["All": summary(m.all), "Things": summary(m.things), "Stuff": summary(m.stuff), "per_class": perClass], to: json)
+            try AtomicFile.writeJSON(["All": summary(m.all), "Things": summary(m.things), "Stuff": summary(m.stuff), "per_class": perClass], to: json)
         }
     }
 }
@@ -104,15 +102,13 @@ struct ScoreSemantic: ParsableCommand {
         do {
             result = try ScoreFiles.semantic(gtFolder: gtFolder, predFolder: predFolder, numClasses: numClasses,
                                              ignoreIndex: ignoreIndex, style: SemanticEvaluator.Style(rawValue: style)!)
-        } catch let error as InputError {
-            throw CommandError(error.description)
         }
         let m = result.metrics
         print(String(format: "%d images, %d classes:  aAcc %.2f  mIoU %.2f  mAcc %.2f", result.images, numClasses,
                      100 * m.aAcc, 100 * m.mIoU, 100 * m.mAcc))
         if let json {
             func list(_ xs: [Double?]) -> [Any] { xs.map { $0.map { $0 as Any } ?? NSNull() } }
-            try writeJSON(["aAcc": m.aAcc, "mIoU": m.mIoU, "mAcc": m.mAcc,
+            try AtomicFile.writeJSON(["aAcc": m.aAcc, "mIoU": m.mIoU, "mAcc": m.mAcc,
                            "per_class": ["iou": list(m.iou), "acc": list(m.acc)]], to: json)
         }
     }

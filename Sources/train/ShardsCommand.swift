@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Core
 
 /// `train shards ...`: dataset shard tools.
 struct Shards: ParsableCommand {
@@ -24,17 +25,17 @@ struct ShardsCheck: ParsableCommand {
 
     func run() throws {
         let files = try Self.shardFiles(path)
-        guard !files.isEmpty else { throw CommandError("\(path): no .h5 shard files") }
+        guard !files.isEmpty else { throw InputError(path, "no .h5 shard files") }
         var summaries: [String: Summary] = [:]
         for file in files {
             let reader: ShardReader
-            do { reader = try ShardReader(file) } catch let error as ShardError { throw CommandError(error.description) }
+            reader = try ShardReader(file)
             var s = summaries[reader.dataset] ?? Summary(task: reader.task, classes: reader.classes)
             guard s.classes == reader.classes else {
-                throw CommandError("\(file): classes: differ from the other shards of dataset \(reader.dataset)")
+                throw InputError(file, "classes: differ from the other shards of dataset \(reader.dataset)")
             }
             guard s.task == reader.task else {
-                throw CommandError("\(file): task \(reader.task.rawValue) differs from the other shards of dataset \(reader.dataset) (\(s.task.rawValue))")
+                throw InputError(file, "task \(reader.task.rawValue) differs from the other shards of dataset \(reader.dataset) (\(s.task.rawValue))")
             }
             s.shards += 1
             s.samples += reader.count
@@ -56,15 +57,15 @@ struct ShardsCheck: ParsableCommand {
                          "segments": s.segments, "min_size": s.minSize.map { [$0.0, $0.1] } ?? [], "max_size": [s.maxSize.0, s.maxSize.1]]
         }
         print("\(files.count) shard file(s) valid")
-        if let json { try writeJSON(out, to: json) }
+        if let json { try AtomicFile.writeJSON(out, to: json) }
     }
 
     /// `path` itself, or every *.h5 below it, sorted.
     static func shardFiles(_ path: String) throws -> [String] {
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw CommandError("\(path): no such file or folder") }
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw InputError(path, "no such file or folder") }
         if !isDirectory.boolValue { return [path] }
-        guard let walker = FileManager.default.enumerator(atPath: path) else { throw CommandError("\(path): cannot list the folder") }
+        guard let walker = FileManager.default.enumerator(atPath: path) else { throw InputError(path, "cannot list the folder") }
         var files: [String] = []
         for case let name as String in walker where name.hasSuffix(".h5") { files.append((path as NSString).appendingPathComponent(name)) }
         return files.sorted()

@@ -29,7 +29,7 @@ struct Synth: ParsableCommand {
         let start = Date()
         let terminal = isatty(STDOUT_FILENO) != 0
         let spaces: [String: LabelSpace]
-        do { spaces = try LabelSpace.synthetic(from: labelspaces) } catch { throw CommandError("\(error)") }
+        spaces = try LabelSpace.synthetic(from: labelspaces)
         let written = try SyntheticWorld.write(to: out, seed: seed, scale: SyntheticWorld.Scale(rawValue: scale)!,
                                                samplesPerShard: samplesPerShard,
                                                embeddings: spaces.mapValues { (dim: $0.dim, values: $0.embeddings) }) { message in

@@ -1,4 +1,7 @@
 import ArgumentParser
+import Core
+import Foundation
+import Benchmarks
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,4 +29,14 @@ func shortenOpenBLASSpinWait() {
 }
 
 shortenOpenBLASSpinWait()
-Train.main()
+// Errors are printed here, once: a located error (bad input: a file, a key, a sample) as
+// `Error: <where>: <what>` with exit status 1; argument errors with their usage text.
+do {
+    var command = try Train.parseAsRoot()
+    try command.run()
+} catch let error as LocatedError {
+    FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+    exit(1)
+} catch {
+    Train.exit(withError: error)
+}

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Autograd
+import Core
 
 /// Stride-1 convolutions on large maps read shifted windows of one padded input copy instead
 /// of the lowered matrix (`ConvGeometry.lowersBySharing`): the output must equal the lowered

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Autograd
+import Core
 
 /// The AVX-512 GEMM (target CGEMM) against a Double-precision reference on edge shapes, against
 /// OpenBLAS on the model's shapes, and its threaded split against unsplit rows.

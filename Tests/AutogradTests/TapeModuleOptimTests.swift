@@ -1,6 +1,7 @@
 import XCTest
 @testable import Autograd
 import TestSupport
+import Core
 
 final class TapeModuleOptimTests: XCTestCase {
     func testGradientsAccumulateAndGraphIsReleased() {

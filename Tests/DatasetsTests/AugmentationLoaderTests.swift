@@ -4,6 +4,9 @@ import Autograd
 import Images
 import Samplers
 @testable import Datasets
+import Core
+import Targets
+import COCOMask
 
 final class AugmentationLoaderTests: XCTestCase {
     /// A 20x30 sample whose red channel is the panoptic id (0 void, 10, 20) and whose semantic
@@ -75,16 +78,30 @@ final class AugmentationLoaderTests: XCTestCase {
         XCTAssertEqual(twice.image, s.image)
     }
 
-    func testTargetsByTask() {
+    func testTargetsByTask() throws {
         let s = labelledSample()
-        let pan = TrainingTargets.make(s, task: .panoptic)
+        func areas(_ t: ImageTargets) -> [Int] {
+            let m = t.masks!, hw = m.shape[1] * m.shape[2]
+            return (0..<m.shape[0]).map { (j: Int) -> Int in
+                let values: ArraySlice<Float> = m.data[(j * hw)..<((j + 1) * hw)]
+                return Int(values.reduce(Float(0), +))
+            }
+        }
+        let pan = try ImageTargets(s, task: .panoptic, maskStride: 4)
         XCTAssertEqual(pan.classes, [1, 2])
-        XCTAssertEqual(pan.masks!.map { $0.reduce(0) { $0 + Int($1) } }, [70, 130])
-        let sem = TrainingTargets.make(s, task: .semantic)
+        XCTAssertEqual(pan.masks!.shape, [2, 20, 30])
+        XCTAssertEqual(areas(pan), [70, 130])
+        XCTAssertEqual(pan.maskCrops.count, 2)
+        let sem = try ImageTargets(s, task: .semantic, maskStride: 4)
         XCTAssertEqual(sem.classes, [0, 1, 2])
-        XCTAssertEqual(sem.masks![0].reduce(0) { $0 + Int($1) }, 600 - 200)
-        let det = TrainingTargets.make(s, task: .detection)
-        XCTAssertEqual(det.boxes![1], [15, 8, 28, 18])
+        XCTAssertEqual(areas(sem)[0], 600 - 200)
+        // Boxes in pixels of the mask map: the image's (x0, y0, x1, y1) over the stride.
+        let det = try ImageTargets(s, task: .detection, maskStride: 4)
+        XCTAssertEqual(det.boxes![1].0, 15 / 4)
+        XCTAssertEqual(det.boxes![1].1, 8 / 4)
+        XCTAssertEqual(det.boxes![1].2, 28 / 4)
+        XCTAssertEqual(det.boxes![1].3, 18 / 4)
+        XCTAssertNil(det.masks)
     }
 
     func testLoaderIsDeterministicWithAndWithoutPrefetchAndResumes() throws {
@@ -97,24 +114,27 @@ final class AugmentationLoaderTests: XCTestCase {
         config.size = 48
         func loader(prefetch: Int, sampler: MultiDatasetSampler, start: Int = 0) -> DataLoader {
             DataLoader(sources: sources, augmentations: Array(repeating: config, count: 4), sampler: sampler,
-                       batchSize: 3, seed: 9, startIteration: start, prefetch: prefetch)
+                       batchSize: 3, maskStride: 4, seed: 9, startIteration: start, prefetch: prefetch)
         }
         let sampler = MultiDatasetSampler(counts: sources.map(\.count), ratios: [1, 1, 1, 1], seed: 5)
         let a = loader(prefetch: 2, sampler: sampler), b = loader(prefetch: 0, sampler: sampler)
         var saved: (MultiDatasetSampler.State, Int)? = nil
-        var batchesA: [Batch] = []
+        var batchesA: [TrainingBatch] = []
         for k in 0..<6 {
             let x = try a.next(), y = try b.next()
             XCTAssertEqual(x.iteration, k)
             XCTAssertEqual(x.dataset, y.dataset)
             XCTAssertEqual(x.indices, y.indices)
-            XCTAssertEqual(x.images.map(\.image), y.images.map(\.image))
-            XCTAssertEqual(x.targets, y.targets)
-            for (img, t) in zip(x.images, x.targets) {
-                XCTAssertEqual([img.image.width, img.image.height], [48, 48])
-                if let masks = t.masks { XCTAssertEqual(masks.count, t.classes.count); XCTAssertTrue(masks.allSatisfy { $0.count == 48 * 48 }) }
+            XCTAssertEqual(x.images.data, y.images.data)
+            XCTAssertEqual(x.images.shape, [3, 3, 48, 48])
+            XCTAssertEqual(x.targets.supervision, y.targets.supervision)
+            XCTAssertEqual(x.targets.imageLabels, y.targets.imageLabels)
+            XCTAssertEqual(x.targets.images.map(\.classes), y.targets.images.map(\.classes))
+            XCTAssertEqual(x.targets.images.map { $0.masks?.data }, y.targets.images.map { $0.masks?.data })
+            for t in x.targets.images {
+                if let masks = t.masks { XCTAssertEqual(masks.shape, [t.classes.count, 48, 48]) }
             }
-            if k == 2 { saved = (x.samplerState, x.iteration + 1) }
+            if k == 2 { saved = (x.samplerState!, x.iteration + 1) }
             batchesA.append(x)
         }
         a.stop()
@@ -125,7 +145,7 @@ final class AugmentationLoaderTests: XCTestCase {
             let z = try c.next()
             XCTAssertEqual(z.iteration, k)
             XCTAssertEqual(z.indices, batchesA[k].indices)
-            XCTAssertEqual(z.images.map(\.image), batchesA[k].images.map(\.image))
+            XCTAssertEqual(z.images.data, batchesA[k].images.data)
         }
         c.stop()
     }
@@ -149,8 +169,8 @@ final class InstanceMaskAugmentationTests: XCTestCase {
         let f = Augmentation.flip(s)
         XCTAssertEqual(f.instanceMasks![0][1 * w + 5], 1)
         XCTAssertEqual(f.instanceMasks![0][1 * w + 0], 0)
-        let t = TrainingTargets.make(Augmentation.crop(s, y0: 1, x0: 1, height: 3, width: 3), task: .instance)
+        let t = try ImageTargets(Augmentation.crop(s, y0: 1, x0: 1, height: 3, width: 3), task: .instance, maskStride: 4)
         XCTAssertEqual(t.classes, [1])
-        XCTAssertEqual(t.masks![0], [1, 1, 0, 1, 1, 0, 0, 0, 0])
+        XCTAssertEqual(t.masks!.data, [1, 1, 0, 1, 1, 0, 0, 0, 0])
     }
 }

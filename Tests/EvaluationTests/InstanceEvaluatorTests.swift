@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Evaluation
+import COCOMask
 
 final class InstanceEvaluatorTests: XCTestCase {
     struct Expected: Decodable {

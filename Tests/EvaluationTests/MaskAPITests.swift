@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Evaluation
+import COCOMask
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 

@@ -4,6 +4,8 @@ import Autograd
 import TestSupport
 @testable import Losses
 @testable import Matching
+import Core
+import Targets
 
 /// Parameters here span ±2 unless asked (the losses' interesting range).
 func param(_ shape: [Int], _ seed: UInt64, low: Float = -2, high: Float = 2) -> Tensor {
@@ -70,7 +72,7 @@ final class LossesTests: XCTestCase {
 
     func testScaleDetMatchesPyTorch() {
         let f = Self.fixture.scaledet
-        let s = LabelSpaceLosses.labelSimilarity(f.embeddings.constant)
+        let s = UnifiedLabelSpace.cosineSimilarities(f.embeddings.constant)
         assertClose(s, f.similarity.data, atol: 1e-6, "label similarity")
         let c = f.cosines.tensor
         compare(c, LabelSpaceLosses.hard(c / f.temperature, targets: f.targets), value: f.hard, grad: f.hard_grad, "hard")
@@ -130,7 +132,7 @@ final class LossesTests: XCTestCase {
         checkGradients([logits]) { ClassificationLoss.crossEntropy($0[0], targets: [0, 3, 1, 3, 2]) }
         let cos = param([3, 5], 3, low: -1, high: 1)
         let emb = Tensor.randn([5, 4], rng: &rngForTests)
-        let s = LabelSpaceLosses.labelSimilarity(emb)
+        let s = UnifiedLabelSpace.cosineSimilarities(emb)
         checkGradients([cos]) { LabelSpaceLosses.hard($0[0] / 0.07, targets: [1, 0, 4]) }
         checkGradients([cos]) { LabelSpaceLosses.soft($0[0], targets: [1, 0, 4], similarity: s) }
         let cls = param([2, 3, 4], 4)

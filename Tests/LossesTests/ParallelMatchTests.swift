@@ -2,6 +2,8 @@ import XCTest
 import Autograd
 @testable import Losses
 @testable import Matching
+import Core
+import Targets
 
 /// `SetCriterion.match` draws every image's random points first (in image order) and then
 /// matches the images in parallel: the assignments and the random stream must be those of

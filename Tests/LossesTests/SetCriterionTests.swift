@@ -3,6 +3,8 @@ import Autograd
 import TestSupport
 @testable import Losses
 @testable import Matching
+import Core
+import Targets
 
 /// Two images of 12x12 with 2 and 1 square targets; predictions at 6x6 (stride 2 here).
 func squaresBatch() -> BatchTargets {
@@ -13,6 +15,14 @@ func squaresBatch() -> BatchTargets {
         ImageTargets(classes: [1, 2], masks: Tensor(shape: [2, 12, 12], data: square(0, 0, 6) + square(6, 4, 6))),
         ImageTargets(classes: [0], masks: Tensor(shape: [1, 12, 12], data: square(2, 2, 8))),
     ])
+}
+
+/// A unified label space of 3 + 2 classes with the rows of `embeddings` `[5, D]`; the batch's
+/// dataset is the first (offset 0).
+func twoDatasets(_ embeddings: Tensor) -> UnifiedLabelSpace {
+    let d = embeddings.shape[1], e = embeddings.data
+    return UnifiedLabelSpace(datasets: [("a", ["a0", "a1", "a2"], [true, true, true], Array(e[0..<(3 * d)])),
+                                        ("b", ["b0", "b1"], [true, true], Array(e[(3 * d)...]))], dim: d)
 }
 
 final class SetCriterionTests: XCTestCase {
@@ -32,7 +42,7 @@ final class SetCriterionTests: XCTestCase {
         let set = PredictionSet(logits: param([2, 4, 4], 1), masks: param([2, 4, 6, 6], 2),
                                 unifiedCosines: param([2, 4, 5], 3, low: -1, high: 1))
         let emb = Tensor.randn([5, 8], rng: &rng)
-        let criterion = SetCriterion(config: config(), labelSimilarity: LabelSpaceLosses.labelSimilarity(emb))
+        let criterion = SetCriterion(config: config(), labelSpace: twoDatasets(emb))
         let losses = try criterion.losses(set, targets, numMasks: targets.targetCount, rng: &rng)
         XCTAssertEqual(losses.map(\.name), ["loss_ce", "loss_mask", "loss_dice", "loss_scaledet_hard", "loss_scaledet_soft"])
         XCTAssertTrue(losses.allSatisfy { $0.value.item.isFinite && $0.value.item > 0 })
@@ -48,7 +58,7 @@ final class SetCriterionTests: XCTestCase {
         // Importance sampling picks points by the logits themselves (a discontinuous choice):
         // uniform points here; the selection is tested on its own.
         c.importanceSampleRatio = 0
-        let criterion = SetCriterion(config: c, labelSimilarity: LabelSpaceLosses.labelSimilarity(emb))
+        let criterion = SetCriterion(config: c, labelSpace: twoDatasets(emb))
         // Matching and point drawing use random numbers: the same seed on every evaluation
         // keeps them fixed, so finite differences see a smooth function.
         checkGradients([logits, masks, cos], atol: 5e-3, rtol: 5e-2) { t in

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 @testable import Matching
 import Autograd
+import Core
 
 final class LinearAssignmentTests: XCTestCase {
     /// The best total over every assignment of min(rows, cols) pairs, by enumeration.

@@ -1,6 +1,8 @@
 import XCTest
 import Autograd
 @testable import Matching
+import Core
+import Targets
 
 /// The matcher's mask cost (pixel-major sampling, block sums, zero-skipping) against the plain
 /// definition evaluated in Double on the same points.

@@ -6,16 +6,20 @@ import Losses
 import Matching
 import TestSupport
 @testable import Models
+import Core
+import Datasets
+import Targets
+import Trainer
 
 /// m2f-tiny against the PyTorch reference on the same weights and batch
-/// (`Fixtures/parity`, copied from shared/reference/parity).
+/// (`Fixtures/parity`: the reference files that `docs/m2f-tiny.md` describes).
 final class M2FParityTests: XCTestCase {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     static func loadModel() throws -> M2FModel {
         var rng = SeededRNG(seed: 0)
         let model = M2FModel(rng: &rng)
-        try ParameterFile.load(model, from: dir.appendingPathComponent("parity/m2f_tiny_init.h5").path)
+        try model.loadWeights(from: dir.appendingPathComponent("parity/m2f_tiny_init.h5").path)
         return model
     }
 
@@ -106,29 +110,33 @@ final class M2FParityTests: XCTestCase {
             let m = try ref.readBytes("attn_masks/\(i)")
             return BoolMask(shape: m.shape, values: m.values.map { $0 != 0 })
         }
+        // The training step itself (the one training, `bench step` and `train forward` run), on
+        // one dataset whose classes are the batch's embeddings.
         var config = LossConfig()
         config.densePoints = true
-        let criterion = SetCriterion(config: config)
-        var rng = SeededRNG(seed: 0)
-        let predictions = model(images, classEmbeddings: embeddings, attentionMasks: masks)
-        var total: Tensor? = nil
-        for (i, p) in predictions.enumerated() {
-            let set = PredictionSet(logits: p.logits, masks: p.masks)
-            let assignment = try withoutGrad { try criterion.match(set, targets, rng: &rng) }
+        let k = embeddings.shape[0]
+        let space = UnifiedLabelSpace(datasets: [("parity", (0..<k).map { "c\($0)" }, Array(repeating: true, count: k), embeddings.data)],
+                                      dim: embeddings.shape[1])
+        let step = TrainStep(model: model, labelSpace: space, loss: config, solver: SolverConfig(), seed: 0)
+        let output = try step.forwardAndLosses(TrainingBatch(iteration: 0, dataset: 0, indices: Array(0..<b), images: images, targets: targets),
+                                               attentionMasks: masks)
+        XCTAssertEqual(output.perSet.count, 7)
+        for (i, set) in output.perSet.enumerated() {
+            let assignment = set.assignments
             let pairs = try ref.readInt64s("assign/\(i)").values.map(Int.init)
             for image in 0..<b {
                 let expected = (0..<t).map { (pairs[(image * t + $0) * 2], pairs[(image * t + $0) * 2 + 1]) }
                 XCTAssertEqual(assignment[image].rows, expected.map(\.0), "assign/\(i) image \(image) queries")
                 XCTAssertEqual(assignment[image].cols, expected.map(\.1), "assign/\(i) image \(image) targets")
             }
-            let losses = Dictionary(uniqueKeysWithValues: try criterion.losses(set, targets, numMasks: targets.targetCount, rng: &rng).map { ($0.name, $0.value) })
+            let losses = Dictionary(uniqueKeysWithValues: set.losses.map { ($0.name, $0.value) })
+            XCTAssertEqual(Set(losses.keys), ["loss_ce", "loss_mask", "loss_dice"])
             for (name, key, weight) in [("ce", "loss_ce", Float(2)), ("mask_bce", "loss_mask", 5), ("dice", "loss_dice", 5)] {
                 let expected = try ref.readDoubles("loss/\(name)/\(i)").values[0]
                 XCTAssertEqual(Double(losses[key]!.item / weight), expected, accuracy: 1e-5 * abs(expected), "loss/\(name)/\(i)")
             }
-            let sum = losses["loss_ce"]! + losses["loss_mask"]! + losses["loss_dice"]!
-            total = total.map { $0 + sum } ?? sum
         }
+        let total: Tensor? = output.total
         let expectedTotal = try ref.readDoubles("loss/total").values[0]
         XCTAssertEqual(Double(total!.item), expectedTotal, accuracy: 1e-5 * expectedTotal, "loss/total")
         total!.backward()

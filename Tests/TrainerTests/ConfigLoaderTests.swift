@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Models
+import Yams
 @testable import Trainer
 
 final class ConfigLoaderTests: XCTestCase {
@@ -91,9 +92,71 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(s.learningRate(at: 0), 0.001, accuracy: 1e-6)
         XCTAssertLessThan(s.learningRate(at: 5), s.learningRate(at: 10))
         XCTAssertEqual(s.learningRate(at: 50), powf(0.5, 0.9), accuracy: 1e-6)
-        s.schedule = "step"
+        s.schedule = .step
         s.steps = [20, 40]
         XCTAssertEqual(s.learningRate(at: 30), 0.1, accuracy: 1e-6)
         XCTAssertEqual(s.learningRate(at: 45), 0.01, accuracy: 1e-6)
+    }
+
+    /// The schema is decoded over its own encoded defaults: every key of every section can be
+    /// set from a file (a key forgotten in a hand-written decoder would be silently ignored).
+    func testEveryKeyOfTheSchemaIsRead() throws {
+        let defaults = try ConfigLoader.encodedTree(TrainConfig())
+        var checked = 0
+        func visit(_ tree: [String: Any], _ prefix: String) throws {
+            for (k, v) in tree {
+                let key = prefix.isEmpty ? k : prefix + "." + k
+                if let sub = v as? [String: Any] { try visit(sub, key); continue }
+                // A different value of the same type, set by --set, must come back.
+                let changed: String
+                switch v {
+                case let b as Bool: changed = b ? "false" : "true"
+                case let i as Int: changed = "\(i + 1)"
+                case let d as Double: changed = "\(d / 2 + 0.25)"
+                case let s as String where key == "solver.schedule": changed = s == "poly" ? "step" : "poly"
+                case let s as String where key == "loss.image_label_rule": changed = s == "max_size" ? "max_score" : "max_size"
+                case is String: changed = "x\(checked)"
+                default: continue     // lists
+                }
+                var tree = defaults
+                func set(_ node: inout [String: Any], _ parts: ArraySlice<Substring>) {
+                    if parts.count == 1 { node[String(parts.first!)] = try! Yams.load(yaml: changed)!; return }
+                    var child = node[String(parts.first!)] as! [String: Any]
+                    set(&child, parts.dropFirst())
+                    node[String(parts.first!)] = child
+                }
+                set(&tree, key.split(separator: ".")[...])
+                let back = try ConfigLoader.encodedTree(try ConfigLoader.decode(tree, origins: [:], root: "test"))
+                var node: Any = back
+                for part in key.split(separator: ".") { node = (node as! [String: Any])[String(part)]! }
+                let expected = try Yams.load(yaml: changed)!
+                if let a = node as? Double, let b = expected as? Double {
+                    XCTAssertEqual(a, b, accuracy: 1e-6 * abs(b), key)      // Float keys come back rounded to Float
+                } else {
+                    XCTAssertEqual("\(node)", "\(expected)", key)
+                }
+                checked += 1
+            }
+        }
+        try visit(defaults, "")
+        XCTAssertGreaterThan(checked, 50)
+    }
+
+    func testEnumerationsAndVersionAreChecked() throws {
+        let bad = try write("solver:\n  schedule: cosine\n", "schedule.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(bad, requireData: false)) {
+            XCTAssertEqual("\($0)", "\(bad): solver.schedule: must be one of poly, step")
+        }
+        let future = try write("version: 2\n", "version.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(future, requireData: false)) {
+            XCTAssertEqual("\($0)", "\(future): version: is 2; this build reads config version 1")
+        }
+        let item = try write("data:\n  datasets:\n    - {name: a, path: a, ratoi: 2}\n", "item.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(item)) {
+            XCTAssertEqual("\($0)", "\(item): data.datasets[0].ratoi: unknown key (did you mean 'data.datasets[0].ratio'?)")
+        }
+        // Items of the dataset list get every default of a dataset.
+        let one = try ConfigLoader.load(try write("data:\n  datasets:\n    - {name: a, path: a}\n", "one.yaml"))
+        XCTAssertEqual(one.data.datasets, [{ var d = DatasetConfig(); d.name = "a"; d.path = "a"; return d }()])
     }
 }

@@ -5,6 +5,7 @@ import Datasets
 import Models
 import Evaluation
 import Images
+import Targets
 
 final class TrainingRunTests: XCTestCase {
     /// A tiny model and the small synthetic world at 32 px: a few iterations in seconds.
@@ -127,14 +128,58 @@ final class TrainingRunTests: XCTestCase {
         }
     }
 
+    /// A dataset that will be evaluated but has no validation split stops the run before
+    /// iteration 0, naming the dataset and the split; nothing is written.
+    func testMissingValidationSplitStopsBeforeTraining() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("noval-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        let config = try tinyConfig(dir)
+        let semantic = (config.data.root as NSString).appendingPathComponent("synth_semantic")
+        for name in try FileManager.default.contentsOfDirectory(atPath: semantic) where name.hasPrefix("val") {
+            try FileManager.default.removeItem(atPath: (semantic as NSString).appendingPathComponent(name))
+        }
+        XCTAssertThrowsError(try TrainingRun(config: config)) { error in
+            XCTAssertTrue("\(error)".hasPrefix("dataset synth_semantic: no validation split 'val'"), "\(error)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: config.outputDir))
+        // Image-label datasets are not evaluated: they need no validation split.
+        let labels = (config.data.root as NSString).appendingPathComponent("synth_labels")
+        for name in try FileManager.default.contentsOfDirectory(atPath: labels) where name.hasPrefix("val") {
+            try FileManager.default.removeItem(atPath: (labels as NSString).appendingPathComponent(name))
+        }
+        var others = config
+        others.data.datasets.removeAll { $0.name == "synth_semantic" }
+        XCTAssertNoThrow(try TrainingRun(config: others))
+    }
+
+    /// Hooks run checkpoint, then evaluation, then writers: a failure after the checkpoint (here
+    /// a hook in evaluation's place) leaves the final weights on disk.
+    func testCheckpointIsWrittenBeforeEvaluation() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hookorder-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        var config = try tinyConfig(dir)
+        config.solver.maxIter = 2
+        let run = try TrainingRun(config: config)
+        XCTAssertTrue(run.hooks[0] is PeriodicCheckpointer && run.hooks[1] is PeriodicEvaluation && run.hooks[2] is MetricsWriter)
+        final class FailingEvaluation: TrainingHook {
+            struct Failed: Error {}
+            func afterStep(_ run: TrainingRun, _ step: StepRecord) throws { if step.isLast { throw Failed() } }
+        }
+        run.hooks[1] = FailingEvaluation()
+        XCTAssertThrowsError(try run.run(log: { _ in }))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: (config.outputDir as NSString).appendingPathComponent("model_final.h5")))
+    }
+
     /// With one training dataset the union is that dataset's label space: same numbers.
     /// With several, union predictions are mapped back to the dataset's classes or dropped.
     func testUnionLabelSpace() throws {
         // The semantic dataset's view of the synthetic union: its own classes, the panoptic
         // "sky" as its own "sky", everything else foreign.
         let panoptic = ["ball", "box", "sky"], semantic = ["lawn", "sky", "sea"], detection = ["kite"]
-        XCTAssertEqual(EvaluationLabelSpace.unionClassMap(unifiedNames: panoptic + semantic + detection, offset: 3, names: semantic),
-                       [-1, -1, 1, 0, 1, 2, -1])
+        let space = UnifiedLabelSpace(datasets: [panoptic, semantic, detection].enumerated().map { d, names in
+            ("d\(d)", names, names.map { _ in true }, names.map { _ in 1 })
+        }, dim: 1)
+        XCTAssertEqual(space.unionMap(to: 1), [-1, -1, 1, 0, 1, 2, -1])
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("unionrun-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)
         let all = try tinyConfig(dir)
@@ -160,5 +205,15 @@ final class TrainingRunTests: XCTestCase {
             let values = Set(try PNG.read(folder + "/" + name, mode: .labels).pixels)
             XCTAssertTrue(values.allSatisfy { Int($0) < k || $0 == 255 }, "\(name): \(values.sorted()) (k = \(k))")
         }
+    }
+}
+
+extension TrainingRun {
+    /// The run's model scored on its validation splits, as `train evaluate` scores a checkpoint.
+    func evaluate(maxImages: Int, labelSpace: EvaluationLabelSpace = .dataset, dump: String? = nil,
+                  log: (String) -> Void) throws -> EvaluationReport {
+        var options = InferenceOptions()
+        options.labelSpace = labelSpace
+        return try ModelEvaluation.run(model: model, data: data, options: options, maxImages: maxImages, dump: dump, log: log)
     }
 }

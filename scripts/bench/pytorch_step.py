@@ -1,6 +1,6 @@
 """m2f-tiny in PyTorch: the same-run baseline of `train bench step`.
 
-An independent PyTorch implementation of the model of ../shared/reference/m2f-tiny.md (the
+An independent PyTorch implementation of the model of docs/m2f-tiny.md (the
 project's copy of the parity fixtures pins it down: `--check` runs the parity batch through it
 with the reference weights and compares with the reference outputs), trained for the reference
 benchmark iteration exactly as `train bench step` times it: batch 2 of 256 x 256 images, 8
@@ -274,7 +274,7 @@ class M2FTiny(nn.Module):
         return self.predictor(maps, mask_features, embeddings, stored_masks)
 
 
-# ---- matching and losses (Mask2Former's rules, ../shared/reference/losses.md) ----
+# ---- matching and losses (Mask2Former's rules, docs/losses.md) ----
 
 def point_sample(maps, points):
     """maps [N, 1, H, W], points [N, P, 2] in the unit square -> [N, P]."""

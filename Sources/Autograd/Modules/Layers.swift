@@ -1,3 +1,4 @@
+import Core
 /// The basic layers, with PyTorch's parameter names, layouts and default initialisation.
 
 /// `y = x · weightᵀ + bias`, weight `[out, in]`.

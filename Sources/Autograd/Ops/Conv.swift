@@ -1,3 +1,4 @@
+import Core
 /// 2-D convolution (NCHW, zero padding) lowered to one GEMM per group over the whole batch:
 /// `im2col` lays the input out as a `[Cin·kh·kw, N·Ho·Wo]` matrix, so a batch of small maps is
 /// still one large, well-shaped GEMM for OpenBLAS. The backward pass recomputes that matrix

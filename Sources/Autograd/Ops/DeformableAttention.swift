@@ -1,3 +1,4 @@
+import Core
 /// Multi-scale deformable attention (Deformable DETR, as Mask2Former's pixel decoder uses it),
 /// one fused op: every query reads `points` bilinear samples per head and level from the value
 /// maps at learned locations, weighted by its attention weights, in a single pass — forward and

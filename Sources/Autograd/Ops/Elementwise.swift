@@ -1,3 +1,4 @@
+import Core
 /// Elementwise ops. Each op is a small struct with its forward (`value`) and its backward
 /// (`gradient`) side by side; the generic drivers below run them over whole tensors.
 /// Generics (not closures) carry the function into the parallel loops, so the compiler

@@ -1,3 +1,4 @@
+import Core
 /// Softmax, log-softmax, layer norm and group norm: fused forward and backward kernels
 /// (each is a few passes over memory instead of a chain of small ops).
 

@@ -1,3 +1,4 @@
+import Core
 /// Reductions: sum, mean and max over axes, and `expand` (their adjoint: broadcasting).
 
 /// Values of `plan.shape`, each read from the operand `a` of `plan` (a broadcast copy).

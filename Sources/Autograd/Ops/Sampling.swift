@@ -1,3 +1,4 @@
+import Core
 /// Resampling: bilinear and nearest resize of NCHW maps (PyTorch's `interpolate`), and
 /// bilinear point sampling at normalised coordinates (PyTorch's `grid_sample`).
 

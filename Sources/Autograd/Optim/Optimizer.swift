@@ -1,3 +1,4 @@
+import Core
 /// Optimisers update parameters in place from their accumulated gradients.
 
 /// Parameters that share a learning-rate multiplier and a weight decay.

@@ -1,4 +1,4 @@
-"""Makes small version-1 shards with h5py, written from shared/reference/shard-format.md alone,
+"""Makes small version-1 shards with h5py, written from docs/shard-format.md alone,
 for DatasetsTests (the project must read what other tools write):
 
 - h5py_panoptic-00000.h5: 3 samples, raw images, panoptic maps + segment table, and semantic maps

@@ -2,7 +2,7 @@
 PyTorch by Mask2Former's own formulas (point_sample, sigmoid_ce_loss, dice_loss,
 batch_sigmoid_ce_loss, batch_dice_loss), Detectron2's sigmoid focal loss, weighted
 cross-entropy, ScaleDet's hard/soft label losses, Detic's max-size image-label loss and the
-BoxInst projection loss, with the gradients of each loss. Rules: shared/reference/losses.md.
+BoxInst projection loss, with the gradients of each loss. Rules: docs/losses.md.
 
 Run once:  python3 make_torch_losses.py   (CPU torch)
 """

@@ -1,11 +1,13 @@
 import ArgumentParser
 import Autograd
+import Core
 import Dispatch
 import Foundation
 
 /// `train bench ...`: speed measurements, always against a baseline measured in the same run.
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Bench: ParsableCommand {
+    public init() {}
+    public static let configuration = CommandConfiguration(
         abstract: "Measure speed against same-run baselines (build with -c release).",
         subcommands: [BenchOps.self, BenchMatch.self, BenchScore.self, BenchStep.self, BenchData.self])
 }
@@ -39,29 +41,6 @@ func runPythonJSON(_ python: String, _ arguments: [String]) -> Any? {
     return try? JSONSerialization.jsonObject(with: out)
 }
 
-/// Writes `object` as pretty JSON to `path` through a temporary file and a rename.
-func writeJSON(_ object: Any, to path: String) throws {
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    try writeAtomically(data, to: path)
-}
-
-/// Writes to `.NAME.tmp-PID` beside `path`, then renames it over `path` (atomic on POSIX): a
-/// reader never sees half a file, and a failed write leaves the old file as it was.
-func writeAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-        try data.write(to: tmp)
-    } catch {
-        throw CommandError("cannot write \(path): \(error.localizedDescription)")
-    }
-    guard rename(tmp.path, url.path) == 0 else {
-        let reason = String(cString: strerror(errno))
-        unlink(tmp.path)
-        throw CommandError("cannot write \(path): \(reason)")
-    }
-}
-
 /// Convolution and GEMM speed on the shapes of the reference model, and elementwise bandwidth.
 struct BenchOps: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,7 +52,7 @@ struct BenchOps: ParsableCommand {
     @Option(help: "Batch size of the model's input.") var batch = 2
     @Option(help: "Input image size (square).") var imageSize = 256
 
-    /// The convolutions of m2f-tiny (`../shared/reference/m2f-tiny.md`): name, in, out, kernel,
+    /// The convolutions of m2f-tiny (`docs/m2f-tiny.md`): name, in, out, kernel,
     /// stride, input size as a fraction of the image.
     static let convs: [(String, Int, Int, Int, Int, Int)] = [
         ("stem.conv1", 3, 32, 3, 2, 1), ("stem.conv2", 32, 64, 3, 2, 2),
@@ -178,7 +157,7 @@ struct BenchOps: ParsableCommand {
             elemRows.append(["name": name, "gbps": gbps])
         }
         if let json {
-            try writeJSON(["sgemm_backends": backendRows, "conv": convRows, "gemm": gemmRows, "elementwise": elemRows,
+            try AtomicFile.writeJSON(["sgemm_backends": backendRows, "conv": convRows, "gemm": gemmRows, "elementwise": elemRows,
                            "threads": ["blas": blasThreads, "elementwise": Parallel.threads]], to: json)
             print("wrote \(json)")
         }

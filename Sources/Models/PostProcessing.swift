@@ -1,8 +1,8 @@
 import Autograd
-import Evaluation
 
 /// Mask2Former's inference from one image's final prediction set: `logits` `[Q, K+1]` (the
-/// no-object class last) and mask logits `[Q, H, W]` already at the image's size.
+/// no-object class last) and mask logits `[Q, H, W]` already at the image's size. The results
+/// are plain arrays; evaluation turns them into its panoptic maps and COCO objects.
 public enum PostProcessing {
     /// Semantic segmentation: score_c(pixel) = Σ_q softmax(logits)[q, c] · sigmoid(mask_q(pixel)),
     /// the no-object column dropped after the softmax; argmax over c.
@@ -30,7 +30,7 @@ public enum PostProcessing {
     /// when that is under `overlapThreshold` of its own sigmoid >= 0.5 area; stuff segments of one
     /// class merge. Segment ids from 1, 0 = void.
     public static func panoptic(logits: Tensor, masks: Tensor, isThing: [Bool], objectMaskThreshold: Float = 0.8,
-                                overlapThreshold: Float = 0.8) -> (ids: [UInt32], segments: [PanopticSegment]) {
+                                overlapThreshold: Float = 0.8) -> (ids: [UInt32], segments: [(id: UInt32, classID: Int)]) {
         let (q, k1) = (logits.shape[0], logits.shape[1]), hw = masks.shape[1] * masks.shape[2]
         let probs = withoutGrad { logits.softmax(axis: 1) }.data
         let sig = withoutGrad { masks.sigmoid() }.data
@@ -42,7 +42,7 @@ public enum PostProcessing {
             if label != k1 - 1 && score > objectMaskThreshold { kept.append((i, label, score)) }
         }
         var ids = [UInt32](repeating: 0, count: hw)
-        var segments: [PanopticSegment] = []
+        var segments: [(id: UInt32, classID: Int)] = []
         if kept.isEmpty { return (ids, segments) }
         // The winning kept query per pixel (first on ties, as argmax).
         var winner = [Int](repeating: 0, count: hw)
@@ -74,7 +74,7 @@ public enum PostProcessing {
                 next += 1
                 id = next
                 if !thing { stuffSegment[k.label] = id }
-                segments.append(PanopticSegment(id: id, categoryID: k.label))
+                segments.append((id, k.label))
             }
             for p in 0..<hw where winner[p] == j && sig[k.query * hw + p] >= 0.5 { ids[p] = id }
         }

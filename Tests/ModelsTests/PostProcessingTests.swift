@@ -1,7 +1,6 @@
 import XCTest
 import Autograd
-import Evaluation
-@testable import Trainer
+@testable import Models
 
 final class PostProcessingTests: XCTestCase {
     /// 3 queries, 2 classes (+ no-object), a 1x4 image.
@@ -23,7 +22,7 @@ final class PostProcessingTests: XCTestCase {
     func testPanopticThresholdsAndStuffMerging() {
         let (ids, segments) = PostProcessing.panoptic(logits: logits, masks: masks, isThing: [true, false])
         XCTAssertEqual(ids, [1, 1, 2, 2])
-        XCTAssertEqual(segments.map(\.categoryID), [0, 1])
+        XCTAssertEqual(segments.map(\.classID), [0, 1])
         // Two stuff queries of class 1 merge into one segment.
         let two = Tensor(shape: [2, 3], data: [0, 10, 0, 0, 10, 0])
         let halves = Tensor(shape: [2, 1, 4], data: [9, 9, -9, -9, -9, -9, 9, 9])
@@ -51,20 +50,5 @@ final class PostProcessingTests: XCTestCase {
         let things = PostProcessing.instances(logits: logits, masks: masks, topK: 3, keepClass: { $0 == 1 })
         XCTAssertEqual(things.map(\.classID), [1, 1])
         XCTAssertEqual(things[0].mask, result[1].mask)
-    }
-
-    func testPanopticGroundTruthAsSemanticLabelsAndThingInstances() {
-        // 2x3 map: stuff segment 1 (class 0), thing 5 (class 1), crowd thing 7 (class 1), void.
-        let map = PanopticMap(width: 3, height: 2, ids: [1, 1, 5, 0, 7, 5], segments: [
-            PanopticSegment(id: 1, categoryID: 0, area: 2), PanopticSegment(id: 5, categoryID: 1, area: 2),
-            PanopticSegment(id: 7, categoryID: 1, isCrowd: true, area: 1),
-        ])
-        XCTAssertEqual(TrainingRun.semanticLabel(of: map, ignore: 255), [0, 0, 1, 255, 255, 1])
-        let things = TrainingRun.thingInstances(of: map, isThing: [false, true])
-        XCTAssertEqual(things.map(\.categoryID), [1, 1])
-        XCTAssertEqual(things.map(\.isCrowd), [false, true])
-        XCTAssertEqual(things[0].box, [2, 0, 1, 2])
-        XCTAssertEqual(things[0].area, 2)
-        XCTAssertEqual(things[1].mask?.area, 1)
     }
 }

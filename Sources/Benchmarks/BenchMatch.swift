@@ -3,6 +3,7 @@ import Autograd
 import Foundation
 import Losses
 import Matching
+import Core
 
 /// `train bench match`: the assignment solver beside scipy's on the same matrices, and the
 /// whole matching of one m2f-tiny training batch.
@@ -50,7 +51,7 @@ struct BenchMatch: ParsableCommand {
         let perIteration = medianSeconds(warmup: 1, repeats: max(3, repeats / 3), matchAll)
         print(String(format: "matching of one m2f-tiny batch (7 sets x 2 images, 50x8 costs, 12544 points): %.1f ms", perIteration * 1e3))
         if let json {
-            try writeJSON(["cases": cases, "matching_per_iteration_s": perIteration], to: json)
+            try AtomicFile.writeJSON(["cases": cases, "matching_per_iteration_s": perIteration], to: json)
             print("wrote \(json)")
         }
     }

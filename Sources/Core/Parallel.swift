@@ -3,8 +3,10 @@ import Dispatch
 import Glibc
 #endif
 
-/// Work splitting for elementwise loops. Small loops run inline (a dispatch costs
-/// microseconds); large ones are cut into one contiguous chunk per core.
+/// The one thread policy of the project. Elementwise loops: small ones run inline (a dispatch
+/// costs microseconds), large ones are cut into one contiguous chunk per core (`forRanges`).
+/// Independent items (images of a batch, samples, files): one task each on the machine's
+/// worker pool, results in item order (`map`).
 public enum Parallel {
     /// Cores used by elementwise work: the machine's, or `UNISEG_THREADS` when set.
     public static let threads: Int = {
@@ -29,5 +31,18 @@ public enum Parallel {
             let lo = count * c / chunks, hi = count * (c + 1) / chunks
             if lo < hi { body(lo..<hi) }
         }
+    }
+
+    /// `body(i)` for each `i` in `0..<count`, the items in parallel; the results in item order.
+    /// The first error (by item) is rethrown once every item has finished.
+    public static func map<T>(_ count: Int, _ body: (Int) throws -> T) throws -> [T] {
+        if count == 0 { return [] }
+        if count == 1 || threads == 1 { return try (0..<count).map(body) }
+        var results = [Result<T, Error>?](repeating: nil, count: count)
+        results.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: count) { i in base[i] = Result { try body(i) } }
+        }
+        return try results.map { try $0!.get() }
     }
 }

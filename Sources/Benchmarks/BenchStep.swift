@@ -1,19 +1,26 @@
 import ArgumentParser
+import CommandLineOptions
 import Autograd
 import Dispatch
 import Foundation
+import Datasets
 import Losses
 import Matching
 import Models
+import Targets
+import Trainer
+import Core
+import Targets
 
-/// `train bench step`: the reference training iteration of `m2f-tiny.md` (batch 2, 256x256,
-/// 8 targets per image, K = 133): forward, matching, losses, backward, clipping, AdamW.
+/// `train bench step`: the reference training iteration of `docs/m2f-tiny.md` (batch 2, 256x256,
+/// 8 targets per image, K = 133) run by the training step itself (`TrainStep`): forward,
+/// matching, losses, backward, clipping, AdamW, timed by the step's phase clock.
 struct BenchStep: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "step",
         abstract: "One m2f-tiny training iteration, timed by phase (median of 10 after 3 warm-ups).")
 
-    @Option(help: "Model config (YAML).") var config = "configs/m2f-tiny.yaml"
+    @OptionGroup var model: ModelConfigOptions
     @Option(help: "Timed iterations (the median is reported).") var repeats = 10
     @Option(help: "Warm-up iterations.") var warmup = 3
     @Flag(help: "Also time the timed iterations' GEMMs by shape, and forward and backward by op (adds three tables).") var breakdown = false
@@ -38,76 +45,45 @@ struct BenchStep: ParsableCommand {
     }
 
     func run() throws {
-        let modelConfig = try ModelConfigFile.load(config)
+        let modelConfig = try model.load().model
         var rng = SeededRNG(seed: 3)
-        let model = M2FModel(modelConfig, rng: &rng)
-        let optimizer = AdamW(groups: model.referenceParameterGroups(), learningRate: 1e-4)
-        let parameters = model.parameters
+        let m2f = M2FModel(modelConfig, rng: &rng)
         let (b, size, k, t) = (2, 256, 133, 8)
         let images = Tensor.uniform([b, 3, size, size], low: 0, high: 255, rng: &rng)
         let embeddings = Tensor.randn([k, modelConfig.embeddingDim], rng: &rng)
         let targets = Self.rectangleTargets(images: b, targets: t, size: size, classes: k, rng: &rng)
-        let criterion = SetCriterion(config: LossConfig())
-
-        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-        // CPU time of the whole process (all threads): CPU / wall time = cores kept busy.
-        func cpuNow() -> UInt64 {
-            var ts = timespec()
-            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-            return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
-        }
-        var busy: [[Double]] = Array(repeating: [], count: 4)   // forward, matching + losses, backward, optimizer
+        // The training step itself, on one dataset of k classes.
+        let space = UnifiedLabelSpace(datasets: [("bench", (0..<k).map { "class \($0)" }, Array(repeating: true, count: k), embeddings.data)],
+                                      dim: modelConfig.embeddingDim)
+        let step = TrainStep(model: m2f, labelSpace: space, loss: LossConfig(), solver: SolverConfig(), seed: 3)
         var phases: [[Double]] = Array(repeating: [], count: 6)   // iteration, forward, matching, losses, backward, optimizer
+        var busy: [[Double]] = Array(repeating: [], count: 4)     // forward, matching + losses, backward, optimizer
         for it in 0..<(warmup + repeats) {
             if it == warmup && breakdown {
                 GEMMCensus.reset()
                 GEMMCensus.enabled = true
                 OpProfile.reset()
+                step.profileOps = true
             }
-            let t0 = now(), c0 = cpuNow()
-            let profiling = it >= warmup && breakdown
-            if profiling { OpProfile.phase = .forward }
-            let predictions = model(images, classEmbeddings: embeddings)
-            OpProfile.phase = nil
-            let t1 = now(), c1 = cpuNow()
-            var matchTime: UInt64 = 0
-            var total: Tensor? = nil
-            for p in predictions {
-                let set = PredictionSet(logits: p.logits, masks: p.masks)
-                let m0 = now()
-                _ = try withoutGrad { try criterion.match(set, targets, rng: &rng) }
-                matchTime += now() - m0
-                // `losses` matches again (the same work): that share is subtracted below.
-                let losses = try criterion.losses(set, targets, numMasks: targets.targetCount, rng: &rng)
-                let sum = losses.dropFirst().reduce(losses[0].value) { $0 + $1.value }
-                total = total.map { $0 + sum } ?? sum
-            }
-            let t2 = now(), c2 = cpuNow()
-            optimizer.zeroGrad()
-            if profiling { OpProfile.phase = .backward }
-            total!.backward()
-            OpProfile.phase = nil
-            let t3 = now(), c3 = cpuNow()
-            clipGradNorm(parameters, maxNorm: 0.01)
-            optimizer.step()
-            let t4 = now(), c4 = cpuNow()
-            guard total!.item.isFinite else { throw CommandError("bench step: the loss became \(total!.item) at iteration \(it)") }
+            let (output, _) = try step(TrainingBatch(iteration: it, dataset: 0, indices: [0, 1], images: images, targets: targets))
+            guard output.total.item.isFinite else { throw InputError("bench step", "the loss became \(output.total.item) at iteration \(it)") }
             if it >= warmup {
-                let lossesOnly = Double(t2 - t1 - 2 * matchTime) / 1e9   // losses() repeats the matching
-                let iteration = Double(t1 - t0) / 1e9 + Double(matchTime) / 1e9 + lossesOnly + Double(t4 - t2) / 1e9
-                for (i, v) in [iteration, Double(t1 - t0) / 1e9, Double(matchTime) / 1e9, lossesOnly,
-                               Double(t3 - t2) / 1e9, Double(t4 - t3) / 1e9].enumerated() { phases[i].append(v) }
-                for (i, (c, t)) in [(c1 - c0, t1 - t0), (c2 - c1, t2 - t1), (c3 - c2, t3 - t2), (c4 - c3, t4 - t3)].enumerated() {
-                    busy[i].append(Double(c) / Double(max(t, 1)))
+                let wall = step.clock.wall, cpu = step.clock.cpu
+                phases[0].append(wall.reduce(0, +))
+                for (i, v) in wall.enumerated() { phases[i + 1].append(v) }
+                for (i, group) in [[0], [1, 2], [3], [4]].enumerated() {
+                    busy[i].append(group.map { cpu[$0] }.reduce(0, +) / max(group.map { wall[$0] }.reduce(0, +), 1e-9))
                 }
             }
         }
+        step.profileOps = false
         GEMMCensus.enabled = false
         let census = GEMMCensus.entries
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
         var inference: [Double] = []
         for it in 0..<(warmup + repeats) {
             let t0 = now()
-            _ = withoutGrad { model(images, classEmbeddings: embeddings) }
+            _ = withoutGrad { m2f(images, classEmbeddings: embeddings) }
             if it >= warmup { inference.append(Double(now() - t0) / 1e9) }
         }
         var usage = rusage()
@@ -161,7 +137,7 @@ struct BenchStep: ParsableCommand {
             var object: [String: Any] = Dictionary(uniqueKeysWithValues: zip(names, medians))
             object["peak_rss_mb"] = peakMB
             if let pytorch { object["pytorch_same_run"] = pytorch }
-            try writeJSON(object, to: json)
+            try AtomicFile.writeJSON(object, to: json)
             print("wrote \(json)")
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Evaluation
 import Foundation
+import Core
 
 /// `train bench score`: COCO mAP on a COCO-sized synthetic set beside pycocotools on the same
 /// files, in the same run.
@@ -20,14 +21,9 @@ struct BenchScore: ParsableCommand {
         var rows: [[String: Any]] = []
         for type in [InstanceEvaluator.IoUType.bbox, .segm] {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let truth: COCOGroundTruth, results: [Int: [InstanceObject]]
-            do {
-                truth = try COCOGroundTruth(path: (data as NSString).appendingPathComponent("gt.json"), withMasks: type == .segm)
-                results = try readCOCOResults((data as NSString).appendingPathComponent("results_\(type.rawValue).json"),
+            let truth = try COCOGroundTruth(path: (data as NSString).appendingPathComponent("gt.json"), withMasks: type == .segm)
+            let results = try readCOCOResults((data as NSString).appendingPathComponent("results_\(type.rawValue).json"),
                                               groundTruth: truth, iouType: type)
-            } catch let error as InputError {
-                throw CommandError(error.description)
-            }
             let t1 = DispatchTime.now().uptimeNanoseconds
             var evaluator = InstanceEvaluator(iouType: type, categoryIDs: truth.categoryIDs)
             for id in truth.imageIDs {
@@ -51,7 +47,7 @@ struct BenchScore: ParsableCommand {
             print(line)
             rows.append(row)
         }
-        if let json { try writeJSON(["cases": rows], to: json) }
+        if let json { try AtomicFile.writeJSON(["cases": rows], to: json) }
     }
 
     func pycocotools(_ type: InstanceEvaluator.IoUType) -> (seconds: Double, load: Double, stats: [Double])? {

@@ -4,7 +4,9 @@ import Datasets
 import Dispatch
 import Foundation
 import Images
+import Models
 import Samplers
+import Core
 
 /// `train bench data`: loading speed from shards — samples per second read, decoded and
 /// augmented (raw and JPEG images; one thread and with prefetch), and MB/s of shard reading
@@ -58,7 +60,7 @@ struct BenchData: ParsableCommand {
             // The prefetching loader (parallel within a batch, batches ahead).
             let loader = DataLoader(sources: [source], augmentations: [config],
                                     sampler: MultiDatasetSampler(counts: [source.count], ratios: [1], seed: 2),
-                                    batchSize: batch, seed: 3, prefetch: 4)
+                                    batchSize: batch, maskStride: M2FModel.maskStride, seed: 3, prefetch: 4)
             _ = try loader.next()
             let t1 = DispatchTime.now().uptimeNanoseconds
             let batches = max(1, source.count / batch)
@@ -71,6 +73,6 @@ struct BenchData: ParsableCommand {
             rows.append(["encoding": encoding.rawValue, "samples_per_s_one_thread": serial, "samples_per_s_prefetch": prefetched,
                          "shard_read_mb_s": shardMB, "plain_read_mb_s": plainMB, "shard_mb": bytes / 1e6])
         }
-        if let json { try writeJSON(["cases": rows], to: json) }
+        if let json { try AtomicFile.writeJSON(["cases": rows], to: json) }
     }
 }

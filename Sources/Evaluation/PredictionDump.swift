@@ -1,5 +1,5 @@
-import Datasets
-import Evaluation
+import COCOMask
+import Core
 import Foundation
 import Images
 
@@ -16,11 +16,20 @@ import Images
 ///
 /// Image ids are the validation split's sample indices; category ids are the dataset's
 /// contiguous class indices (the categories list gives names and the source dataset's ids).
-/// JSON files are written once, at `finish`, through a temporary file and a rename.
-struct PredictionDump {
+/// JSON files are written once, at `evaluate`, through a temporary file and a rename. As an
+/// evaluator it reports no metrics.
+public final class PredictionDump: DatasetEvaluator {
+    /// What the dataset's task is scored as, so what is written.
+    public enum Format: Sendable, Equatable {
+        case panoptic, semantic
+        /// COCO instances; `masks`: also the predicted masks (`results_segm.json`).
+        case instances(masks: Bool)
+    }
+
     let folder: String
-    let task: ShardTask
-    let classes: ShardClasses
+    let format: Format
+    let classes: EvaluationCategories
+    let overlays: Int
     var overlaysLeft: Int
     private var images: [[String: Any]] = []
     private var gtAnnotations: [[String: Any]] = []
@@ -28,21 +37,21 @@ struct PredictionDump {
     private var boxResults: [[String: Any]] = []
     private var maskResults: [[String: Any]] = []
 
-    init(root: String, dataset: String, task: ShardTask, classes: ShardClasses, overlays: Int = 4) throws {
+    public init(root: String, dataset: String, format: Format, classes: EvaluationCategories, overlays: Int = 4) throws {
         folder = (root as NSString).appendingPathComponent(dataset)
-        (self.task, self.classes, overlaysLeft) = (task, classes, overlays)
+        (self.format, self.classes, self.overlays, overlaysLeft) = (format, classes, overlays, overlays)
         let subfolders: [String]
-        switch task {
+        switch format {
         case .panoptic: subfolders = ["panoptic_gt", "panoptic_pred"]
         case .semantic: subfolders = ["semantic_gt", "semantic_pred"]
-        default: subfolders = []
+        case .instances: subfolders = []
         }
         for sub in subfolders + ["overlays"] {
             let path = (folder as NSString).appendingPathComponent(sub)
             do {
                 try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             } catch {
-                throw TrainingError(message: "--dump: cannot create \(path): \(error.localizedDescription)")
+                throw InputError(path, "--dump: cannot create the folder (\(error.localizedDescription))")
             }
         }
     }
@@ -52,18 +61,49 @@ struct PredictionDump {
 
     private var categories: [[String: Any]] {
         (0..<classes.count).map { ["id": $0, "name": classes.names[$0], "isthing": classes.isThing[$0] ? 1 : 0,
-                                   "source_id": Int(classes.sourceIDs[$0])] }
+                                   "source_id": classes.sourceIDs[$0]] }
     }
 
-    private mutating func addImage(_ imageID: Int, height: Int, width: Int) {
+    public func reset() {
+        images = []; gtAnnotations = []; predAnnotations = []; boxResults = []; maskResults = []
+        overlaysLeft = overlays
+    }
+
+    public func process(_ e: EvaluatedImage) throws {
+        switch format {
+        case .panoptic:
+            guard let gt = e.groundTruth.panoptic, let pred = e.prediction.panoptic else {
+                throw EvaluationError("--dump: image \(e.imageID) has no panoptic ground truth or prediction")
+            }
+            try addPanoptic(imageID: e.imageID, image: e.image, groundTruth: gt, prediction: pred)
+        case .semantic:
+            guard let gt = e.groundTruth.semantic, let pred = e.prediction.semantic else {
+                throw EvaluationError("--dump: image \(e.imageID) has no semantic ground truth or prediction")
+            }
+            try addSemantic(imageID: e.imageID, image: e.image, label: gt, prediction: pred)
+        case .instances:
+            guard let gt = e.groundTruth.instances, let pred = e.prediction.instances else {
+                throw EvaluationError("--dump: image \(e.imageID) has no ground-truth or predicted instances")
+            }
+            try addInstances(imageID: e.imageID, image: e.image, groundTruth: gt, detections: pred)
+        }
+    }
+
+    /// Writes the JSON files; no metrics.
+    public func evaluate() throws -> [String: Double] {
+        try finish()
+        return [:]
+    }
+
+    private func addImage(_ imageID: Int, height: Int, width: Int) {
         images.append(["id": imageID, "height": height, "width": width, "file_name": Self.fileName(imageID)])
     }
 
-    mutating func addPanoptic(imageID: Int, image: Image8, groundTruth: PanopticMap, prediction: PanopticMap) throws {
+    private func addPanoptic(imageID: Int, image: Image8, groundTruth: PanopticMap, prediction: PanopticMap) throws {
         addImage(imageID, height: image.height, width: image.width)
         let name = Self.fileName(imageID)
-        try writePNG(Image8(width: image.width, height: image.height, channels: 3, pixels: Self.rgb(groundTruth.ids)), path("panoptic_gt", name))
-        try writePNG(Image8(width: image.width, height: image.height, channels: 3, pixels: Self.rgb(prediction.ids)), path("panoptic_pred", name))
+        try writePNG(Image8(width: image.width, height: image.height, channels: 3, pixels: PanopticPNG.rgb(fromIDs: groundTruth.ids)), path("panoptic_gt", name))
+        try writePNG(Image8(width: image.width, height: image.height, channels: 3, pixels: PanopticPNG.rgb(fromIDs: prediction.ids)), path("panoptic_pred", name))
         let thing = classes.isThing
         gtAnnotations.append(["image_id": imageID, "file_name": name, "segments_info": groundTruth.segments.map {
             ["id": Int($0.id), "category_id": $0.categoryID, "iscrowd": $0.isCrowd ? 1 : 0, "area": $0.area ?? 0,
@@ -81,8 +121,8 @@ struct PredictionDump {
     }
 
     /// `label` uses 255 for ignored pixels; classes beyond 254 cannot be written as 8-bit PNGs.
-    mutating func addSemantic(imageID: Int, image: Image8, label: [Int32], prediction: [Int32]) throws {
-        guard classes.count <= 255 else { throw TrainingError(message: "--dump: \(classes.count) classes do not fit 8-bit semantic PNGs") }
+    private func addSemantic(imageID: Int, image: Image8, label: [Int32], prediction: [Int32]) throws {
+        guard classes.count <= 255 else { throw EvaluationError("--dump: \(classes.count) classes do not fit 8-bit semantic PNGs") }
         let name = Self.fileName(imageID)
         let gray = { (values: [Int32]) in values.map { UInt8(clamping: $0 < 0 ? 255 : $0) } }
         try writePNG(Image8(width: image.width, height: image.height, channels: 1, pixels: gray(label)), path("semantic_gt", name))
@@ -90,8 +130,7 @@ struct PredictionDump {
         try overlay(imageID, image, groundTruth: label.map { $0 == 255 ? -1 : Int($0) }, prediction: prediction.map { Int($0) })
     }
 
-    mutating func addInstances(imageID: Int, image: Image8, groundTruth: [InstanceObject],
-                               detections: [(classID: Int, score: Double, mask: [UInt8], box: [Double])]) throws {
+    private func addInstances(imageID: Int, image: Image8, groundTruth: [InstanceObject], detections: [InstanceObject]) throws {
         let (h, w) = (image.height, image.width)
         addImage(imageID, height: h, width: w)
         for object in groundTruth {
@@ -101,10 +140,9 @@ struct PredictionDump {
             gtAnnotations.append(a)
         }
         for d in detections {
-            boxResults.append(["image_id": imageID, "category_id": d.classID, "bbox": d.box, "score": d.score])
-            if task == .instance {
-                let rle = RLE(rowMajor: d.mask, height: h, width: w)
-                maskResults.append(["image_id": imageID, "category_id": d.classID, "score": d.score,
+            boxResults.append(["image_id": imageID, "category_id": d.categoryID, "bbox": d.box, "score": d.score])
+            if format == .instances(masks: true), let rle = d.mask {
+                maskResults.append(["image_id": imageID, "category_id": d.categoryID, "score": d.score,
                                     "segmentation": ["size": [h, w], "counts": rle.compressedString]])
             }
         }
@@ -125,37 +163,29 @@ struct PredictionDump {
             }
         }
         for (j, d) in detections.enumerated().reversed() where d.score > 0.5 {
-            for p in 0..<(h * w) where d.mask[p] != 0 { pred[p] = j }
+            guard let m = d.mask?.decodeColumnMajor() else { continue }
+            for x in 0..<w { for y in 0..<h where m[x * h + y] != 0 { pred[y * w + x] = j } }
         }
         try overlay(imageID, image, groundTruth: gt, prediction: pred)
     }
 
-    /// Writes the JSON files.
-    func finish() throws {
-        switch task {
+    private func finish() throws {
+        switch format {
         case .panoptic:
             try writeJSON(["images": images, "categories": categories, "annotations": gtAnnotations], path("panoptic_gt.json"))
             try writeJSON(["annotations": predAnnotations, "categories": categories], path("panoptic_pred.json"))
-        case .detection, .instance:
+        case .instances(let masks):
             try writeJSON(["images": images, "categories": categories, "annotations": gtAnnotations], path("instances_gt.json"))
             try writeJSON(boxResults, path("results_bbox.json"))
-            if task == .instance { try writeJSON(maskResults, path("results_segm.json")) }
-        case .semantic, .imageLabels:
+            if masks { try writeJSON(maskResults, path("results_segm.json")) }
+        case .semantic:
             break
         }
     }
 
-    private static func rgb(_ ids: [UInt32]) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: ids.count * 3)
-        for (p, id) in ids.enumerated() {
-            out[3 * p] = UInt8(id & 0xff); out[3 * p + 1] = UInt8((id >> 8) & 0xff); out[3 * p + 2] = UInt8((id >> 16) & 0xff)
-        }
-        return out
-    }
-
     /// image | ground truth | prediction, side by side; regions (index ≥ 0) tinted with a colour
     /// per index, half over the image.
-    private mutating func overlay(_ imageID: Int, _ image: Image8, groundTruth: [Int], prediction: [Int]) throws {
+    private func overlay(_ imageID: Int, _ image: Image8, groundTruth: [Int], prediction: [Int]) throws {
         guard overlaysLeft > 0 else { return }
         overlaysLeft -= 1
         let (h, w) = (image.height, image.width)
@@ -191,15 +221,10 @@ struct PredictionDump {
     }
 
     private func writePNG(_ image: Image8, _ path: String) throws {
-        do { try PNG.write(image, to: path) } catch { throw TrainingError(message: "--dump: cannot write \(path): \(error)") }
+        do { try PNG.write(image, to: path) } catch { throw InputError(path, "--dump: cannot write (\(error))") }
     }
 
     private func writeJSON(_ object: Any, _ path: String) throws {
-        do {
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-        } catch {
-            throw TrainingError(message: "--dump: cannot write \(path): \(error)")
-        }
+        try AtomicFile.write(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), to: path)
     }
 }

@@ -1,0 +1,119 @@
+import Autograd
+import COCOMask
+import Datasets
+import Evaluation
+import Models
+import Targets
+
+/// The classes a prediction may take in evaluation.
+public enum EvaluationLabelSpace: String, CaseIterable, Sendable {
+    /// The evaluated dataset's own classes (and no-object): the classifier restricted to them.
+    case dataset
+    /// Every training dataset's classes: the unified classifier as trained. A class of another
+    /// dataset with exactly the same name counts as the dataset's own; a query or pixel predicted
+    /// as any other foreign class, a synonym included, counts as no prediction
+    /// (dropped detections and segments, an uncounted pixel), so the metrics also show how
+    /// often the model answers in a foreign vocabulary.
+    case union
+}
+
+/// Mask2Former's inference settings (Detectron2's `TEST` keys).
+public struct InferenceOptions: Sendable {
+    public var labelSpace = EvaluationLabelSpace.dataset
+    public var objectMaskThreshold: Float = 0.8
+    public var overlapThreshold: Float = 0.8
+    public init() {}
+}
+
+/// Runs `model` on the first `count` images of `split` and hands each image's ground truth and
+/// post-processed prediction to `evaluator` (Detectron2's `inference_on_dataset`).
+public func inferenceOnDataset(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData.ValidationSplit, count: Int,
+                               options: InferenceOptions, evaluator: DatasetEvaluator) throws {
+    let source = split.source, d = split.dataset, classes = source.classes
+    let k = classes.count, u = labelSpace.count
+    // Classes as the post-processing numbers them, and the dataset class each counts as (-1: foreign).
+    let isThing: [Bool], local: [Int]
+    switch options.labelSpace {
+    case .dataset: (isThing, local) = (classes.isThing, Array(0..<k))
+    case .union: (isThing, local) = (labelSpace.isThing, labelSpace.unionMap(to: d))
+    }
+    evaluator.reset()
+    for i in 0..<count {
+        let sample = try source.decoded(i)
+        let (h, w) = (sample.image.height, sample.image.width)
+        var pixels = [Float](repeating: 0, count: 3 * h * w)
+        pixels.withUnsafeMutableBufferPointer { sample.image.writePlanarRGB(into: $0.baseAddress!) }
+        let last = withoutGrad { model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings) }.last!
+        let logits = withoutGrad {
+            options.labelSpace == .dataset ? labelSpace.restrict(last.logits, to: d).reshape([-1, k + 1]) : last.logits.reshape([-1, u + 1])
+        }
+        let masks = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
+        let groundTruth = annotations(of: sample, task: source.task, isThing: classes.isThing)
+        var prediction = ImageAnnotations()
+        func instances(keep: @escaping (Int) -> Bool) -> [InstanceObject] {
+            PostProcessing.instances(logits: logits, masks: masks, keepClass: { local[$0] >= 0 && keep(local[$0]) }).map { det in
+                InstanceObject(categoryID: local[det.classID], area: 0, box: det.box, mask: RLE(rowMajor: det.mask, height: h, width: w), score: det.score)
+            }
+        }
+        switch source.task {
+        case .panoptic:
+            let (ids, segments) = PostProcessing.panoptic(logits: logits, masks: masks, isThing: isThing,
+                                                          objectMaskThreshold: options.objectMaskThreshold,
+                                                          overlapThreshold: options.overlapThreshold)
+            prediction.panoptic = datasetPanoptic(ids: ids, segments: segments, width: w, height: h, local: local, isThing: classes.isThing)
+            prediction.semantic = PostProcessing.semantic(logits: logits, masks: masks).map { Int32(local[Int($0)]) }
+            prediction.instances = instances(keep: { classes.isThing[$0] })
+        case .semantic:
+            prediction.semantic = PostProcessing.semantic(logits: logits, masks: masks).map { Int32(local[Int($0)]) }
+        case .detection, .instance:
+            prediction.instances = instances(keep: { _ in true })
+        case .imageLabels:
+            continue
+        }
+        try evaluator.process(EvaluatedImage(imageID: i, image: sample.image, groundTruth: groundTruth, prediction: prediction))
+    }
+}
+
+/// A predicted panoptic map in the dataset's classes: segments of foreign classes become void,
+/// and stuff segments that now share a class merge, as the post-processing merges them.
+func datasetPanoptic(ids: [UInt32], segments: [(id: UInt32, classID: Int)], width: Int, height: Int,
+                     local: [Int], isThing: [Bool]) -> PanopticMap {
+    var ids = ids
+    var newID: [UInt32: UInt32] = [:], stuffID: [Int: UInt32] = [:], kept: [PanopticSegment] = []
+    for s in segments {
+        let c = local[s.classID]
+        if c < 0 { newID[s.id] = 0; continue }
+        if !isThing[c], let first = stuffID[c] { newID[s.id] = first; continue }
+        if !isThing[c] { stuffID[c] = s.id }
+        kept.append(PanopticSegment(id: s.id, categoryID: c))
+    }
+    if !newID.isEmpty { for p in ids.indices { if let n = newID[ids[p]] { ids[p] = n } } }
+    return PanopticMap(width: width, height: height, ids: ids, segments: kept)
+}
+
+/// A validation sample's ground truth as the evaluators of its task read it: panoptic data as
+/// a panoptic map, its semantic labels and its thing instances (the three ways Mask2Former
+/// scores COCO panoptic); semantic data as labels (ignore = 255, whatever the shard uses);
+/// detection and instance data as COCO objects (area: the mask's for instance data, the box's
+/// for box-only data).
+func annotations(of sample: DecodedSample, task: ShardTask, isThing: [Bool]) -> ImageAnnotations {
+    let (h, w) = (sample.image.height, sample.image.width)
+    switch task {
+    case .panoptic:
+        let map = PanopticMap(width: w, height: h, ids: sample.panoptic ?? [], segments: sample.segments.map {
+            PanopticSegment(id: UInt32(bitPattern: $0.id), categoryID: Int($0.classID), isCrowd: $0.isCrowd, area: Int($0.area))
+        })
+        return ImageAnnotations(panoptic: map, semantic: map.semanticLabels(ignore: 255), instances: map.thingInstances(isThing: isThing))
+    case .semantic:
+        let ignore = sample.ignoreLabel
+        return ImageAnnotations(semantic: (sample.semantic ?? []).map { $0 == ignore ? 255 : Int32($0) })
+    case .detection, .instance:
+        return ImageAnnotations(instances: sample.segments.enumerated().map { j, s in
+            InstanceObject(categoryID: Int(s.classID), area: task == .instance ? Double(s.area) : Double(s.bbox[2] * s.bbox[3]),
+                           box: s.bbox.map(Double.init),
+                           mask: sample.instanceMasks.map { RLE(rowMajor: $0[j], height: h, width: w) }, isCrowd: s.isCrowd)
+        })
+    case .imageLabels:
+        return ImageAnnotations()
+    }
+}

@@ -1,0 +1,67 @@
+import Core
+import Datasets
+import Foundation
+import Targets
+
+/// The configured datasets, opened and checked: each training split, the unified label space
+/// over their classes, and the validation split of every dataset that is evaluated (all but
+/// image-label datasets). Opening everything up front makes a missing split or a label-space
+/// mismatch stop a run before iteration 0, not after hours of training.
+public struct TrainingData {
+    /// Training splits, in config order.
+    public let sources: [DatasetSource]
+    public let labelSpace: UnifiedLabelSpace
+    /// The validation splits of the evaluated datasets (with `validation`), in config order.
+    public let validation: [ValidationSplit]
+
+    public struct ValidationSplit {
+        /// The dataset's index in the config and in the label space.
+        public let dataset: Int
+        public let name: String
+        public let source: DatasetSource
+    }
+
+    /// Opens the datasets of `config`; with `validation`, also their validation splits.
+    public init(_ config: TrainConfig, validation: Bool = true) throws {
+        var sources: [DatasetSource] = [], parts: [(name: String, classNames: [String], isThing: [Bool], embeddings: [Float])] = []
+        var splits: [ValidationSplit] = []
+        let dim = config.model.embeddingDim
+        for (d, spec) in config.data.datasets.enumerated() {
+            let folder = (config.data.root as NSString).appendingPathComponent(spec.path)
+            let source: DatasetSource
+            do { source = try DatasetSource(folder: folder, split: spec.trainSplit) } catch {
+                throw InputError("dataset \(spec.name)", "\(error)")
+            }
+            parts.append((spec.name, source.classes.names, source.classes.isThing,
+                          try Self.embeddings(of: source, dataset: spec.name, folder: config.data.labelspaces, dim: dim)))
+            sources.append(source)
+            guard validation, source.task != .imageLabels else { continue }
+            let val: DatasetSource
+            do { val = try DatasetSource(folder: folder, split: spec.valSplit) } catch {
+                throw InputError("dataset \(spec.name)", "no validation split '\(spec.valSplit)' (\(error)); every dataset but image-label ones is evaluated — set its val_split")
+            }
+            guard val.task == source.task, val.classes.names == source.classes.names, val.classes.isThing == source.classes.isThing else {
+                throw InputError("dataset \(spec.name)", "its validation split '\(spec.valSplit)' has other classes or another task than its training split '\(spec.trainSplit)'")
+            }
+            splits.append(ValidationSplit(dataset: d, name: spec.name, source: val))
+        }
+        self.sources = sources
+        self.validation = splits
+        labelSpace = UnifiedLabelSpace(datasets: parts, dim: dim)
+    }
+
+    /// The class text embeddings of a dataset: from its shards when they carry them at the
+    /// model's width, else from `folder/<dataset>.h5`.
+    static func embeddings(of source: DatasetSource, dataset: String, folder: String, dim: Int) throws -> [Float] {
+        if let e = source.classes.embeddings, e.dim == dim { return e.values }
+        let path = (folder as NSString).appendingPathComponent("\(dataset).h5")
+        let space: LabelSpace
+        do { space = try LabelSpace.load(path) } catch {
+            throw InputError("dataset \(dataset)", "its shards carry no class embeddings and \(path) cannot be read (\(error))")
+        }
+        guard space.names == source.classes.names, space.dim == dim else {
+            throw InputError(path, "classes or embedding size differ from dataset \(dataset)'s")
+        }
+        return space.embeddings
+    }
+}
