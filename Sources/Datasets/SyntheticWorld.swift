@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// The built-in multi-dataset world: four datasets that differ the way COCO panoptic, ADE20K,
@@ -242,22 +243,18 @@ public enum SyntheticWorld {
     /// in parallel; nil where the scene shows none of the dataset's classes.
     static func renderBlock(_ spec: DatasetSpec, dataset d: Int, split: String, first: Int, count: Int,
                             seed: UInt64, size: Int) -> [Result<ShardSample?, Error>] {
-        var results = [Result<ShardSample?, Error>](repeating: .success(nil), count: count)
-        results.withUnsafeMutableBufferPointer { out in
-            let out = out
-            DispatchQueue.concurrentPerform(iterations: count) { j in
-                let index = first + j
-                // Disjoint scene seeds per dataset and split: the datasets show different images.
-                let sceneSeed = seed &* 1_000_003 &+ UInt64(d) &* 7_919 &+ (split == "train" ? 0 : 1 << 40) &+ UInt64(index)
-                let scene = Self.scene(size: size, seed: sceneSeed)
-                out[j] = Result {
-                    guard var sample = Self.sample(spec, scene, sourceID: Int64(index + 1)) else { return nil }
-                    sample.image = try pngBytes(scene)
-                    return sample
-                }
+        // Results, not a throwing map: the caller reports the first failure in scene order.
+        (try? Parallel.map(count) { j -> Result<ShardSample?, Error> in
+            let index = first + j
+            // Disjoint scene seeds per dataset and split: the datasets show different images.
+            let sceneSeed = seed &* 1_000_003 &+ UInt64(d) &* 7_919 &+ (split == "train" ? 0 : 1 << 40) &+ UInt64(index)
+            let scene = Self.scene(size: size, seed: sceneSeed)
+            return Result {
+                guard var sample = Self.sample(spec, scene, sourceID: Int64(index + 1)) else { return nil }
+                sample.image = try pngBytes(scene)
+                return sample
             }
-        }
-        return results
+        }) ?? []
     }
 
     /// The world's version: changes whenever the same seed would render different scenes

@@ -1,4 +1,5 @@
 import Autograd
+import Core
 import Foundation
 import HDF5
 import Models
@@ -36,9 +37,7 @@ public enum Checkpoint {
         }
         // last_checkpoint, then prune old periodic checkpoints.
         let marker = (folder as NSString).appendingPathComponent("last_checkpoint")
-        let tmp = marker + ".tmp"
-        try name.write(toFile: tmp, atomically: false, encoding: .utf8)
-        _ = rename(tmp, marker)
+        try AtomicFile.write(name, to: marker)
         let periodic = (try FileManager.default.contentsOfDirectory(atPath: folder))
             .filter { $0.hasPrefix("model_") && $0.hasSuffix(".h5") && $0 != "model_final.h5" }.sorted()
         for old in periodic.dropLast(keep) where old != name {
