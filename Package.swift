@@ -25,6 +25,8 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
@@ -75,13 +77,17 @@ let package = Package(
 
         // The training run: config, the training step, hooks, checkpoints, evaluation.
         .target(name: "Trainer", dependencies: [
-            "Autograd", "COCOMask", "Core", "Datasets", "Evaluation", "HDF5", "Images", "Losses", "Matching", "Models", "Samplers", "Targets",
-            .product(name: "Yams", package: "Yams"),
+            "Autograd", "COCOMask", "Communication", "Core", "Datasets", "Evaluation", "HDF5", "Images", "Losses", "Matching", "Models",
+            "Samplers", "Targets", .product(name: "Yams", package: "Yams"),
         ]),
 
         // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
         // The only user of the HDF5 C library.
         .target(name: "HDF5", dependencies: ["CHDF5", "Core"]),
+
+        // The processes of a data-parallel run (Open MPI when started by `mpirun`, else one
+        // process) and their collectives. Only the trainer uses it.
+        .target(name: "Communication", dependencies: ["CMPI"]),
 
         // The options every command that reads a config shares (`--config`, `--set`).
         .target(name: "CommandLineOptions", dependencies: ["Trainer", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -97,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd", "Benchmarks", "COCOMask", "CommandLineOptions", "Core", "Datasets", "Evaluation", "HDF5", "Matching", "Losses", "Models", "Targets", "Trainer",
+                "Autograd", "Benchmarks", "COCOMask", "CommandLineOptions", "Communication", "Core", "Datasets", "Evaluation", "HDF5", "Matching", "Losses", "Models", "Targets", "Trainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -116,7 +122,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "COCOMask", "Core", "HDF5", "Images", "Autograd", "Samplers", "Targets"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Autograd", .product(name: "Yams", package: "Yams"), "COCOMask", "Core", "Models", "Datasets", "Evaluation", "Images", "Targets"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "COCOMask", "Images"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainCommandTests", dependencies: ["train"]),
+        .testTarget(name: "TrainCommandTests", dependencies: ["train"], exclude: ["Fixtures"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd", "Core"], exclude: ["Fixtures"]),
         // Links and round-trips each image/compression C library the data pipeline will use.
         .testTarget(name: "CLibraryTests", dependencies: ["CZlib", "CPNG", "CTurboJPEG"]),

@@ -57,7 +57,10 @@ public final class DatasetSource: @unchecked Sendable {
 public final class DataLoader: @unchecked Sendable {
     public let sources: [DatasetSource]
     let augmentations: [AugmentationConfig]
+    /// Images per batch of the whole run (all processes together).
     let batchSize: Int
+    /// This process's images of each batch: slots of the global batch (all of them when alone).
+    let slots: Range<Int>
     /// Boxes are given to the losses in pixels of the model's mask map: image pixels / this.
     let maskStride: Int
     let seed: UInt64
@@ -71,12 +74,15 @@ public final class DataLoader: @unchecked Sendable {
     private var thread: Thread?
 
     public init(sources: [DatasetSource], augmentations: [AugmentationConfig], sampler: MultiDatasetSampler,
-                batchSize: Int, maskStride: Int, seed: UInt64, startIteration: Int = 0, prefetch: Int = 2) {
+                batchSize: Int, slots: Range<Int>? = nil, maskStride: Int, seed: UInt64, startIteration: Int = 0, prefetch: Int = 2) {
+        precondition(slots.map { !$0.isEmpty && $0.lowerBound >= 0 && $0.upperBound <= batchSize } ?? true,
+                     "DataLoader: slots \(String(describing: slots)) outside a batch of \(batchSize)")
         precondition(augmentations.count == sources.count, "DataLoader: one augmentation config per dataset")
         self.sources = sources
         self.augmentations = augmentations
         self.sampler = sampler
         self.batchSize = batchSize
+        self.slots = slots ?? 0..<batchSize
         self.maskStride = maskStride
         self.seed = seed
         self.nextIteration = startIteration
@@ -133,16 +139,21 @@ public final class DataLoader: @unchecked Sendable {
         }
     }
 
-    /// Draws, reads, augments and collates one batch (samples in parallel).
+    /// Draws, reads, augments and collates one batch (samples in parallel). Every process draws
+    /// the whole batch (the same dataset and indices everywhere) and reads its slots; sample j
+    /// is augmented from (seed, iteration, j), j its slot in the whole batch, so a sample looks
+    /// the same whatever the number of processes.
     func makeBatch() throws -> TrainingBatch {
         let iteration = nextIteration
         nextIteration += 1
-        let (d, indices) = sampler.nextBatch(size: batchSize)
+        let (d, all) = sampler.nextBatch(size: batchSize)
         let state = sampler.state
+        let indices = Array(all[slots]), first = slots.lowerBound
         let source = sources[d], config = augmentations[d], stride = maskStride, seed = self.seed
-        let samples = try Parallel.map(indices.count) { j -> (DecodedSample, ImageTargets) in
+        let samples = try Parallel.map(indices.count) { i -> (DecodedSample, ImageTargets) in
+            let j = first + i
             var rng = SeededRNG(seed: seed &* 0x9E37_79B9 &+ UInt64(iteration) &* 1_000_003 &+ UInt64(j))
-            let sample = Augmentation.apply(try source.decoded(indices[j]), config, rng: &rng)
+            let sample = Augmentation.apply(try source.decoded(indices[i]), config, rng: &rng)
             return (sample, try ImageTargets(sample, task: source.task, maskStride: stride))
         }
         let size = samples[0].0.image.width, plane = 3 * size * size
@@ -154,7 +165,7 @@ public final class DataLoader: @unchecked Sendable {
         let targets = supervision == .imageLabels
             ? BatchTargets(supervision: supervision, imageLabels: samples.map(\.1.classes), dataset: d)
             : BatchTargets(supervision: supervision, images: samples.map(\.1), dataset: d)
-        return TrainingBatch(iteration: iteration, dataset: d, indices: indices,
+        return TrainingBatch(iteration: iteration, dataset: d, indices: indices, firstSlot: first,
                              images: Tensor(shape: [samples.count, 3, size, size], data: pixels), targets: targets, samplerState: state)
     }
 }

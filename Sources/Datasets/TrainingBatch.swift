@@ -13,6 +13,9 @@ public struct TrainingBatch {
     public var dataset: Int
     /// The samples' indices in the dataset's training split.
     public var indices: [Int]
+    /// The slot of the first image in the whole batch of all processes (0 when alone): image i
+    /// of this batch is image `firstSlot + i` of the global batch, which seeds its randomness.
+    public var firstSlot: Int
     /// `[B, 3, S, S]`, values 0-255 (the model normalises).
     public var images: Tensor
     public var targets: BatchTargets
@@ -20,11 +23,12 @@ public struct TrainingBatch {
     /// it (nil for batches made outside the loader: benchmarks, parity checks).
     public var samplerState: MultiDatasetSampler.State?
 
-    public init(iteration: Int, dataset: Int, indices: [Int], images: Tensor, targets: BatchTargets,
+    public init(iteration: Int, dataset: Int, indices: [Int], firstSlot: Int = 0, images: Tensor, targets: BatchTargets,
                 samplerState: MultiDatasetSampler.State? = nil) {
         self.iteration = iteration
         self.dataset = dataset
         self.indices = indices
+        self.firstSlot = firstSlot
         self.images = images
         self.targets = targets
         self.samplerState = samplerState

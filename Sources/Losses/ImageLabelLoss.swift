@@ -13,9 +13,10 @@ public enum ImageLabelLoss {
     /// `classLogits` `[B, Q, K]` (the dataset's K classes, no background), `maskLogits`
     /// `[B, Q, H, W]`, `labels[b]` the classes present in image b. For each label l of image b:
     /// BCE with logits summed over the K classes, one-hot at l, divided by the number of labels
-    /// of the image; summed over images, divided by the batch size. (The 0.1 weight of Detic is
+    /// of the image; summed over images, divided by the batch size (`images`, the whole batch's in
+    /// a data-parallel run, when given). (The 0.1 weight of Detic is
     /// applied by the criterion, from the config.)
-    public static func loss(classLogits: Tensor, maskLogits: Tensor, labels: [[Int]], rule: Rule = .maxSize) -> Tensor {
+    public static func loss(classLogits: Tensor, maskLogits: Tensor, labels: [[Int]], rule: Rule = .maxSize, images: Float? = nil) -> Tensor {
         let (b, q, k) = (classLogits.shape[0], classLogits.shape[1], classLogits.shape[2])
         precondition(labels.count == b, "image-label loss: \(labels.count) label lists for a batch of \(b)")
         var total: Tensor? = nil
@@ -39,7 +40,7 @@ public enum ImageLabelLoss {
             total = total.map { $0 + term } ?? term
         }
         guard let total else { return (classLogits * 0).sum() }
-        return total / Float(b)
+        return total / (images ?? Float(b))
     }
 
     /// The query of image `image` with the most mask logits > 0 (lowest index on ties).

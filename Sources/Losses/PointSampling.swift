@@ -23,13 +23,20 @@ public enum PointSampling {
     /// sampled in parallel and the points do not depend on the number of threads.
     public static func importance(logits: Tensor, count: Int, oversample: Int = 3, importance: Float = 0.75,
                                   rng: inout SeededRNG) -> [Float] {
+        let seeds = (0..<logits.shape[0]).map { _ in rng.next() }
+        return Self.importance(logits: logits, count: count, oversample: oversample, importance: importance, seeds: seeds)
+    }
+
+    /// The same with each mask's generator seed given (`seeds[i]` for mask i).
+    public static func importance(logits: Tensor, count: Int, oversample: Int = 3, importance: Float = 0.75,
+                                  seeds: [UInt64]) -> [Float] {
         precondition(logits.rank == 3, "importance sampling: logits must be [M, H, W], got \(logits.shape)")
         precondition(oversample >= 1 && (0...1).contains(importance),
                      "importance sampling: oversample \(oversample) must be >= 1 and importance \(importance) in [0, 1]")
         let (m, h, w) = (logits.shape[0], logits.shape[1], logits.shape[2])
         let candidates = oversample * count
         let kept = Int(importance * Float(count))
-        let seeds = (0..<m).map { _ in rng.next() }
+        precondition(seeds.count == m, "importance sampling: \(seeds.count) seeds for \(m) masks")
         let maps = logits.data
         var out = [Float](repeating: 0, count: m * count * 2)
         maps.withUnsafeBufferPointer { mp in

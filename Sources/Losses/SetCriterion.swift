@@ -59,6 +59,37 @@ public struct PredictionSet {
     }
 }
 
+/// The batch-wide counts the losses divide by (Mask2Former's `num_masks` and the like). In a
+/// data-parallel run they are the whole global batch's, so that the processes' losses add up
+/// to the loss one process would compute on the whole batch.
+public struct LossNormalizers: Equatable, Sendable {
+    /// Images in the batch (the image-label loss's divisor).
+    public var images: Int
+    /// Queries per image.
+    public var queries: Int
+    /// Target masks or boxes in the batch, at least 1 (the mask and dice losses' divisor).
+    public var targets: Float
+    /// Matched queries of a prediction set, Σ min(Q, T_i) (box projection and ScaleDet divisor).
+    public var matched: Int
+
+    public init(images: Int, queries: Int, targets: Float, matched: Int) {
+        (self.images, self.queries, self.targets, self.matched) = (images, queries, targets, matched)
+    }
+
+    /// The counts of `targets` alone (one process, or one process's share before an all-reduce).
+    public init(_ targets: BatchTargets, queries: Int) {
+        let images = targets.supervision == .imageLabels ? targets.imageLabels.count : targets.images.count
+        self.init(images: images, queries: queries, targets: targets.targetCount,
+                  matched: targets.images.reduce(0) { $0 + min(queries, $1.classes.count) })
+    }
+
+    /// The sum of the classification weights over every query of the batch: matched queries 1,
+    /// the others `noObjectWeight` (the divisor of PyTorch's weighted cross-entropy).
+    public func classWeightSum(noObjectWeight: Float) -> Float {
+        Float(matched) + Float(images * queries - matched) * noObjectWeight
+    }
+}
+
 /// Matching plus every loss that applies to a batch's supervision, for one prediction set.
 /// Loss names follow Mask2Former / Detectron2 (`loss_ce`, `loss_mask`, `loss_dice`, ...), each
 /// already multiplied by its weight.
@@ -79,37 +110,64 @@ public struct SetCriterion {
                          fixedGrid: config.densePoints ? HungarianMatcher.pixelCentres(height: height, width: width) : nil)
     }
 
+    /// One generator per image, split off `rng` in image order.
+    public static func imageGenerators(_ count: Int, from rng: inout SeededRNG) -> [SeededRNG] {
+        (0..<count).map { _ in SeededRNG(seed: rng.next()) }
+    }
+
     /// The matched (query, target) pairs of each image, queries ascending. No gradient.
     public func match(_ set: PredictionSet, _ targets: BatchTargets, rng: inout SeededRNG) throws -> [Assignment] {
+        var rngs = Self.imageGenerators(set.logits.shape[0], from: &rng)
+        return try match(set, targets, rngs: &rngs)
+    }
+
+    /// The same with one generator per image (`rngs[i]` draws image i's random points), so that
+    /// an image's matching does not depend on the other images of its batch or process.
+    public func match(_ set: PredictionSet, _ targets: BatchTargets, rngs: inout [SeededRNG]) throws -> [Assignment] {
         let b = set.logits.shape[0]
+        guard targets.images.count == b, rngs.count == b else {
+            throw HungarianMatcher.MatchError.badTargets("\(targets.images.count) target sets and \(rngs.count) generators for a batch of \(b)")
+        }
         var m = matcher(height: set.masks.shape[2], width: set.masks.shape[3])
         if targets.supervision == .boxes { m.maskWeight = config.boxProjectionWeight }
-        // The random points in image order (the stream does not depend on the threads), then the
-        // images at once: each keeps the other core busy through its own serial parts.
-        let points = targets.images.prefix(b).map { m.randomPoints(for: $0, rng: &rng) }
+        // The random points first, then the images at once: each keeps the other core busy
+        // through its own serial parts.
+        let points = (0..<b).map { m.randomPoints(for: targets.images[$0], rng: &rngs[$0]) }
         let matcher = m
         return try Parallel.map(b) { i in
             try matcher.match(logits: set.logits, masks: set.masks, targets: targets.images[i], image: i, points: points[i])
         }
     }
 
-    /// The weighted losses of one prediction set, by name. `numMasks` is the batch's target
-    /// count (the same for every prediction set). `assignments` are the set's matches when
-    /// the caller has made them (`match`, with the same `rng` just before); else they are made here.
+    /// The weighted losses of one prediction set, by name; `numMasks` is the batch's target
+    /// count (the same for every prediction set). Image generators are split off `rng`; the
+    /// assignments are made here unless given.
     public func losses(_ set: PredictionSet, _ targets: BatchTargets, assignments given: [Assignment]? = nil, numMasks: Float,
                        rng: inout SeededRNG) throws -> [(name: String, value: Tensor)] {
+        var rngs = Self.imageGenerators(set.logits.shape[0], from: &rng)
+        var normalizers = LossNormalizers(targets, queries: set.logits.shape[1])
+        normalizers.targets = numMasks
+        let assignments = try given ?? (targets.supervision == .imageLabels ? [] : match(set, targets, rngs: &rngs))
+        return try losses(set, targets, assignments: assignments, normalizers: normalizers, rngs: &rngs)
+    }
+
+    /// The weighted losses of one prediction set with its `assignments` (from `match`), each
+    /// divided by `normalizers` (the whole batch's counts), random points from the images'
+    /// generators (`rngs[i]` for the matched masks of image i).
+    public func losses(_ set: PredictionSet, _ targets: BatchTargets, assignments: [Assignment], normalizers: LossNormalizers,
+                       rngs: inout [SeededRNG]) throws -> [(name: String, value: Tensor)] {
         let (b, q, k1) = (set.logits.shape[0], set.logits.shape[1], set.logits.shape[2])
         let (h, w) = (set.masks.shape[2], set.masks.shape[3])
         if targets.supervision == .imageLabels {
             let classLogits = set.logits.slice(axis: 2, 0..<(k1 - 1))
             let loss = ImageLabelLoss.loss(classLogits: classLogits, maskLogits: set.masks,
-                                           labels: targets.imageLabels, rule: config.imageLabelRule)
+                                           labels: targets.imageLabels, rule: config.imageLabelRule, images: Float(normalizers.images))
             return [("loss_image_label", loss * config.imageLabelWeight)]
         }
-        guard targets.images.count == b else {
-            throw HungarianMatcher.MatchError.badTargets("\(targets.images.count) target sets for a batch of \(b)")
+        guard targets.images.count == b, assignments.count == b, rngs.count == b else {
+            throw HungarianMatcher.MatchError.badTargets("\(targets.images.count) target sets, \(assignments.count) assignments and \(rngs.count) generators for a batch of \(b)")
         }
-        let assignments = try given ?? match(set, targets, rng: &rng)
+        let numMasks = normalizers.targets
 
         // Classification over every query: matched ones their class, the rest no-object.
         var classTargets = [Int](repeating: k1 - 1, count: b * q)
@@ -123,7 +181,9 @@ public struct SetCriterion {
         }
         var out: [(name: String, value: Tensor)] = []
         let ce = ClassificationLoss.crossEntropy(set.logits.reshape([b * q, k1]), targets: classTargets,
-                                                 noObjectWeight: config.noObjectWeight)
+                                                 noObjectWeight: config.noObjectWeight,
+                                                 // The batch alone: its weights summed as PyTorch sums them.
+                                                 weightSum: normalizers.images == b ? nil : normalizers.classWeightSum(noObjectWeight: config.noObjectWeight))
         out.append(("loss_ce", ce * config.classWeight))
 
         let matchedMasks = set.masks.reshape([b * q, h, w]).indexSelect(axis: 0, flatQueries)
@@ -133,7 +193,8 @@ public struct SetCriterion {
             let coords = config.densePoints
                 ? Array(repeating: HungarianMatcher.pixelCentres(height: h, width: w).map { ($0 + 1) / 2 }, count: matchedMasks.shape[0]).flatMap { $0 }
                 : PointSampling.importance(logits: matchedMasks, count: p, oversample: config.oversampleRatio,
-                                           importance: config.importanceSampleRatio, rng: &rng)
+                                           importance: config.importanceSampleRatio,
+                                           seeds: assignments.indices.flatMap { i in assignments[i].cols.map { _ in rngs[i].next() } })
             let predPoints = PointSampling.sample(matchedMasks, at: coords, count: p)
             let targetPoints = try sampleTargets(assignments, targets, at: coords, count: p)
             let maskLoss = config.useFocal
@@ -144,7 +205,7 @@ public struct SetCriterion {
         case .boxes:
             var boxes: [(Float, Float, Float, Float)] = []
             for (i, a) in assignments.enumerated() { for t in a.cols { boxes.append(targets.images[i].boxes![t]) } }
-            out.append(("loss_box_proj", BoxProjectionLoss.loss(matchedMasks, boxes: boxes) * config.boxProjectionWeight))
+            out.append(("loss_box_proj", BoxProjectionLoss.loss(matchedMasks, boxes: boxes, count: Float(normalizers.matched)) * config.boxProjectionWeight))
         case .imageLabels:
             break
         }
@@ -157,10 +218,12 @@ public struct SetCriterion {
             }
             let unified = matchedClasses.map { $0 + space.datasets[targets.dataset].offset }
             if config.scaleDetHardWeight > 0 {
-                out.append(("loss_scaledet_hard", LabelSpaceLosses.hard(matched / config.temperature, targets: unified) * config.scaleDetHardWeight))
+                out.append(("loss_scaledet_hard", LabelSpaceLosses.hard(matched / config.temperature, targets: unified,
+                                                                        count: Float(normalizers.matched)) * config.scaleDetHardWeight))
             }
             if config.scaleDetSoftWeight > 0 {
-                out.append(("loss_scaledet_soft", LabelSpaceLosses.soft(matched, targets: unified, similarity: space.similarity) * config.scaleDetSoftWeight))
+                out.append(("loss_scaledet_soft", LabelSpaceLosses.soft(matched, targets: unified, similarity: space.similarity,
+                                                                        count: Float(normalizers.matched)) * config.scaleDetSoftWeight))
             }
         }
         return out

@@ -14,10 +14,12 @@ public enum Checkpoint {
     public struct Contents {
         public var iteration: Int
         public var samplerState: MultiDatasetSampler.State
+        /// The number of processes that trained it (1 for checkpoints of older versions).
+        public var worldSize: Int
     }
 
     public static func save(to folder: String, name: String, model: M2FModel, optimizer: AdamW, iteration: Int,
-                            sampler: MultiDatasetSampler.State, configYAML: String, keep: Int) throws {
+                            sampler: MultiDatasetSampler.State, configYAML: String, keep: Int, worldSize: Int = 1) throws {
         let path = (folder as NSString).appendingPathComponent(name)
         let named = model.namedParameters()
         try HDF5File.writeAtomically(to: path) { f in
@@ -30,6 +32,7 @@ public enum Checkpoint {
                 try f.write("optimizer/exp_avg_sq/\(name)", floats: optimizer.secondMoments[i], shape: p.shape)
             }
             try f.setAttribute("iteration", int: Int64(iteration))
+            try f.setAttribute("world_size", int: Int64(worldSize))
             try f.setAttribute("optimizer_step", int: Int64(optimizer.stepCount))
             let state = try JSONEncoder().encode(sampler)
             try f.setAttribute("sampler_state", string: String(decoding: state, as: UTF8.self))
@@ -89,7 +92,7 @@ public enum Checkpoint {
             throw HDF5Error(file: path, object: "/", message: "no iteration or sampler_state attribute")
         }
         let sampler = try JSONDecoder().decode(MultiDatasetSampler.State.self, from: Data(state.utf8))
-        return Contents(iteration: Int(iteration), samplerState: sampler)
+        return Contents(iteration: Int(iteration), samplerState: sampler, worldSize: Int(try f.intAttribute("world_size") ?? 1))
     }
 }
 

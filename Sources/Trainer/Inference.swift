@@ -1,7 +1,9 @@
 import Autograd
 import COCOMask
+import Communication
 import Datasets
 import Evaluation
+import Foundation
 import Models
 import Targets
 
@@ -26,9 +28,48 @@ public struct InferenceOptions: Sendable {
 }
 
 /// Runs `model` on the first `count` images of `split` and hands each image's ground truth and
-/// post-processed prediction to `evaluator` (Detectron2's `inference_on_dataset`).
+/// post-processed prediction to `evaluator` (Detectron2's `inference_on_dataset`). With several
+/// processes each predicts a contiguous share of every block of images and the main process
+/// gathers the predictions and alone feeds `evaluator`, in image order: the same metrics as one
+/// process (the others' `evaluator` sees nothing).
 public func inferenceOnDataset(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData.ValidationSplit, count: Int,
-                               options: InferenceOptions, evaluator: DatasetEvaluator) throws {
+                               options: InferenceOptions, evaluator: DatasetEvaluator,
+                               communicator: Communicator = SingleProcess()) throws {
+    let source = split.source, isThing = source.classes.isThing
+    evaluator.reset()
+    guard source.task != .imageLabels else { return }
+    let processes = communicator.size, rank = communicator.rank
+    let block = processes == 1 ? 1 : 4 * processes
+    for start in stride(from: 0, to: count, by: block) {
+        let n = min(block, count - start)
+        let mine = (start + n * rank / processes)..<(start + n * (rank + 1) / processes)
+        if processes == 1 {
+            for i in mine {
+                let sample = try source.decoded(i)
+                let prediction = predict(model: model, labelSpace: labelSpace, split: split, sample: sample, options: options)
+                try evaluator.process(EvaluatedImage(imageID: i, image: sample.image,
+                                                     groundTruth: annotations(of: sample, task: source.task, isThing: isThing), prediction: prediction))
+            }
+            continue
+        }
+        let records = try mine.map { i in
+            PredictionRecord(predict(model: model, labelSpace: labelSpace, split: split, sample: try source.decoded(i), options: options))
+        }
+        guard let gathered = communicator.gatherToMain(try JSONEncoder().encode(records)) else { continue }
+        let all = try gathered.flatMap { try JSONDecoder().decode([PredictionRecord].self, from: $0) }
+        for (k, record) in all.enumerated() {
+            let sample = try source.decoded(start + k)
+            try evaluator.process(EvaluatedImage(imageID: start + k, image: sample.image,
+                                                 groundTruth: annotations(of: sample, task: source.task, isThing: isThing),
+                                                 prediction: record.annotations(height: sample.image.height, width: sample.image.width)))
+        }
+    }
+}
+
+/// The model's post-processed prediction for one validation sample, in the dataset's classes
+/// (`options.labelSpace == .union`: predicted over every class, then mapped back).
+func predict(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData.ValidationSplit, sample: DecodedSample,
+             options: InferenceOptions) -> ImageAnnotations {
     let source = split.source, d = split.dataset, classes = source.classes
     let k = classes.count, u = labelSpace.count
     // Classes as the post-processing numbers them, and the dataset class each counts as (-1: foreign).
@@ -37,40 +78,69 @@ public func inferenceOnDataset(model: M2FModel, labelSpace: UnifiedLabelSpace, s
     case .dataset: (isThing, local) = (classes.isThing, Array(0..<k))
     case .union: (isThing, local) = (labelSpace.isThing, labelSpace.unionMap(to: d))
     }
-    evaluator.reset()
-    for i in 0..<count {
-        let sample = try source.decoded(i)
-        let (h, w) = (sample.image.height, sample.image.width)
-        var pixels = [Float](repeating: 0, count: 3 * h * w)
-        pixels.withUnsafeMutableBufferPointer { sample.image.writePlanarRGB(into: $0.baseAddress!) }
-        let last = withoutGrad { model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings) }.last!
-        let logits = withoutGrad {
-            options.labelSpace == .dataset ? labelSpace.restrict(last.logits, to: d).reshape([-1, k + 1]) : last.logits.reshape([-1, u + 1])
+    let (h, w) = (sample.image.height, sample.image.width)
+    var pixels = [Float](repeating: 0, count: 3 * h * w)
+    pixels.withUnsafeMutableBufferPointer { sample.image.writePlanarRGB(into: $0.baseAddress!) }
+    let last = withoutGrad { model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings) }.last!
+    let logits = withoutGrad {
+        options.labelSpace == .dataset ? labelSpace.restrict(last.logits, to: d).reshape([-1, k + 1]) : last.logits.reshape([-1, u + 1])
+    }
+    let masks = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
+    var prediction = ImageAnnotations()
+    func instances(keep: @escaping (Int) -> Bool) -> [InstanceObject] {
+        PostProcessing.instances(logits: logits, masks: masks, keepClass: { local[$0] >= 0 && keep(local[$0]) }).map { det in
+            InstanceObject(categoryID: local[det.classID], area: 0, box: det.box, mask: RLE(rowMajor: det.mask, height: h, width: w), score: det.score)
         }
-        let masks = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
-        let groundTruth = annotations(of: sample, task: source.task, isThing: classes.isThing)
-        var prediction = ImageAnnotations()
-        func instances(keep: @escaping (Int) -> Bool) -> [InstanceObject] {
-            PostProcessing.instances(logits: logits, masks: masks, keepClass: { local[$0] >= 0 && keep(local[$0]) }).map { det in
-                InstanceObject(categoryID: local[det.classID], area: 0, box: det.box, mask: RLE(rowMajor: det.mask, height: h, width: w), score: det.score)
+    }
+    switch source.task {
+    case .panoptic:
+        let (ids, segments) = PostProcessing.panoptic(logits: logits, masks: masks, isThing: isThing,
+                                                      objectMaskThreshold: options.objectMaskThreshold,
+                                                      overlapThreshold: options.overlapThreshold)
+        prediction.panoptic = datasetPanoptic(ids: ids, segments: segments, width: w, height: h, local: local, isThing: classes.isThing)
+        prediction.semantic = PostProcessing.semantic(logits: logits, masks: masks).map { Int32(local[Int($0)]) }
+        prediction.instances = instances(keep: { classes.isThing[$0] })
+    case .semantic:
+        prediction.semantic = PostProcessing.semantic(logits: logits, masks: masks).map { Int32(local[Int($0)]) }
+    case .detection, .instance:
+        prediction.instances = instances(keep: { _ in true })
+    case .imageLabels:
+        break
+    }
+    return prediction
+}
+
+/// A prediction as the processes of a distributed evaluation send it to the main one.
+struct PredictionRecord: Codable {
+    var panopticIDs: [UInt32]?
+    /// (id, category) per segment.
+    var segments: [[Int]]?
+    var semantic: [Int32]?
+    /// (category, score, x, y, w, h) per instance, with its mask's run-length counts.
+    var instances: [[Double]]?
+    var masks: [[UInt32]]?
+
+    init(_ a: ImageAnnotations) {
+        panopticIDs = a.panoptic?.ids
+        segments = a.panoptic?.segments.map { [Int($0.id), $0.categoryID] }
+        semantic = a.semantic
+        instances = a.instances?.map { [Double($0.categoryID), $0.score] + $0.box }
+        masks = a.instances?.map { $0.mask?.counts ?? [] }
+    }
+
+    func annotations(height: Int, width: Int) -> ImageAnnotations {
+        var a = ImageAnnotations(semantic: semantic)
+        if let panopticIDs, let segments {
+            a.panoptic = PanopticMap(width: width, height: height, ids: panopticIDs,
+                                     segments: segments.map { PanopticSegment(id: UInt32($0[0]), categoryID: $0[1]) })
+        }
+        if let instances, let masks {
+            a.instances = zip(instances, masks).map { v, counts in
+                InstanceObject(categoryID: Int(v[0]), area: 0, box: Array(v[2...]),
+                               mask: RLE(height: height, width: width, counts: counts), score: v[1])
             }
         }
-        switch source.task {
-        case .panoptic:
-            let (ids, segments) = PostProcessing.panoptic(logits: logits, masks: masks, isThing: isThing,
-                                                          objectMaskThreshold: options.objectMaskThreshold,
-                                                          overlapThreshold: options.overlapThreshold)
-            prediction.panoptic = datasetPanoptic(ids: ids, segments: segments, width: w, height: h, local: local, isThing: classes.isThing)
-            prediction.semantic = PostProcessing.semantic(logits: logits, masks: masks).map { Int32(local[Int($0)]) }
-            prediction.instances = instances(keep: { classes.isThing[$0] })
-        case .semantic:
-            prediction.semantic = PostProcessing.semantic(logits: logits, masks: masks).map { Int32(local[Int($0)]) }
-        case .detection, .instance:
-            prediction.instances = instances(keep: { _ in true })
-        case .imageLabels:
-            continue
-        }
-        try evaluator.process(EvaluatedImage(imageID: i, image: sample.image, groundTruth: groundTruth, prediction: prediction))
+        return a
     }
 }
 

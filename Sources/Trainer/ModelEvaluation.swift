@@ -1,3 +1,4 @@
+import Communication
 import Datasets
 import Evaluation
 import Foundation
@@ -12,8 +13,11 @@ public typealias EvaluationReport = [String: [String: [String: Double]]]
 /// each dataset's predictions and ground truth are also written under `dump/<dataset>/` in the
 /// standard formats (`PredictionDump`).
 public enum ModelEvaluation {
+/// With several processes (`communicator`), each predicts a share of the images and the main
+/// process alone scores, logs, dumps and returns the report (the others return an empty one).
 public static func run(model: M2FModel, data: TrainingData, options: InferenceOptions = InferenceOptions(), maxImages: Int = 0,
-                       dump: String? = nil, log: (String) -> Void = { print($0) }) throws -> EvaluationReport {
+                       dump: String? = nil, communicator: Communicator = SingleProcess(),
+                       log: (String) -> Void = { print($0) }) throws -> EvaluationReport {
     var report: EvaluationReport = [:]
     for split in data.validation {
         let classes = split.source.classes
@@ -37,10 +41,12 @@ public static func run(model: M2FModel, data: TrainingData, options: InferenceOp
         case .imageLabels:
             continue
         }
-        if let dump { evaluators.append(try PredictionDump(root: dump, dataset: split.name, format: format, classes: categories)) }
+        if let dump, communicator.isMain { evaluators.append(try PredictionDump(root: dump, dataset: split.name, format: format, classes: categories)) }
         let count = maxImages > 0 ? min(maxImages, split.source.count) : split.source.count
         let all = DatasetEvaluators(evaluators)
-        try inferenceOnDataset(model: model, labelSpace: data.labelSpace, split: split, count: count, options: options, evaluator: all)
+        try inferenceOnDataset(model: model, labelSpace: data.labelSpace, split: split, count: count, options: options, evaluator: all,
+                               communicator: communicator)
+        guard communicator.isMain else { continue }
         var entry: [String: [String: Double]] = [:]
         for (key, value) in try all.evaluate() {
             guard let cut = key.firstIndex(of: "/") else { continue }

@@ -1,4 +1,5 @@
 import Autograd
+import Communication
 import Core
 import Datasets
 import Dispatch
@@ -13,21 +14,32 @@ import Glibc
 /// One training iteration, the same for training, `bench step` and `train forward`:
 /// batch → model → the batch's dataset's columns of the unified classifier → per prediction
 /// set: match, then the dataset's losses → sum → backward → clip → schedule → AdamW.
+///
+/// Data-parallel (`communicator.size > 1`): each process has its slice of the global batch;
+/// the losses are divided by the whole batch's counts (one small all-reduce) and the gradients
+/// summed over the processes (one all-reduce of one buffer), so every process takes the same
+/// AdamW step the single process would take on the whole batch. Every image draws its random
+/// points from a generator of (seed, iteration, prediction set, its slot in the global batch).
 public final class TrainStep {
     public let model: M2FModel
     public let labelSpace: UnifiedLabelSpace
     public let criterion: SetCriterion
     public let optimizer: AdamW
     public let solver: SolverConfig
+    public let communicator: Communicator
     let seed: UInt64
     let parameters: [Tensor]
+    /// All gradients in one buffer for the all-reduce (and a flag per parameter: has one).
+    private var gradientBuffer: [Float] = []
     /// Wall and process-CPU seconds of each phase of the last iteration (`bench step`).
     public private(set) var clock = PhaseClock()
     /// Record forward and backward time by op (`bench step --breakdown`).
     public var profileOps = false
 
-    public init(model: M2FModel, labelSpace: UnifiedLabelSpace, loss: LossConfig, solver: SolverConfig, seed: UInt64) {
+    public init(model: M2FModel, labelSpace: UnifiedLabelSpace, loss: LossConfig, solver: SolverConfig, seed: UInt64,
+                communicator: Communicator = SingleProcess()) {
         self.model = model
+        self.communicator = communicator
         self.labelSpace = labelSpace
         self.solver = solver
         self.seed = seed
@@ -43,8 +55,10 @@ public final class TrainStep {
         public var predictions: [TransformerDecoder.Prediction]
         /// Each weighted loss summed over the prediction sets, by name.
         public var byName: [String: Double]
-        /// Their sum: what `backward` differentiates.
+        /// This process's share of their sum: what `backward` differentiates.
         public var total: Tensor
+        /// The whole batch's total loss (all processes' shares added).
+        public var totalLoss: Double
         /// Per prediction set: its losses and its assignments (one per image; none for image labels).
         public var perSet: [(losses: [(name: String, value: Tensor)], assignments: [Assignment])]
     }
@@ -64,32 +78,47 @@ public final class TrainStep {
         let predictions = model(batch.images, classEmbeddings: labelSpace.embeddings, attentionMasks: attentionMasks)
         OpProfile.phase = nil
         clock.lap(.forward)
-        let targets = batch.targets
-        var rng = SeededRNG(seed: seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(batch.iteration))
-        var byName: [String: Double] = [:], total: Tensor? = nil
+        let targets = batch.targets, b = batch.images.shape[0], q = predictions[0].logits.shape[1]
+        // The whole batch's counts: what every loss divides by.
+        let local = LossNormalizers(targets, queries: q)
+        var counts = [Double(local.images), Double(targets.images.reduce(0) { $0 + $1.classes.count }), Double(local.matched)]
+        communicator.allReduceSum(&counts)
+        let normalizers = LossNormalizers(images: Int(counts[0]), queries: q, targets: Float(max(1, counts[1])), matched: Int(counts[2]))
+        let stepSeed = seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(batch.iteration)
+        var byName: [String: Double] = [:], names: [String] = [], total: Tensor? = nil
         var perSet: [(losses: [(name: String, value: Tensor)], assignments: [Assignment])] = []
-        for p in predictions {
+        for (s, p) in predictions.enumerated() {
             let set = PredictionSet(logits: labelSpace.restrict(p.logits, to: batch.dataset), masks: p.masks, unifiedCosines: p.cosines)
+            var rngs = (0..<b).map { i in
+                SeededRNG(seed: stepSeed ^ (UInt64(s) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(batch.firstSlot + i) &* 0xBF58_476D_1CE4_E5B9))
+            }
             let assignments: [Assignment], losses: [(name: String, value: Tensor)]
             do {
-                assignments = targets.supervision == .imageLabels ? [] : try withoutGrad { try criterion.match(set, targets, rng: &rng) }
+                assignments = targets.supervision == .imageLabels ? [] : try withoutGrad { try criterion.match(set, targets, rngs: &rngs) }
                 clock.lap(.matching)
-                losses = try criterion.losses(set, targets, assignments: assignments, numMasks: targets.targetCount, rng: &rng)
+                losses = try criterion.losses(set, targets, assignments: assignments, normalizers: normalizers, rngs: &rngs)
                 clock.lap(.losses)
             } catch let error as HungarianMatcher.MatchError {
                 throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)", "\(error)")
             }
             for (name, value) in losses {
-                guard value.item.isFinite else {
-                    throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)",
-                                     "\(name) is \(value.item) — the run stops")
-                }
+                if byName[name] == nil { names.append(name) }
                 byName[name, default: 0] += Double(value.item)
                 total = total.map { $0 + value } ?? value
             }
             perSet.append((losses, assignments))
         }
-        return Output(predictions: predictions, byName: byName, total: total!, perSet: perSet)
+        // The whole batch's losses (the processes' shares add up), checked everywhere alike.
+        var values = names.map { byName[$0]! } + [Double(total!.item)]
+        communicator.allReduceSum(&values)
+        let totalLoss = values.removeLast()
+        for (name, value) in zip(names, values) {
+            guard value.isFinite else {
+                throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)", "\(name) is \(Float(value)) — the run stops")
+            }
+            byName[name] = value
+        }
+        return Output(predictions: predictions, byName: byName, total: total!, totalLoss: totalLoss, perSet: perSet)
     }
 
     /// Backward from `total`, clipping, the learning rate of `iteration`, the optimiser step.
@@ -101,6 +130,7 @@ public final class TrainStep {
         if profileOps { OpProfile.phase = .backward }
         total.backward()
         OpProfile.phase = nil
+        if communicator.size > 1 { allReduceGradients() }
         clock.lap(.backward)
         if solver.clipNorm > 0 { clipGradNorm(parameters, maxNorm: solver.clipNorm) }
         let lr = solver.learningRate(at: iteration)
@@ -108,6 +138,35 @@ public final class TrainStep {
         optimizer.step()
         clock.lap(.optimizer)
         return lr
+    }
+}
+
+extension TrainStep {
+    /// Sums every parameter's gradient over the processes, through one contiguous buffer (one
+    /// all-reduce per step). A parameter without a gradient here gets the others' sum, if any.
+    func allReduceGradients() {
+        let flags = parameters.reduce(0) { $0 + $1.count }
+        if gradientBuffer.count != flags + parameters.count { gradientBuffer = [Float](repeating: 0, count: flags + parameters.count) }
+        gradientBuffer.withUnsafeMutableBufferPointer { buffer in
+            var at = 0
+            for (i, p) in parameters.enumerated() {
+                let slot = buffer.baseAddress! + at
+                if let g = p.grad { g.withUnsafeBufferPointer { slot.update(from: $0.baseAddress!, count: p.count) } } else { slot.update(repeating: 0, count: p.count) }
+                buffer[flags + i] = p.grad == nil ? 0 : 1
+                at += p.count
+            }
+        }
+        communicator.allReduceSum(&gradientBuffer)
+        gradientBuffer.withUnsafeBufferPointer { buffer in
+            var at = 0
+            for (i, p) in parameters.enumerated() {
+                if buffer[flags + i] > 0 {
+                    if p.grad == nil { p.grad = [Float](repeating: 0, count: p.count) }
+                    p.grad!.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: buffer.baseAddress! + at, count: p.count) }
+                }
+                at += p.count
+            }
+        }
     }
 }
 

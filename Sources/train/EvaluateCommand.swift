@@ -1,6 +1,7 @@
 import ArgumentParser
 import CommandLineOptions
 import Autograd
+import Communication
 import Core
 import Foundation
 import Models
@@ -30,8 +31,11 @@ struct Evaluate: ParsableCommand {
         inference.labelSpace = labelSpace
         inference.objectMaskThreshold = config.test.objectMaskThreshold
         inference.overlapThreshold = config.test.overlapThreshold
-        let report = try ModelEvaluation.run(model: model, data: data, options: inference, maxImages: maxImages, dump: dump)
-        if let json { try AtomicFile.writeJSON(report, to: json) }
+        // Under `mpirun`, every process predicts a share of the images and the first scores them.
+        let communicator = processCommunicator()
+        let report = try ModelEvaluation.run(model: model, data: data, options: inference, maxImages: maxImages, dump: dump,
+                                             communicator: communicator)
+        if let json, communicator.isMain { try AtomicFile.writeJSON(report, to: json) }
     }
 }
 

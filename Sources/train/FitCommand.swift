@@ -17,12 +17,16 @@ struct Fit: ParsableCommand {
     func run() throws {
         let config = try options.load()
         let run = try TrainingRun(config: config, outputDir: output)
-        print("training \(config.data.datasets.map(\.name).joined(separator: " + ")) for \(config.solver.maxIter) iterations; output in \(run.outputDir)")
+        let main = run.communicator.isMain
+        if main {
+            print("training \(config.data.datasets.map(\.name).joined(separator: " + ")) for \(config.solver.maxIter) iterations"
+                  + (run.communicator.size > 1 ? " on \(run.communicator.size) processes" : "") + "; output in \(run.outputDir)")
+        }
         // A progress line with ETA on a terminal; plain log lines otherwise.
         try run.run(resume: resume, progress: isatty(STDOUT_FILENO) != 0) { line in
             print(line)
             fflush(stdout)      // log lines appear as they happen when stdout is a file or a pipe
         }
-        print("done: \(run.outputDir)/model_final.h5")
+        if main { print("done: \(run.outputDir)/model_final.h5") }
     }
 }

@@ -15,20 +15,30 @@ struct Train: ParsableCommand {
         defaultSubcommand: Fit.self)
 }
 
-/// OpenBLAS's idle threads spin (calling sched_yield) for about 2^28 cycles after each GEMM,
-/// taking a core from our own elementwise threads on a 2-core machine. The spin time is read
-/// from `OPENBLAS_THREAD_TIMEOUT` when the library loads, before any Swift code runs, so when
-/// it is unset the command sets it and re-executes itself once. A user's own value is kept.
-func shortenOpenBLASSpinWait() {
+/// Settings OpenBLAS reads when it loads, before any Swift code runs, so the command sets the
+/// missing ones and re-executes itself once (a user's own values are kept):
+/// - `OPENBLAS_THREAD_TIMEOUT=16`: OpenBLAS's idle threads otherwise spin (calling sched_yield)
+///   for about 2^28 cycles after each GEMM, taking a core from our own elementwise threads.
+/// - Under `mpirun`, the machine's cores shared among the processes on it: `UNISEG_THREADS` and
+///   `OPENBLAS_NUM_THREADS` = cores / local processes (at least 1), so that N processes do not
+///   each start a thread per core.
+func prepareEnvironment() {
     #if os(Linux)
-    guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
-    setenv("OPENBLAS_THREAD_TIMEOUT", "16", 1)
+    var missing: [(String, String)] = []
+    if getenv("OPENBLAS_THREAD_TIMEOUT") == nil { missing.append(("OPENBLAS_THREAD_TIMEOUT", "16")) }
+    if let local = getenv("OMPI_COMM_WORLD_LOCAL_SIZE").flatMap({ Int(String(cString: $0)) }), local > 1 {
+        let share = "\(max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)) / local))"
+        if getenv("UNISEG_THREADS") == nil { missing.append(("UNISEG_THREADS", share)) }
+        if getenv("OPENBLAS_NUM_THREADS") == nil { missing.append(("OPENBLAS_NUM_THREADS", share)) }
+    }
+    guard !missing.isEmpty else { return }
+    for (name, value) in missing { setenv(name, value, 1) }
     execv("/proc/self/exe", CommandLine.unsafeArgv)
-    // execv returns only on failure: carry on with OpenBLAS's default.
+    // execv returns only on failure: carry on with OpenBLAS's defaults.
     #endif
 }
 
-shortenOpenBLASSpinWait()
+prepareEnvironment()
 // Errors are printed here, once: a located error (bad input: a file, a key, a sample) as
 // `Error: <where>: <what>` with exit status 1; argument errors with their usage text.
 do {
