@@ -10,7 +10,7 @@ swift build -c release --product train "${release_flags[@]}"
 .build/release/train synth --out data/synth --scale full --keep-current   # (re)made unless current
 .build/release/train shards check data/synth
 .build/release/train --config configs/synth-joint.yaml --set "solver.max_iter=${MAX_ITER:-1500}" \
-    --output output/synth-joint "$@"
+    --output output/synth-joint --overwrite "$@"   # the main job starts over (--resume instead continues a run)
 .build/release/train evaluate --config configs/synth-joint.yaml --checkpoint output/synth-joint/model_final.h5 \
     --json output/synth-joint/eval.json
 echo "metrics: output/synth-joint/metrics.jsonl, curves: output/synth-joint/curves.svg, evaluation: output/synth-joint/eval.json"

@@ -29,6 +29,9 @@ public final class DatasetSource: @unchecked Sendable {
         }
         var s: [Int] = [], total = 0
         for r in readers { s.append(total); total += r.count }
+        guard total > 0 else {
+            throw ShardError(file: folder, path: "/", sample: nil, message: "the \(split) split of dataset \(name) has no samples (\(files.count) shard file(s))")
+        }
         starts = s
         count = total
     }

@@ -18,6 +18,12 @@ func number(_ value: Any?) -> Double? {
     return n.doubleValue
 }
 
+/// A JSON number that is a whole number within ±2^53 (ids), else nil.
+func wholeNumber(_ value: Any?) -> Int? {
+    guard let d = number(value), d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 else { return nil }
+    return Int(d)
+}
+
 /// Decodes `T` from a JSON file; errors name the file and the item (`annotations[12].bbox`).
 func decodeJSON<T: Decodable>(_ type: T.Type, _ path: String, userInfo: [CodingUserInfoKey: Any] = [:]) throws -> T {
     guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the file") }
@@ -35,6 +41,20 @@ func decodeJSON<T: Decodable>(_ type: T.Type, _ path: String, userInfo: [CodingU
         throw InputError(path, "\(codingPathText(context.codingPath)): \(context.debugDescription)")
     } catch {
         throw InputError(path, "malformed JSON")
+    }
+}
+
+/// An integer field of a JSON file (ids, sizes): read as a number and checked to be a whole
+/// number within ±2^53, so that `1e300` or `1.5` is an error naming the field rather than a
+/// crash or a silently different id.
+struct WholeNumber: Decodable {
+    let value: Int
+    init(from decoder: Decoder) throws {
+        let d = try decoder.singleValueContainer().decode(Double.self)
+        guard d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(d) is not a whole number within ±2^53"))
+        }
+        value = Int(d)
     }
 }
 
@@ -62,8 +82,8 @@ public struct COCOGroundTruth {
     public var objects: [Int: [InstanceObject]]
 
     struct File: Decodable {
-        struct ImageEntry: Decodable { let id: Int; let height: Int; let width: Int }
-        struct Category: Decodable { let id: Int }
+        struct ImageEntry: Decodable { let id: WholeNumber; let height: WholeNumber; let width: WholeNumber }
+        struct Category: Decodable { let id: WholeNumber }
         struct Annotation: Decodable {
             let id: Int?
             let image_id: Int
@@ -76,12 +96,12 @@ public struct COCOGroundTruth {
             private enum Keys: String, CodingKey { case id, image_id, category_id, bbox, area, iscrowd, segmentation }
             init(from decoder: Decoder) throws {
                 let c = try decoder.container(keyedBy: Keys.self)
-                id = try c.decodeIfPresent(Int.self, forKey: .id)
-                image_id = try c.decode(Int.self, forKey: .image_id)
-                category_id = try c.decode(Int.self, forKey: .category_id)
+                id = try c.decodeIfPresent(WholeNumber.self, forKey: .id)?.value
+                image_id = try c.decode(WholeNumber.self, forKey: .image_id).value
+                category_id = try c.decode(WholeNumber.self, forKey: .category_id).value
                 bbox = try c.decode([Double].self, forKey: .bbox)
                 area = try c.decode(Double.self, forKey: .area)
-                iscrowd = try c.decodeIfPresent(Int.self, forKey: .iscrowd)
+                iscrowd = try c.decodeIfPresent(WholeNumber.self, forKey: .iscrowd)?.value
                 segmentation = decoder.userInfo[skipSegmentationKey] as? Bool == true
                     ? nil : try c.decodeIfPresent(COCOSegmentation.self, forKey: .segmentation)
             }
@@ -97,12 +117,14 @@ public struct COCOGroundTruth {
         let file = try decodeJSON(File.self, path, userInfo: [skipSegmentationKey: !withMasks])
         var byID: [Int: Image] = [:]
         for (i, image) in file.images.enumerated() {
-            guard image.height > 0, image.width > 0 else { throw InputError(path, "images[\(i)]: height and width must be positive") }
-            byID[image.id] = Image(id: image.id, height: image.height, width: image.width)
+            let (h, w) = try COCOLimits.checkSize(height: Double(image.height.value), width: Double(image.width.value), file: path, item: "images[\(i)]")
+            guard byID.updateValue(Image(id: image.id.value, height: h, width: w), forKey: image.id.value) == nil else {
+                throw InputError(path, "images[\(i)]: id \(image.id.value) appears twice")
+            }
         }
         images = byID
         imageIDs = byID.keys.sorted()
-        categoryIDs = file.categories.map(\.id).sorted()
+        categoryIDs = file.categories.map(\.id.value).sorted()
         let known = Set(categoryIDs)
         let annotations = file.annotations ?? []
         // Decoding masks (polygon rasterisation above all) is independent per annotation: in
@@ -116,7 +138,10 @@ public struct COCOGroundTruth {
             guard known.contains(a.category_id) else {
                 return .failure(InputError(path, "\(item): category_id \(a.category_id) is not among the categories"))
             }
-            guard a.bbox.count == 4 else { return .failure(InputError(path, "\(item): bbox must be [x, y, w, h]")) }
+            guard a.bbox.count == 4, a.bbox.allSatisfy(\.isFinite), a.bbox[2] >= 0, a.bbox[3] >= 0 else {
+                return .failure(InputError(path, "\(item): bbox must be [x, y, w, h], finite, w and h >= 0"))
+            }
+            guard a.area.isFinite, a.area >= 0 else { return .failure(InputError(path, "\(item): area \(a.area) must be finite and >= 0")) }
             var mask: RLE? = nil
             if withMasks {
                 guard let segmentation = a.segmentation else { return .failure(InputError(path, "\(item): no segmentation")) }
@@ -146,8 +171,8 @@ public struct COCOGroundTruth {
 public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
                             iouType: InstanceEvaluator.IoUType) throws -> [Int: [InstanceObject]] {
     struct Entry: Decodable {
-        let image_id: Int
-        let category_id: Int
+        let image_id: WholeNumber
+        let category_id: WholeNumber
         let score: Double
         let bbox: [Double]?
         let segmentation: COCOSegmentation?
@@ -155,7 +180,8 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
     let list = try decodeJSON([Entry].self, path)
     let known = Set(gt.categoryIDs)
     let decoded = try Parallel.map(list.count) { i -> Result<(Int, InstanceObject), InputError> in
-        let r = list[i], item = "result \(i)"
+        let e = list[i], item = "result \(i)"
+        let r = (image_id: e.image_id.value, category_id: e.category_id.value, score: e.score, bbox: e.bbox, segmentation: e.segmentation)
         guard let image = gt.images[r.image_id] else {
             return .failure(InputError(path, "\(item): image_id \(r.image_id) is not in the ground truth \(gt.path)"))
         }
@@ -163,7 +189,9 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
         guard r.score.isFinite else { return .failure(InputError(path, "\(item): score is not finite")) }
         switch iouType {
         case .bbox:
-            guard let bbox = r.bbox, bbox.count == 4 else { return .failure(InputError(path, "\(item): bbox must be [x, y, w, h]")) }
+            guard let bbox = r.bbox, bbox.count == 4, bbox.allSatisfy(\.isFinite) else {
+                return .failure(InputError(path, "\(item): bbox must be [x, y, w, h] of finite numbers"))
+            }
             return .success((r.image_id, InstanceObject(categoryID: r.category_id, area: bbox[2] * bbox[3], box: bbox, score: r.score)))
         case .segm:
             guard let segmentation = r.segmentation else { return .failure(InputError(path, "\(item): no segmentation")) }

@@ -13,23 +13,23 @@ public enum ScoreFiles {
         guard let pred = try readJSON(predJSON) as? [String: Any] else { throw InputError(predJSON, "not a COCO panoptic JSON object") }
         guard let categoryList = gt["categories"] as? [[String: Any]] else { throw InputError(gtJSON, "no \"categories\" list") }
         let categories: [(id: Int, isThing: Bool)] = try categoryList.enumerated().map { i, c in
-            guard let id = number(c["id"]).map(Int.init) else { throw InputError(gtJSON, "categories[\(i)]: no id") }
+            guard let id = wholeNumber(c["id"]) else { throw InputError(gtJSON, "categories[\(i)]: no whole-number id") }
             return (id, (number(c["isthing"]) ?? 0) == 1)
         }
         guard let gtAnnotations = gt["annotations"] as? [[String: Any]] else { throw InputError(gtJSON, "no \"annotations\" list") }
         guard let predAnnotations = pred["annotations"] as? [[String: Any]] else { throw InputError(predJSON, "no \"annotations\" list") }
         var predByImage: [Int: (Int, [String: Any])] = [:]
         for (i, a) in predAnnotations.enumerated() {
-            guard let id = number(a["image_id"]).map(Int.init) else { throw InputError(predJSON, "annotations[\(i)]: no image_id") }
+            guard let id = wholeNumber(a["image_id"]) else { throw InputError(predJSON, "annotations[\(i)]: no whole-number image_id") }
             predByImage[id] = (i, a)
         }
-        let gtImages = Set(gtAnnotations.compactMap { number($0["image_id"]).map(Int.init) })
+        let gtImages = Set(gtAnnotations.compactMap { wholeNumber($0["image_id"]) })
         if let stray = predByImage.keys.sorted().first(where: { !gtImages.contains($0) }) {
             throw InputError(predJSON, "annotations[\(predByImage[stray]!.0)]: image_id \(stray) is not in the ground truth \(gtJSON)")
         }
         var evaluator = PanopticEvaluator(categories: categories)
         for (i, g) in gtAnnotations.enumerated() {
-            guard let imageID = number(g["image_id"]).map(Int.init) else { throw InputError(gtJSON, "annotations[\(i)]: no image_id") }
+            guard let imageID = wholeNumber(g["image_id"]) else { throw InputError(gtJSON, "annotations[\(i)]: no whole-number image_id") }
             guard let (pi, p) = predByImage[imageID] else { throw InputError(predJSON, "no prediction for the image with id \(imageID)") }
             let gtMap = try map(g, file: gtJSON, item: "annotations[\(i)]", folder: gtFolder, isGroundTruth: true)
             let predMap = try map(p, file: predJSON, item: "annotations[\(pi)]", folder: predFolder, isGroundTruth: false)
@@ -46,15 +46,18 @@ public enum ScoreFiles {
         guard let name = a["file_name"] as? String else { throw InputError(file, "\(item): no file_name") }
         guard let infos = a["segments_info"] as? [[String: Any]] else { throw InputError(file, "\(item): no segments_info") }
         let segments: [PanopticSegment] = try infos.enumerated().map { j, s in
-            guard let id = number(s["id"]), id >= 0, id < 16_777_216, let category = number(s["category_id"]).map(Int.init) else {
-                throw InputError(file, "\(item).segments_info[\(j)]: needs an id (0...2^24-1) and a category_id")
+            guard let id = number(s["id"]), id >= 0, id < 16_777_216, id == id.rounded(),
+                  let category = number(s["category_id"]), category.isFinite, category == category.rounded(), abs(category) <= 1e15 else {
+                throw InputError(file, "\(item).segments_info[\(j)]: needs a whole id (0...2^24-1) and a whole category_id")
             }
             var area: Int? = nil
             if isGroundTruth {
-                guard let a = number(s["area"]) else { throw InputError(file, "\(item).segments_info[\(j)]: no area") }
+                guard let a = number(s["area"]), a.isFinite, a >= 0, a <= Double(COCOLimits.maxPixels) else {
+                    throw InputError(file, "\(item).segments_info[\(j)]: area must be a number from 0 to \(COCOLimits.maxPixels)")
+                }
                 area = Int(a)
             }
-            return PanopticSegment(id: UInt32(id), categoryID: category, isCrowd: (number(s["iscrowd"]) ?? 0) == 1, area: area)
+            return PanopticSegment(id: UInt32(id), categoryID: Int(category), isCrowd: (number(s["iscrowd"]) ?? 0) == 1, area: area)
         }
         let path = (folder as NSString).appendingPathComponent(name)
         let image: Image8

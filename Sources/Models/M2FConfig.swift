@@ -53,6 +53,16 @@ public struct M2FConfig: Equatable, Codable, Sendable {
             guard v > 0 else { throw fail(key, "must be positive") }
         }
         guard temperature > 0 else { throw fail(.temperature, "must be positive") }
+        // Sizes that would exhaust memory or time are refused up front (README: input limits).
+        for (key, v, limit) in [(CodingKeys.queries, queries, 1000), (.encoderLayers, encoderLayers, 64), (.decoderLayers, decoderLayers, 64),
+                                (.heads, heads, 64), (.encoderHeads, encoderHeads, 64), (.encoderPoints, encoderPoints, 64),
+                                (.convDim, convDim, 4096), (.hidden, hidden, 4096), (.maskDim, maskDim, 4096), (.ffn, ffn, 16384),
+                                (.encoderFFN, encoderFFN, 16384), (.embeddingDim, embeddingDim, 4096)] where v > limit {
+            throw fail(key, "is \(v); at most \(limit)")
+        }
+        if let wide = (stemChannels + stageChannels).first(where: { $0 > 4096 }) {
+            throw fail(.stageChannels, "a backbone width of \(wide); at most 4096")
+        }
         guard pixelMean.count == 3, pixelStd.count == 3, pixelStd.allSatisfy({ $0 > 0 }) else {
             throw fail(.pixelStd, "pixel_mean and pixel_std need three values, std positive")
         }

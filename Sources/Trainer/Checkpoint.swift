@@ -11,15 +11,25 @@ import Samplers
 /// `last_checkpoint` names the newest; the newest `keep` are kept (Detectron2's naming:
 /// `model_0000999.h5`, `model_final.h5`).
 public enum Checkpoint {
+    /// A training dataset as a checkpoint records it: a resume needs the same ones.
+    public struct DatasetRecord: Codable, Equatable, Sendable {
+        public var name: String
+        public var samples: Int
+        public init(name: String, samples: Int) { (self.name, self.samples) = (name, samples) }
+    }
+
     public struct Contents {
         public var iteration: Int
+        /// The training datasets of the run (empty for checkpoints of older versions).
+        public var datasets: [DatasetRecord]
         public var samplerState: MultiDatasetSampler.State
         /// The number of processes that trained it (1 for checkpoints of older versions).
         public var worldSize: Int
     }
 
     public static func save(to folder: String, name: String, model: M2FModel, optimizer: AdamW, iteration: Int,
-                            sampler: MultiDatasetSampler.State, configYAML: String, keep: Int, worldSize: Int = 1) throws {
+                            sampler: MultiDatasetSampler.State, configYAML: String, keep: Int, worldSize: Int = 1,
+                            datasets: [DatasetRecord] = []) throws {
         let path = (folder as NSString).appendingPathComponent(name)
         let named = model.namedParameters()
         try HDF5File.writeAtomically(to: path) { f in
@@ -33,6 +43,7 @@ public enum Checkpoint {
             }
             try f.setAttribute("iteration", int: Int64(iteration))
             try f.setAttribute("world_size", int: Int64(worldSize))
+            try f.setAttribute("datasets", string: String(decoding: try JSONEncoder().encode(datasets), as: UTF8.self))
             try f.setAttribute("optimizer_step", int: Int64(optimizer.stepCount))
             let state = try JSONEncoder().encode(sampler)
             try f.setAttribute("sampler_state", string: String(decoding: state, as: UTF8.self))
@@ -55,13 +66,33 @@ public enum Checkpoint {
         return out
     }
 
-    /// The newest complete checkpoint of `folder`, if any.
-    public static func latest(in folder: String) -> String? {
+    /// The newest complete checkpoint of `folder`: the one `last_checkpoint` names when it is
+    /// there and readable, else the newest readable `model_*.h5` (`model_final.h5` first) —
+    /// with `note` saying why `last_checkpoint` was not used. Nil when there is none.
+    public static func latest(in folder: String) -> (path: String, note: String?)? {
+        func readable(_ name: String) -> Bool {
+            let path = (folder as NSString).appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: path), let f = try? HDF5File(path) else { return false }
+            return (try? f.intAttribute("iteration")) != nil
+        }
         let marker = (folder as NSString).appendingPathComponent("last_checkpoint")
-        guard let name = try? String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
-              !name.isEmpty else { return nil }
-        let path = (folder as NSString).appendingPathComponent(name)
-        return FileManager.default.fileExists(atPath: path) ? path : nil
+        let named = (try? String(contentsOfFile: marker, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let named, !named.isEmpty, readable(named) { return ((folder as NSString).appendingPathComponent(named), nil) }
+        let candidates = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { $0.hasPrefix("model_") && $0.hasSuffix(".h5") }
+            .sorted { ($0 == "model_final.h5" ? 1 : 0, $0) > ($1 == "model_final.h5" ? 1 : 0, $1) }
+        guard let newest = candidates.first(where: readable) else { return nil }
+        let why = named.map { $0.isEmpty ? "last_checkpoint is empty" : "last_checkpoint names \($0), which is missing or unreadable" }
+            ?? "there is no last_checkpoint"
+        return ((folder as NSString).appendingPathComponent(newest), "\(why); resuming from the newest complete checkpoint, \(newest)")
+    }
+
+    /// The files of a run in `folder` (what a new run there would mix with or delete).
+    public static func runFiles(in folder: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter {
+            ["metrics.jsonl", "last_checkpoint", "curves.svg", "config.yaml"].contains($0) || ($0.hasPrefix("model_") && $0.hasSuffix(".h5"))
+                || $0.hasPrefix("log.rank")
+        }.sorted()
     }
 
     /// Restores model, optimiser (when given) and returns the iteration and sampler state.
@@ -92,7 +123,8 @@ public enum Checkpoint {
             throw HDF5Error(file: path, object: "/", message: "no iteration or sampler_state attribute")
         }
         let sampler = try JSONDecoder().decode(MultiDatasetSampler.State.self, from: Data(state.utf8))
-        return Contents(iteration: Int(iteration), samplerState: sampler, worldSize: Int(try f.intAttribute("world_size") ?? 1))
+        let datasets = try f.stringAttribute("datasets").flatMap { try? JSONDecoder().decode([DatasetRecord].self, from: Data($0.utf8)) } ?? []
+        return Contents(iteration: Int(iteration), datasets: datasets, samplerState: sampler, worldSize: Int(try f.intAttribute("world_size") ?? 1))
     }
 }
 

@@ -170,6 +170,18 @@ public enum ConfigLoader {
         if c.version != TrainConfig.currentVersion {
             throw fail("version", "is \(c.version); this build reads config version \(TrainConfig.currentVersion)")
         }
+        // Every number must be finite (NaN or infinity in a ratio, a scale, a mean or a rate
+        // would train on in silence).
+        func finite(_ node: Any, _ key: String) throws {
+            if let m = node as? [String: Any] { for (k, v) in m { try finite(v, key.isEmpty ? k : key + "." + k) } }
+            else if let list = node as? [Any] { for (i, v) in list.enumerated() { try finite(v, "\(key)[\(i)]") } }
+            else if let d = node as? Double, !d.isFinite { throw fail(key, "must be a finite number, not \(d)") }
+        }
+        try finite(try encodedTree(c), "")
+        // Sizes and counts that would exhaust memory are refused up front (README: input limits).
+        func atMost(_ key: String, _ value: Int, _ limit: Int) throws {
+            if value > limit { throw fail(key, "is \(value); at most \(limit)") }
+        }
         do { try c.model.validate() } catch let error as ConfigError { throw fail("model.\(error.key)", error.message) }
         let s = c.solver
         if s.maxIter <= 0 { throw fail("solver.max_iter", "must be positive") }
@@ -187,6 +199,22 @@ public enum ConfigLoader {
         if !(0...1).contains(l.importanceSampleRatio) { throw fail("loss.importance_sample_ratio", "must be in [0, 1]") }
         if !(l.temperature > 0) { throw fail("loss.temperature", "must be positive") }
         if c.test.evalPeriod < 0 { throw fail("test.eval_period", "must be >= 0") }
+        if c.test.maxImages < 0 { throw fail("test.max_images", "must be >= 0 (0: all)") }
+        try atMost("solver.ims_per_batch", s.imsPerBatch, 1024)
+        try atMost("loss.points", l.points, 1 << 20)
+        try atMost("loss.oversample_ratio", l.oversampleRatio, 16)
+        if !(0...1).contains(s.warmupFactor) { throw fail("solver.warmup_factor", "must be in [0, 1]") }
+        if s.weightDecay < 0 { throw fail("solver.weight_decay", "must be >= 0") }
+        if s.backboneMultiplier < 0 { throw fail("solver.backbone_multiplier", "must be >= 0") }
+        if !(s.gamma > 0) { throw fail("solver.gamma", "must be positive") }
+        for (name, w) in [("class_weight", l.classWeight), ("mask_weight", l.maskWeight), ("dice_weight", l.diceWeight),
+                          ("no_object_weight", l.noObjectWeight), ("box_projection_weight", l.boxProjectionWeight),
+                          ("image_label_weight", l.imageLabelWeight), ("scaledet_hard_weight", l.scaleDetHardWeight),
+                          ("scaledet_soft_weight", l.scaleDetSoftWeight), ("focal_gamma", l.focalGamma)] where w < 0 {
+            throw fail("loss." + name, "must be >= 0")
+        }
+        if !(0...1).contains(l.focalAlpha) { throw fail("loss.focal_alpha", "must be in [0, 1]") }
+        if !(0...64).contains(c.data.prefetch) { throw fail("data.prefetch", "must be in 0...64") }
         if !(0...1).contains(c.test.objectMaskThreshold) { throw fail("test.object_mask_threshold", "must be in [0, 1]") }
         if !(0...1).contains(c.test.overlapThreshold) { throw fail("test.overlap_threshold", "must be in [0, 1]") }
         if !requireData { return }
@@ -198,10 +226,14 @@ public enum ConfigLoader {
             if !names.insert(d.name).inserted { throw fail(key + ".name", "'\(d.name)' appears twice") }
             if d.path.isEmpty { throw fail(key + ".path", "is required") }
             if d.ratio < 0 { throw fail(key + ".ratio", "must be >= 0") }
+            if d.repeatThreshold < 0 { throw fail(key + ".repeat_threshold", "must be >= 0 (0: off)") }
             if d.augmentation.size <= 0 { throw fail(key + ".augmentation.size", "must be positive") }
+            try atMost(key + ".augmentation.size", d.augmentation.size, 2048)
             if !(d.augmentation.minScale > 0 && d.augmentation.minScale <= d.augmentation.maxScale) {
                 throw fail(key + ".augmentation.min_scale", "needs 0 < min_scale <= max_scale")
             }
+            if d.augmentation.maxScale > 16 { throw fail(key + ".augmentation.max_scale", "is \(d.augmentation.maxScale); at most 16") }
+            if !(0...1).contains(d.augmentation.colorJitter) { throw fail(key + ".augmentation.color_jitter", "must be in [0, 1]") }
         }
         if !c.data.datasets.contains(where: { $0.ratio > 0 }) { throw fail("data.datasets", "needs a dataset with ratio > 0") }
     }

@@ -12,7 +12,8 @@ public final class PeriodicCheckpointer: TrainingHook {
         guard run.communicator.isMain, (step.iteration + 1) % run.config.solver.checkpointPeriod == 0 || step.isLast else { return }
         try Checkpoint.save(to: run.outputDir, name: step.isLast ? "model_final.h5" : String(format: "model_%07d.h5", step.iteration),
                             model: run.model, optimizer: run.step.optimizer, iteration: step.iteration, sampler: step.samplerState,
-                            configYAML: run.configYAML, keep: run.config.solver.keepCheckpoints, worldSize: run.communicator.size)
+                            configYAML: run.configYAML, keep: run.config.solver.keepCheckpoints, worldSize: run.communicator.size,
+                            datasets: run.datasetRecords)
     }
 }
 

@@ -55,11 +55,24 @@ public final class TrainingRun {
     /// Trains to `solver.max_iter`, from the newest checkpoint when `resume`; with `progress`, a
     /// progress line on the console. Returns the metrics of the iterations run.
     @discardableResult
-    public func run(resume: Bool = false, progress: Bool = false, log: @escaping (String) -> Void = { print($0) }) throws -> [MetricsLine] {
+    /// A folder that holds another run is refused unless `resume` (continue it) or `overwrite`
+    /// (delete its files first): a new run would mix its metrics with the old ones.
+    public func run(resume: Bool = false, overwrite: Bool = false, progress: Bool = false,
+                    log: @escaping (String) -> Void = { print($0) }) throws -> [MetricsLine] {
+        let previous = Checkpoint.runFiles(in: outputDir)
+        if !resume && !previous.isEmpty {
+            guard overwrite else {
+                throw InputError(outputDir, "holds another run (\(previous.prefix(4).joined(separator: ", "))\(previous.count > 4 ? ", ..." : "")): continue it with --resume, or start over with --overwrite")
+            }
+            if communicator.isMain {
+                for name in previous { try FileManager.default.removeItem(atPath: (outputDir as NSString).appendingPathComponent(name)) }
+            }
+            communicator.barrier()
+        }
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         self.log = communicator.isMain ? log : try Self.rankLog((outputDir as NSString).appendingPathComponent("log.rank\(communicator.rank)"))
         if communicator.isMain {
-            AtomicFile.removeLeftovers(in: outputDir)
+            for name in AtomicFile.removeLeftovers(in: outputDir) { self.log("removed \(name), left by an interrupted write") }
             try AtomicFile.write(configYAML, to: (outputDir as NSString).appendingPathComponent("config.yaml"))
         }
         let solver = config.solver, sources = data.sources
@@ -69,8 +82,10 @@ public final class TrainingRun {
         }
         // The main process starts or resumes; the others receive its state.
         var start = 0, samplerState = MultiDatasetSampler(counts: counts, ratios: ratios, seed: config.seed &+ 17, repeatFactors: factors).state
-        if communicator.isMain, resume, let path = Checkpoint.latest(in: outputDir) {
+        if communicator.isMain, resume, let (path, note) = Checkpoint.latest(in: outputDir) {
+            if let note { self.log(note) }
             let saved = try Checkpoint.load(path, model: model, optimizer: step.optimizer)
+            try checkResumable(saved, path: path, counts: counts)
             (start, samplerState) = (saved.iteration + 1, saved.samplerState)
             self.log("resumed from \(path) at iteration \(start)")
             if saved.worldSize != communicator.size {
@@ -108,6 +123,20 @@ public final class TrainingRun {
         return lines
     }
 
+    /// A checkpoint can resume this run only with the same training datasets, each as large as
+    /// it was (the sampler's state is positions in their epochs).
+    func checkResumable(_ saved: Checkpoint.Contents, path: String, counts: [Int]) throws {
+        let now = datasetRecords
+        if !saved.datasets.isEmpty && saved.datasets != now {
+            let was = saved.datasets.map { "\($0.name) (\($0.samples))" }.joined(separator: ", ")
+            let isNow = now.map { "\($0.name) (\($0.samples))" }.joined(separator: ", ")
+            throw InputError(path, "was trained on datasets \(was); this config has \(isNow) (name (training samples)): a resume needs the same datasets")
+        }
+        guard saved.samplerState.datasets.count == counts.count else {
+            throw InputError(path, "its sampler state has \(saved.samplerState.datasets.count) datasets; this config has \(counts.count)")
+        }
+    }
+
     /// The main process's parameters, optimiser state, start iteration and sampler state, everywhere.
     func broadcastState(start: inout Int, sampler: inout MultiDatasetSampler.State) throws {
         struct Position: Codable { var start: Int; var sampler: MultiDatasetSampler.State; var optimizerStep: Int }
@@ -132,6 +161,11 @@ public final class TrainingRun {
         FileManager.default.createFile(atPath: path, contents: nil)
         guard let handle = FileHandle(forWritingAtPath: path) else { throw InputError(path, "cannot write the log") }
         return { line in handle.write(Data((line + "\n").utf8)) }
+    }
+
+    /// The training datasets as checkpoints record them.
+    public var datasetRecords: [Checkpoint.DatasetRecord] {
+        zip(config.data.datasets, data.sources).map { Checkpoint.DatasetRecord(name: $0.name, samples: $1.count) }
     }
 
     /// Loads model weights from a checkpoint (`model/<name>`) or a plain weights file.

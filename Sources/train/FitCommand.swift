@@ -12,6 +12,8 @@ struct Fit: ParsableCommand {
 
     @OptionGroup var options: ConfigOptions
     @Flag(help: "Continue from the newest complete checkpoint in the output folder.") var resume = false
+    @Flag(help: "Delete the files of another run in the output folder and start over (without it, such a folder is refused).")
+    var overwrite = false
     @Option(help: "Output folder (default: the config's output_dir).") var output: String?
 
     func run() throws {
@@ -23,7 +25,7 @@ struct Fit: ParsableCommand {
                   + (run.communicator.size > 1 ? " on \(run.communicator.size) processes" : "") + "; output in \(run.outputDir)")
         }
         // A progress line with ETA on a terminal; plain log lines otherwise.
-        try run.run(resume: resume, progress: isatty(STDOUT_FILENO) != 0) { line in
+        try run.run(resume: resume, overwrite: overwrite, progress: isatty(STDOUT_FILENO) != 0) { line in
             print(line)
             fflush(stdout)      // log lines appear as they happen when stdout is a file or a pipe
         }

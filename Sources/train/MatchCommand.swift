@@ -62,6 +62,9 @@ struct Match: ParsableCommand {
         } catch let DecodingError.keyNotFound(key, context) {
             throw InputError(path, "\(describe(context.codingPath)): no \"\(key.stringValue)\" key")
         } catch {
+            guard (try? JSONSerialization.jsonObject(with: data)) != nil else {
+                throw InputError(path, "not valid JSON (NaN, Infinity and numbers beyond ±1.8e308 are not JSON: write a forbidden pair as null or \"inf\")")
+            }
             throw InputError(path, "not a JSON list of {\"cost\": [[...]]} objects")
         }
         return try items.enumerated().map { k, item in

@@ -46,6 +46,9 @@ struct ShardsCheck: ParsableCommand {
             }
             summaries[reader.dataset] = s
         }
+        if let empty = summaries.keys.sorted().first(where: { summaries[$0]!.samples == 0 }) {
+            throw InputError(path, "dataset \(empty) has no samples in any shard")
+        }
         print("dataset".padding(toLength: 22, withPad: " ", startingAt: 0) + "task          classes  shards  samples  segments  image sizes")
         var out: [String: Any] = [:]
         for name in summaries.keys.sorted() {

@@ -91,6 +91,19 @@ final class ShardTests: XCTestCase {
         }
     }
 
+    /// A split whose shards hold no sample is an error naming the folder and the split (a
+    /// sampler over no samples has nothing to draw).
+    func testAnEmptySplitIsAnError() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("empty-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let writer = ShardWriter(dataset: "empty", task: .detection, classes: classes, encoding: .raw)
+        try writer.write(to: (dir as NSString).appendingPathComponent("train-00000.h5"))
+        XCTAssertThrowsError(try DatasetSource(folder: dir, split: "train")) {
+            XCTAssertTrue("\($0)".contains(dir) && "\($0)".contains("the train split of dataset empty has no samples"), "\($0)")
+        }
+    }
+
     func testBadShardsNameTheFilePathAndSample() throws {
         // A class id outside 0..<K in the segment table.
         var writer = ShardWriter(dataset: "bad", task: .detection, classes: classes, encoding: .raw)

@@ -24,7 +24,9 @@ final class MatchCommandTests: XCTestCase {
             (#"[{"cost": [[1, 2], [3]]}]"#, "item 0: row 1 has 1 entries"),
             (#"[{"costs": [[1]]}]"#, "no \"cost\" key"),
             (#"{"cost": [[1]]}"#, "not a JSON list"),
-            ("not json", "not a JSON list"),
+            ("not json", "not valid JSON"),
+            (#"[{"cost": [[1, NaN]]}]"#, "not valid JSON (NaN"),
+            (#"[{"cost": [[1, 1e400]]}]"#, "numbers beyond ±1.8e308"),
         ]
         for (text, expected) in cases {
             let path = try write(text)

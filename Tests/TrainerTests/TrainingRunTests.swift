@@ -170,6 +170,69 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: (config.outputDir as NSString).appendingPathComponent("model_final.h5")))
     }
 
+    /// A folder that holds another run is refused (its metrics would mix), unless the run
+    /// resumes it or overwrites it; a stale `last_checkpoint` falls back to the newest complete
+    /// checkpoint, saying so; a resume with other datasets is refused, naming them.
+    func testOutputFolderRules() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("folders-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        var config = try tinyConfig(dir)
+        config.solver.maxIter = 4
+        config.solver.checkpointPeriod = 2
+        config.test.maxImages = 1
+        let out = config.outputDir
+        _ = try TrainingRun(config: config).run(log: { _ in })
+        XCTAssertThrowsError(try TrainingRun(config: config).run(log: { _ in })) {
+            XCTAssertTrue("\($0)".hasPrefix("\(out): holds another run (config.yaml, curves.svg, last_checkpoint, metrics.jsonl, ...)"), "\($0)")
+        }
+        // A leftover of a killed write is removed; --overwrite starts over with one run's lines.
+        FileManager.default.createFile(atPath: (out as NSString).appendingPathComponent(".model_0000009.h5.tmp-2147483646"), contents: Data([0]))
+        var logged: [String] = []
+        _ = try TrainingRun(config: config).run(overwrite: true, log: { logged.append($0) })
+        XCTAssertTrue(logged.contains("removed .model_0000009.h5.tmp-2147483646, left by an interrupted write"), "\(logged)")
+        let lines = try String(contentsOfFile: (out as NSString).appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.filter { $0.contains("total_loss") }.count, 4)
+        // last_checkpoint naming a missing file: the newest complete checkpoint, and a note.
+        try "model_0000099.h5".write(toFile: (out as NSString).appendingPathComponent("last_checkpoint"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: (out as NSString).appendingPathComponent("model_final.h5"))
+        var more = config
+        more.solver.maxIter = 5
+        logged = []
+        let resumed = try TrainingRun(config: more).run(resume: true, log: { logged.append($0) })
+        XCTAssertEqual(resumed.map(\.iteration), [2, 3, 4])
+        XCTAssertTrue(logged.contains { $0.contains("last_checkpoint names model_0000099.h5, which is missing or unreadable; resuming from the newest complete checkpoint, model_0000001.h5") }, "\(logged)")
+        // Other datasets: refused, naming both lists.
+        var fewer = more
+        fewer.data.datasets.removeLast()
+        fewer.solver.maxIter = 8
+        XCTAssertThrowsError(try TrainingRun(config: fewer).run(resume: true, log: { _ in })) {
+            XCTAssertTrue("\($0)".contains("was trained on datasets synth_panoptic (24), synth_semantic (24), synth_detection (24), synth_labels (24); this config has synth_panoptic (24), synth_semantic (24), synth_detection (24)"), "\($0)")
+        }
+    }
+
+    /// Values that would train on in silence or exhaust memory are refused by key.
+    func testConfigValuesAreRangeChecked() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ranges-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let base = (dir as NSString).appendingPathComponent("base.yaml")
+        try "data:\n  datasets: [{name: a, path: a}, {name: b, path: b}]\n".write(toFile: base, atomically: true, encoding: .utf8)
+        for (set, expected) in [
+            ("data.datasets=[{name: a, path: a, ratio: .nan}]", "--set: data.datasets[0].ratio: must be a finite number, not nan"),
+            ("data.datasets=[{name: a, path: a, ratio: .inf}]", "--set: data.datasets[0].ratio: must be a finite number, not inf"),
+            ("data.datasets=[{name: a, path: a, augmentation: {max_scale: .inf}}]", "data.datasets[0].augmentation.max_scale: must be a finite number"),
+            ("data.datasets=[{name: a, path: a, augmentation: {size: 100000}}]", "data.datasets[0].augmentation.size: is 100000; at most 2048"),
+            ("model.pixel_mean=[.nan, 0, 0]", "--set: model.pixel_mean[0]: must be a finite number, not nan"),
+            ("solver.base_lr=.inf", "--set: solver.base_lr: must be a finite number, not inf"),
+            ("solver.ims_per_batch=100000", "--set: solver.ims_per_batch: is 100000; at most 1024"),
+            ("model.queries=100000", "--set: model.queries: is 100000; at most 1000"),
+            ("data.prefetch=-1", "--set: data.prefetch: must be in 0...64"),
+        ] {
+            XCTAssertThrowsError(try ConfigLoader.load(base, overrides: [set])) {
+                XCTAssertTrue("\($0)".contains(expected), "\(set): \($0)")
+            }
+        }
+    }
+
     /// With one training dataset the union is that dataset's label space: same numbers.
     /// With several, union predictions are mapped back to the dataset's classes or dropped.
     func testUnionLabelSpace() throws {
