@@ -45,6 +45,14 @@ public func processCommunicator() -> Communicator {
     return MPIProcesses.world
 }
 
+/// Ends a failing process. Under `mpirun` the whole job is aborted (`MPI_Abort`): a process that
+/// merely exited would leave the others waiting in their next collective, and MPI_Finalize at
+/// exit would wait for them in turn. Alone, a plain exit.
+public func exitAfterFailure(_ code: Int32) -> Never {
+    if MPIProcesses.isInitialized { uniseg_mpi_abort(code) }
+    exit(code)
+}
+
 /// One process: every collective is the identity.
 public final class SingleProcess: Communicator {
     public init() {}
@@ -62,6 +70,8 @@ public final class SingleProcess: Communicator {
 /// finalised at exit. A failing collective aborts the whole job (MPI's default).
 public final class MPIProcesses: Communicator {
     public static let world = MPIProcesses()
+    /// Whether `world` was set up (MPI initialised by this process).
+    nonisolated(unsafe) public private(set) static var isInitialized = false
     public let rank: Int
     public let size: Int
 
@@ -69,6 +79,7 @@ public final class MPIProcesses: Communicator {
         guard uniseg_mpi_init() == 0 else { fatalError("MPI_Init_thread failed") }
         rank = Int(uniseg_mpi_rank())
         size = Int(uniseg_mpi_size())
+        Self.isInitialized = true
         atexit { _ = uniseg_mpi_finalize() }
     }
 

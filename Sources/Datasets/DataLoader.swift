@@ -40,8 +40,7 @@ public final class DatasetSource: @unchecked Sendable {
     public func decoded(_ i: Int) throws -> DecodedSample {
         var shard = starts.count - 1
         while starts[shard] > i { shard -= 1 }
-        let reader = readers[shard]
-        return try DecodedSample(reader.sample(i - starts[shard]), encoding: reader.encoding, ignoreLabel: reader.ignoreLabel)
+        return try readers[shard].decoded(i - starts[shard])
     }
 
     /// The classes in each sample (for repeat-factor sampling).
@@ -51,6 +50,14 @@ public final class DatasetSource: @unchecked Sendable {
             return s.segments.map { Int($0.classID) } + (s.labels ?? []).map { Int($0) }
         } }
     }
+}
+
+/// What the loader does with a training sample that fails to decode or breaks the format.
+public enum BadSamplePolicy: String, Codable, CaseIterable, Sendable {
+    /// Stop, naming the dataset, the shard, the sample and what is wrong.
+    case stop
+    /// Take the next good sample of the dataset in its place, and count it.
+    case skip
 }
 
 /// Draws batches with the multi-dataset sampler and reads, decodes, augments and collates them
@@ -67,6 +74,10 @@ public final class DataLoader: @unchecked Sendable {
     /// Boxes are given to the losses in pixels of the model's mask map: image pixels / this.
     let maskStride: Int
     let seed: UInt64
+    let onBadSample: BadSamplePolicy
+    let maxBadFraction: Double
+    /// Per dataset: samples drawn, and how many of them were bad (skipped).
+    private var drawn: [Int], bad: [Int]
     private var sampler: MultiDatasetSampler
     private var nextIteration: Int
     private let lock = NSCondition()
@@ -77,7 +88,8 @@ public final class DataLoader: @unchecked Sendable {
     private var thread: Thread?
 
     public init(sources: [DatasetSource], augmentations: [AugmentationConfig], sampler: MultiDatasetSampler,
-                batchSize: Int, slots: Range<Int>? = nil, maskStride: Int, seed: UInt64, startIteration: Int = 0, prefetch: Int = 2) {
+                batchSize: Int, slots: Range<Int>? = nil, maskStride: Int, seed: UInt64, startIteration: Int = 0, prefetch: Int = 2,
+                onBadSample: BadSamplePolicy = .stop, maxBadFraction: Double = 0.01) {
         precondition(slots.map { !$0.isEmpty && $0.lowerBound >= 0 && $0.upperBound <= batchSize } ?? true,
                      "DataLoader: slots \(String(describing: slots)) outside a batch of \(batchSize)")
         precondition(augmentations.count == sources.count, "DataLoader: one augmentation config per dataset")
@@ -87,6 +99,10 @@ public final class DataLoader: @unchecked Sendable {
         self.batchSize = batchSize
         self.slots = slots ?? 0..<batchSize
         self.maskStride = maskStride
+        self.onBadSample = onBadSample
+        self.maxBadFraction = maxBadFraction
+        drawn = [Int](repeating: 0, count: sources.count)
+        bad = drawn
         self.seed = seed
         self.nextIteration = startIteration
         self.prefetch = max(0, prefetch)
@@ -153,11 +169,31 @@ public final class DataLoader: @unchecked Sendable {
         let state = sampler.state
         let indices = Array(all[slots]), first = slots.lowerBound
         let source = sources[d], config = augmentations[d], stride = maskStride, seed = self.seed
-        let samples = try Parallel.map(indices.count) { i -> (DecodedSample, ImageTargets) in
+        let policy = onBadSample
+        let results = try Parallel.map(indices.count) { i -> (sample: DecodedSample, targets: ImageTargets, skipped: [String]) in
             let j = first + i
-            var rng = SeededRNG(seed: seed &* 0x9E37_79B9 &+ UInt64(iteration) &* 1_000_003 &+ UInt64(j))
-            let sample = Augmentation.apply(try source.decoded(indices[i]), config, rng: &rng)
-            return (sample, try ImageTargets(sample, task: source.task, maskStride: stride))
+            // A bad sample: stop naming it, or (skip) the next sample of the dataset in its place.
+            var skipped: [String] = []
+            for k in 0..<source.count {
+                let index = (indices[i] + k) % source.count
+                do {
+                    var rng = SeededRNG(seed: seed &* 0x9E37_79B9 &+ UInt64(iteration) &* 1_000_003 &+ UInt64(j))
+                    let sample = Augmentation.apply(try source.decoded(index), config, rng: &rng)
+                    return (sample, try ImageTargets(sample, task: source.task, maskStride: stride), skipped)
+                } catch let error as LocatedError {
+                    let named = InputError("dataset \(source.name), training sample \(index) (\(error.location))", error.problem)
+                    guard policy == .skip else { throw named }
+                    skipped.append(named.description)
+                }
+            }
+            throw InputError("dataset \(source.name)", "no training sample could be read (every one was bad)")
+        }
+        let samples = results.map { ($0.sample, $0.targets) }
+        let skipped = results.flatMap(\.skipped)
+        drawn[d] += indices.count
+        bad[d] += skipped.count
+        if !skipped.isEmpty && Double(bad[d]) > maxBadFraction * Double(source.count) {
+            throw InputError("dataset \(source.name)", "\(bad[d]) bad training samples, more than data.max_bad_fraction \(maxBadFraction) of its \(source.count); the last: \(skipped.last!)")
         }
         let size = samples[0].0.image.width, plane = 3 * size * size
         var pixels = [Float](repeating: 0, count: samples.count * plane)
@@ -168,7 +204,7 @@ public final class DataLoader: @unchecked Sendable {
         let targets = supervision == .imageLabels
             ? BatchTargets(supervision: supervision, imageLabels: samples.map(\.1.classes), dataset: d)
             : BatchTargets(supervision: supervision, images: samples.map(\.1), dataset: d)
-        return TrainingBatch(iteration: iteration, dataset: d, indices: indices, firstSlot: first,
+        return TrainingBatch(iteration: iteration, dataset: d, indices: indices, firstSlot: first, skipped: skipped, badSoFar: bad[d],
                              images: Tensor(shape: [samples.count, 3, size, size], data: pixels), targets: targets, samplerState: state)
     }
 }

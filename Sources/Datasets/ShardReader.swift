@@ -1,5 +1,6 @@
 import Foundation
 import HDF5
+import Images
 
 /// Reads a version-1 shard, validating it on open: every check of the layout document's last
 /// section, with the file, the HDF5 path and the sample named on the first problem. Samples are
@@ -34,11 +35,14 @@ public final class ShardReader {
         }
         guard (try? f.stringAttribute("format")) == "m2f-shard" else { throw fail("/", "attribute format is not \"m2f-shard\"") }
         guard let version = try? f.intAttribute("version"), version >= 1 else { throw fail("/", "attribute version missing or < 1") }
+        guard version == 1 else { throw fail("/", "format version \(version) is not supported: this build reads version 1 (docs/shard-format.md)") }
         guard let name = try? f.stringAttribute("dataset") else { throw fail("/", "attribute dataset missing") }
         guard let taskName = try? f.stringAttribute("task"), let task = ShardTask(rawValue: taskName) else {
             throw fail("/", "attribute task missing or not one of \(ShardTask.allCases.map(\.rawValue))")
         }
-        guard let n = try? f.intAttribute("num_samples"), n >= 0 else { throw fail("/", "attribute num_samples missing") }
+        guard let n = try? f.intAttribute("num_samples"), n >= 0, n <= Int64(Int32.max) else {
+            throw fail("/", "attribute num_samples missing or outside 0...\(Int32.max)")
+        }
         (dataset, self.task, count) = (name, task, Int(n))
 
         let names = try need("classes/names") { try f.readStrings("classes/names") }
@@ -72,6 +76,7 @@ public final class ShardReader {
         for i in 0..<count {
             let (h, w, c) = (Int(imageShapes[3 * i]), Int(imageShapes[3 * i + 1]), Int(imageShapes[3 * i + 2]))
             guard h > 0, w > 0, c == 3 else { throw fail("images/shape", "shape \(h)x\(w)x\(c) is not a positive HxWx3", sample: i) }
+            guard h * w <= Image8.maxPixels else { throw fail("images/shape", "\(h)x\(w) pixels (at most \(Image8.maxPixels))", sample: i) }
             if encoding == .raw, Int(imageOffsets[i + 1] - imageOffsets[i]) != h * w * c {
                 throw fail("images/bytes", "\(imageOffsets[i + 1] - imageOffsets[i]) bytes for a raw \(h)x\(w)x\(c) image", sample: i)
             }
@@ -120,8 +125,29 @@ public final class ShardReader {
                 throw fail("segments", "id, class, iscrowd, area and bbox differ in length")
             }
             for i in 0..<count {
-                for r in Int(offs[i])..<Int(offs[i + 1]) where segmentClasses[r] < 0 || segmentClasses[r] >= k {
-                    throw fail("segments/class", "class \(segmentClasses[r]) is outside 0..<\(k)", sample: i)
+                for r in Int(offs[i])..<Int(offs[i + 1]) {
+                    guard segmentClasses[r] >= 0 && segmentClasses[r] < k else {
+                        throw fail("segments/class", "segment \(r): class \(segmentClasses[r]) is outside 0..<\(k)", sample: i)
+                    }
+                    let box = segmentBoxes[(4 * r)..<(4 * r + 4)]
+                    guard box.allSatisfy(\.isFinite), box[4 * r + 2] >= 0, box[4 * r + 3] >= 0 else {
+                        throw fail("segments/bbox", "segment \(r): box \(Array(box)) is not finite with width and height >= 0", sample: i)
+                    }
+                    guard segmentAreas[r] >= 0 else { throw fail("segments/area", "segment \(r): area \(segmentAreas[r]) < 0", sample: i) }
+                }
+                // Panoptic: segment ids unique in the image, and every id of the map in its table.
+                guard task == .panoptic, let maps = panoptic, let mo = panopticOffsets else { continue }
+                let ids = (Int(offs[i])..<Int(offs[i + 1])).map { UInt32(bitPattern: segmentIDs[$0]) }
+                guard Set(ids).count == ids.count else {
+                    throw fail("segments/id", "segment ids repeat in the image (\(ids.sorted()))", sample: i)
+                }
+                guard !ids.contains(0) else { throw fail("segments/id", "segment id 0 is void in the panoptic map", sample: i) }
+                var last: UInt32 = 0
+                for e in Int(mo[i])..<Int(mo[i + 1]) where maps[e] != 0 && maps[e] != last {
+                    guard ids.contains(maps[e]) else {
+                        throw fail("panoptic/bytes", "id \(maps[e]) of the map is not in the segment table (\(ids.sorted()))", sample: i)
+                    }
+                    last = maps[e]
                 }
             }
             segmentOffsets = offs
@@ -178,6 +204,21 @@ public final class ShardReader {
         }
         if let l = labels, let o = labelOffsets { s.labels = Array(l[Int(o[i])..<Int(o[i + 1])]) }
         return s
+    }
+
+    /// Sample `i` decoded (image and instance masks), every problem an error naming this shard,
+    /// the HDF5 path and the sample: an image that does not decode, or decodes to another size
+    /// than the shard states; a panoptic sample without any segment (nothing to learn or score).
+    public func decoded(_ i: Int) throws -> DecodedSample {
+        let stored = sample(i)
+        if task == .panoptic && stored.segments.isEmpty {
+            throw ShardError(file: path, path: "segments", sample: i, message: "the panoptic map has no segment (all void)")
+        }
+        do {
+            return try DecodedSample(stored, encoding: encoding, ignoreLabel: ignoreLabel)
+        } catch let error as ImageError {
+            throw ShardError(file: path, path: "images/bytes", sample: i, message: "\(encoding.rawValue) image: \(error.message)")
+        }
     }
 
     /// Number of segments over all samples.

@@ -9,13 +9,13 @@ extension ShardSample {
         case .png:
             let decoded = try PNG.decode(image, mode: .rgb)
             guard decoded.width == width, decoded.height == height else {
-                throw ImageError(file: "<shard image>", message: "PNG is \(decoded.width)x\(decoded.height), the shard says \(width)x\(height)")
+                throw ImageError(file: "<shard image>", message: "the PNG is \(decoded.width)x\(decoded.height), the shard says \(width)x\(height)")
             }
             return decoded
         case .jpeg:
             let decoded = try JPEG.decode(image)
             guard decoded.width == width, decoded.height == height else {
-                throw ImageError(file: "<shard image>", message: "JPEG is \(decoded.width)x\(decoded.height), the shard says \(width)x\(height)")
+                throw ImageError(file: "<shard image>", message: "the JPEG is \(decoded.width)x\(decoded.height), the shard says \(width)x\(height)")
             }
             return decoded
         }

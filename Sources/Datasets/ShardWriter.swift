@@ -10,6 +10,8 @@ public struct ShardWriter {
     public let encoding: ImageEncoding
     public let ignoreLabel: Int
     public private(set) var samples: [ShardSample] = []
+    /// The layout version written (1; a reader refuses others — settable to test that).
+    var version: Int64 = 1
 
     public init(dataset: String, task: ShardTask, classes: ShardClasses, encoding: ImageEncoding, ignoreLabel: Int = 255) {
         self.dataset = dataset
@@ -26,7 +28,7 @@ public struct ShardWriter {
     public func write(to path: String) throws {
         try HDF5File.writeAtomically(to: path) { f in
             try f.setAttribute("format", string: "m2f-shard")
-            try f.setAttribute("version", int: 1)
+            try f.setAttribute("version", int: version)
             try f.setAttribute("dataset", string: dataset)
             try f.setAttribute("task", string: task.rawValue)
             try f.setAttribute("num_samples", int: Int64(samples.count))

@@ -19,12 +19,18 @@ public struct TrainingBatch {
     /// `[B, 3, S, S]`, values 0-255 (the model normalises).
     public var images: Tensor
     public var targets: BatchTargets
+    /// The bad samples skipped for this batch (`data.on_bad_sample: skip`), each named.
+    public var skipped: [String]
+    /// Bad samples of its dataset skipped so far by this loader.
+    public var badSoFar: Int
     /// The sampler's state after this batch was drawn: what a checkpoint saves to resume after
     /// it (nil for batches made outside the loader: benchmarks, parity checks).
     public var samplerState: MultiDatasetSampler.State?
 
-    public init(iteration: Int, dataset: Int, indices: [Int], firstSlot: Int = 0, images: Tensor, targets: BatchTargets,
-                samplerState: MultiDatasetSampler.State? = nil) {
+    public init(iteration: Int, dataset: Int, indices: [Int], firstSlot: Int = 0, skipped: [String] = [], badSoFar: Int = 0,
+                images: Tensor, targets: BatchTargets, samplerState: MultiDatasetSampler.State? = nil) {
+        self.skipped = skipped
+        self.badSoFar = badSoFar
         self.iteration = iteration
         self.dataset = dataset
         self.indices = indices

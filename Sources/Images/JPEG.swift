@@ -11,6 +11,9 @@ public enum JPEG {
             tjDecompressHeader3(handle, $0.baseAddress, UInt(bytes.count), &width, &height, &subsampling, &colorspace)
         }
         guard header == 0, width > 0, height > 0 else { throw ImageError(file: name, message: "not a readable JPEG (\(lastError(handle)))") }
+        guard Int(width) * Int(height) <= Image8.maxPixels else {
+            throw ImageError(file: name, message: "the JPEG claims \(width)x\(height) pixels (at most \(Image8.maxPixels))")
+        }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         let ok = bytes.withUnsafeBufferPointer { src in
             pixels.withUnsafeMutableBufferPointer { dst in

@@ -7,6 +7,9 @@ import Glibc
 
 /// An 8-bit image: `channels` interleaved values per pixel, row-major.
 public struct Image8: Equatable, Sendable {
+    /// The largest image the decoders accept (2^28 pixels, 768 MB as RGB): a file's header can
+    /// claim any size, and is checked before anything is allocated.
+    public static let maxPixels = 1 << 28
     public var width: Int
     public var height: Int
     public var channels: Int
@@ -110,6 +113,9 @@ public enum PNG {
         }
         defer { png_image_free(&image) }
         let (w, h) = (Int(image.width), Int(image.height))
+        guard w > 0, h > 0, w * h <= Image8.maxPixels else {
+            throw ImageError(file: name, message: "the PNG claims \(w)x\(h) pixels (at most \(Image8.maxPixels))")
+        }
         let isColor = image.format & UInt32(PNG_FORMAT_FLAG_COLOR) != 0
         switch mode {
         case .rgb:

@@ -1,4 +1,5 @@
 import Core
+import Datasets
 import Foundation
 import Losses
 import Models
@@ -58,6 +59,7 @@ public enum ConfigLoader {
     static let choices: [String: [String]] = [
         "solver.schedule": SolverConfig.Schedule.allCases.map(\.rawValue),
         "loss.image_label_rule": ImageLabelLoss.Rule.allCases.map(\.rawValue),
+        "data.on_bad_sample": BadSamplePolicy.allCases.map(\.rawValue),
     ]
 
     /// Defaults of the items of lists of mappings, by key path: each item is decoded over them.
@@ -215,6 +217,7 @@ public enum ConfigLoader {
         }
         if !(0...1).contains(l.focalAlpha) { throw fail("loss.focal_alpha", "must be in [0, 1]") }
         if !(0...64).contains(c.data.prefetch) { throw fail("data.prefetch", "must be in 0...64") }
+        if !(0...1).contains(c.data.maxBadFraction) { throw fail("data.max_bad_fraction", "must be in [0, 1]") }
         if !(0...1).contains(c.test.objectMaskThreshold) { throw fail("test.object_mask_threshold", "must be in [0, 1]") }
         if !(0...1).contains(c.test.overlapThreshold) { throw fail("test.overlap_threshold", "must be in [0, 1]") }
         if !requireData { return }

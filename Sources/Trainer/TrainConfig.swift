@@ -35,9 +35,17 @@ public struct DataConfig: Codable, Equatable, Sendable {
     public var labelspaces = "labelspaces"
     /// Batches prepared ahead by the loader.
     public var prefetch = 2
+    /// A training sample that does not decode or breaks the format: `stop` the run naming it
+    /// (the default), or `skip` it (another sample of its dataset takes its place), counted.
+    public var onBadSample = BadSamplePolicy.stop
+    /// With `skip`: the run stops once more than this share of a dataset's training samples
+    /// turned out bad.
+    public var maxBadFraction = 0.01
 
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case root, datasets, labelspaces, prefetch }
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case root, datasets, labelspaces, prefetch, onBadSample = "on_bad_sample", maxBadFraction = "max_bad_fraction"
+    }
 }
 
 /// One dataset of the mix.

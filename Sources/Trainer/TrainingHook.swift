@@ -33,10 +33,13 @@ public struct MetricsLine: Sendable {
     public var lr: Double
     public var time: Double
     public var dataTime: Double
+    /// Other counts of the line, e.g. `bad_samples/<dataset>` (skipped so far).
+    public var counters: [String: Double] = [:]
 
     var json: [String: Any] {
         var o: [String: Any] = ["iteration": iteration, "total_loss": totalLoss, "lr": lr, "time": time, "data_time": dataTime]
         for (k, v) in losses { o[k] = v }
+        for (k, v) in counters { o[k] = v }
         return o
     }
 }

@@ -59,7 +59,8 @@ public final class TrainingRun {
     /// (delete its files first): a new run would mix its metrics with the old ones.
     public func run(resume: Bool = false, overwrite: Bool = false, progress: Bool = false,
                     log: @escaping (String) -> Void = { print($0) }) throws -> [MetricsLine] {
-        let previous = Checkpoint.runFiles(in: outputDir)
+        // The main process looks (the others would see the files it is about to write).
+        let previous = try communicator.broadcast(communicator.isMain ? Checkpoint.runFiles(in: outputDir) : [])
         if !resume && !previous.isEmpty {
             guard overwrite else {
                 throw InputError(outputDir, "holds another run (\(previous.prefix(4).joined(separator: ", "))\(previous.count > 4 ? ", ..." : "")): continue it with --resume, or start over with --overwrite")
@@ -99,12 +100,19 @@ public final class TrainingRun {
         let share = solver.imsPerBatch / communicator.size
         let loader = DataLoader(sources: sources, augmentations: config.data.datasets.map(\.augmentation), sampler: sampler,
                                 batchSize: solver.imsPerBatch, slots: (communicator.rank * share)..<((communicator.rank + 1) * share),
-                                maskStride: M2FModel.maskStride, seed: config.seed &+ 29, startIteration: start, prefetch: config.data.prefetch)
+                                maskStride: M2FModel.maskStride, seed: config.seed &+ 29, startIteration: start, prefetch: config.data.prefetch,
+                                onBadSample: config.data.onBadSample, maxBadFraction: config.data.maxBadFraction)
         defer { loader.stop() }
         var lines: [MetricsLine] = []
+        var badSamples = [Double](repeating: 0, count: sources.count)     // skipped so far by this process
         for iteration in start..<max(start, solver.maxIter) {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let batch = try loader.next()
+            let batch: TrainingBatch
+            do { batch = try loader.next() } catch let error as LocatedError {
+                throw InputError(error.location, "\(error.problem); the last checkpoint in \(outputDir) is intact")
+            }
+            for name in batch.skipped { self.log("skipped a bad sample: \(name)") }
+            badSamples[batch.dataset] = Double(batch.badSoFar)
             let t1 = DispatchTime.now().uptimeNanoseconds
             let (output, lr): (TrainStep.Output, Float)
             do { (output, lr) = try step(batch) } catch let error as LocatedError {
@@ -113,8 +121,11 @@ public final class TrainingRun {
             let t2 = DispatchTime.now().uptimeNanoseconds
             var times = [Double(t2 - t0) / 1e9, Double(t1 - t0) / 1e9]
             communicator.allReduceMax(&times)     // the slowest process's
-            let line = MetricsLine(iteration: iteration, totalLoss: output.totalLoss, losses: output.byName, lr: Double(lr),
+            var line = MetricsLine(iteration: iteration, totalLoss: output.totalLoss, losses: output.byName, lr: Double(lr),
                                    time: times[0], dataTime: times[1])
+            var counts = badSamples
+            communicator.allReduceSum(&counts)     // every process's skips, by dataset
+            for (d, count) in counts.enumerated() where count > 0 { line.counters["bad_samples/\(config.data.datasets[d].name)"] = count }
             lines.append(line)
             let record = StepRecord(metrics: line, samplerState: batch.samplerState!, isLast: iteration == solver.maxIter - 1)
             for hook in hooks { try hook.afterStep(self, record) }

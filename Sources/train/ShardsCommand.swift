@@ -13,10 +13,12 @@ struct Shards: ParsableCommand {
 struct ShardsCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
-        abstract: "Validate every shard of a folder (or one file) and summarise each dataset.")
+        abstract: "Validate every shard of a folder (or one file) and summarise each dataset.",
+        discussion: "Checks the layout and every value against docs/shard-format.md and decodes every image (--quick: the layout and values only).")
 
     @Argument(help: "A shard file, or a folder searched recursively for *.h5.") var path: String
     @Option(help: "Write the summary as JSON to this file.") var json: String?
+    @Flag(help: "Check the layout and the values only, without decoding the images.") var quick = false
 
     struct Summary {
         var task: ShardTask, classes: ShardClasses, shards = 0, samples = 0, segments = 0
@@ -30,6 +32,7 @@ struct ShardsCheck: ParsableCommand {
         for file in files {
             let reader: ShardReader
             reader = try ShardReader(file)
+            if !quick { _ = try Parallel.map(reader.count) { i -> Bool in _ = try reader.decoded(i); return true } }
             var s = summaries[reader.dataset] ?? Summary(task: reader.task, classes: reader.classes)
             guard s.classes == reader.classes else {
                 throw InputError(file, "classes: differ from the other shards of dataset \(reader.dataset)")
@@ -59,7 +62,7 @@ struct ShardsCheck: ParsableCommand {
             out[name] = ["task": s.task.rawValue, "classes": s.classes.count, "shards": s.shards, "samples": s.samples,
                          "segments": s.segments, "min_size": s.minSize.map { [$0.0, $0.1] } ?? [], "max_size": [s.maxSize.0, s.maxSize.1]]
         }
-        print("\(files.count) shard file(s) valid")
+        print("\(files.count) shard file(s) valid" + (quick ? " (layout and values; images not decoded)" : ", every image decoded"))
         if let json { try AtomicFile.writeJSON(out, to: json) }
     }
 

@@ -2,6 +2,7 @@ import ArgumentParser
 import Core
 import Foundation
 import Benchmarks
+import Communication
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,7 +47,11 @@ do {
     try command.run()
 } catch let error as LocatedError {
     FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
-    exit(1)
+    exitAfterFailure(1)
 } catch {
+    if MPIProcesses.isInitialized {
+        FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+        exitAfterFailure(1)
+    }
     Train.exit(withError: error)
 }

@@ -174,3 +174,44 @@ final class InstanceMaskAugmentationTests: XCTestCase {
         XCTAssertEqual(t.masks!.data, [1, 1, 0, 1, 1, 0, 0, 0, 0])
     }
 }
+
+/// A training sample that does not decode: the loader stops naming the dataset, the shard and
+/// the sample; with `skip` the next sample takes its place and the skip is reported, until more
+/// than the allowed share of the dataset was bad.
+final class BadSampleLoaderTests: XCTestCase {
+    func dataset() throws -> DatasetSource {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("badloader-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let classes = ShardClasses(names: ["a"], sourceIDs: [1], isThing: [true])
+        var writer = ShardWriter(dataset: "broken", task: .imageLabels, classes: classes, encoding: .jpeg)
+        for i in 0..<4 {
+            let image = try JPEG.encode(Image8(width: 8, height: 8, channels: 3, pixels: [UInt8](repeating: UInt8(40 * i), count: 192)))
+            writer.append(ShardSample(image: i == 1 ? Array(image.prefix(10)) : image, height: 8, width: 8, sourceID: Int64(i), labels: [0]))
+        }
+        try writer.write(to: (dir as NSString).appendingPathComponent("train-00000.h5"))
+        return try DatasetSource(folder: dir, split: "train")
+    }
+
+    func loader(_ source: DatasetSource, _ policy: BadSamplePolicy, fraction: Double = 0.5) -> DataLoader {
+        var config = AugmentationConfig.evaluation(size: 8)
+        config.size = 8
+        return DataLoader(sources: [source], augmentations: [config], sampler: MultiDatasetSampler(counts: [4], ratios: [1], seed: 1),
+                          batchSize: 4, maskStride: 4, seed: 2, prefetch: 0, onBadSample: policy, maxBadFraction: fraction)
+    }
+
+    func testStopNamesTheSampleAndSkipReplacesAndCountsIt() throws {
+        let source = try dataset()
+        XCTAssertThrowsError(try loader(source, .stop).next()) {
+            XCTAssertTrue("\($0)".hasPrefix("dataset broken, training sample 1 (") && "\($0)".contains("train-00000.h5: images/bytes (sample 1)")
+                          && "\($0)".contains("not a readable JPEG"), "\($0)")
+        }
+        let batch = try loader(source, .skip).next()
+        XCTAssertEqual(batch.skipped.count, 1)
+        XCTAssertTrue(batch.skipped[0].hasPrefix("dataset broken, training sample 1 ("), batch.skipped[0])
+        XCTAssertEqual(batch.badSoFar, 1)
+        XCTAssertEqual(batch.images.shape, [4, 3, 8, 8])
+        XCTAssertThrowsError(try loader(source, .skip, fraction: 0.1).next()) {
+            XCTAssertTrue("\($0)".contains("1 bad training samples, more than data.max_bad_fraction 0.1 of its 4"), "\($0)")
+        }
+    }
+}

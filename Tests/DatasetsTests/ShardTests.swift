@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Core
 import HDF5
 import Images
 @testable import Datasets
@@ -104,6 +105,44 @@ final class ShardTests: XCTestCase {
         }
     }
 
+    /// Values the layout allows but the format does not: each an error naming the file, the
+    /// HDF5 path and the sample, at open or when the sample is decoded — never a crash.
+    func testBadValuesAndImagesAreNamed() throws {
+        func expect(_ task: ShardTask, encoding: ImageEncoding = .raw, version: Int64 = 1, decode: Bool = false,
+                    _ expected: String, line: UInt = #line, _ edit: (inout ShardSample) throws -> Void) throws {
+            var writer = ShardWriter(dataset: "bad", task: task, classes: classes, encoding: encoding)
+            writer.version = version
+            writer.append(try sample(0, encoding: encoding))
+            var s = try sample(1, encoding: encoding)
+            try edit(&s)
+            writer.append(s)
+            let path = temporary("values-\(UUID().uuidString).h5")
+            try writer.write(to: path)
+            XCTAssertThrowsError(try { let r = try ShardReader(path); if decode { _ = try r.decoded(0); _ = try r.decoded(1) } }(), line: line) { error in
+                XCTAssertTrue("\(error)".hasPrefix(path) && "\(error)".contains(expected), "\(error) should say \(expected)", line: line)
+            }
+        }
+        try expect(.detection, version: 2, "/: format version 2 is not supported") { _ in }
+        try expect(.detection, "(sample 1): segment 3: box [nan, 0.0, 1.0, 1.0] is not finite") { $0.segments[1].bbox[0] = .nan }
+        try expect(.detection, "(sample 1): segment 2: box [0.0, 0.0, -4.0, 4.0] is not finite with width and height >= 0") { $0.segments[0].bbox[2] = -4 }
+        try expect(.detection, "box [0.0, 0.0, inf, 4.0]") { $0.segments[0].bbox[2] = .infinity }
+        try expect(.panoptic, "panoptic/bytes (sample 1): id 7 of the map is not in the segment table") { $0.panoptic![3] = 7 }
+        try expect(.panoptic, "segments/id (sample 1): segment ids repeat in the image") { $0.segments[1].id = 5 }
+        try expect(.detection, "images/shape (sample 1): 100000x100000 pixels") { $0.height = 100_000; $0.width = 100_000 }
+        try expect(.detection, encoding: .jpeg, decode: true, "images/bytes (sample 1): jpeg image: not a readable JPEG") { s in
+            var rng = SeededRNG(seed: 4)
+            s.image = (0..<200).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        }
+        try expect(.detection, encoding: .png, decode: true, "images/bytes (sample 1): png image: not a readable PNG") { $0.image = [] }
+        try expect(.detection, encoding: .png, decode: true, "images/bytes (sample 1): png image: the PNG is 3x2, the shard says 5x4") {
+            $0.image = try PNG.encode(Image8(width: 3, height: 2, channels: 3, pixels: [UInt8](repeating: 7, count: 18)))
+        }
+        try expect(.panoptic, decode: true, "segments (sample 1): the panoptic map has no segment (all void)") { s in
+            s.segments = []
+            s.panoptic = s.panoptic!.map { _ in 0 }
+        }
+    }
+
     func testBadShardsNameTheFilePathAndSample() throws {
         // A class id outside 0..<K in the segment table.
         var writer = ShardWriter(dataset: "bad", task: .detection, classes: classes, encoding: .raw)
@@ -114,7 +153,7 @@ final class ShardTests: XCTestCase {
         let path = temporary("bad-class.h5")
         try writer.write(to: path)
         XCTAssertThrowsError(try ShardReader(path)) { error in
-            XCTAssertEqual(error as? ShardError, ShardError(file: path, path: "segments/class", sample: 1, message: "class 7 is outside 0..<3"))
+            XCTAssertEqual(error as? ShardError, ShardError(file: path, path: "segments/class", sample: 1, message: "segment 3: class 7 is outside 0..<3"))
         }
         // A raw image whose byte count disagrees with its shape.
         writer = ShardWriter(dataset: "bad", task: .semantic, classes: classes, encoding: .raw)

@@ -65,8 +65,12 @@ final class DataParallelTests: XCTestCase {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
+        // A hung collective must fail the test, not the CI run's time limit.
+        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 300, execute: watchdog)
         started?(process)
         process.waitUntilExit()
+        watchdog.cancel()
         try handle.close()
         return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
@@ -128,6 +132,22 @@ final class DataParallelTests: XCTestCase {
         let straight = try metrics(path("straight")).losses, resumed = try metrics(killed).losses
         XCTAssertEqual(resumed.keys.sorted(), Array(0..<30))
         XCTAssertEqual(resumed, straight, "the resumed run's losses are the uninterrupted run's")
+    }
+
+    /// Errors stop every process at once (the others are not left waiting in a collective):
+    /// a batch that does not split, a folder that holds another run.
+    func testErrorsStopTheWholeJob() throws {
+        let config = try config(iterations: 2)
+        var (status, output) = try run(["--config", config, "--output", path("odd"), "--set", "solver.ims_per_batch=3"], processes: 2)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("Error: solver.ims_per_batch: 3 images per (global) batch cannot be split evenly over 2 processes"), output)
+        (status, output) = try run(["--config", config, "--output", path("used")], processes: 2)
+        XCTAssertEqual(status, 0, output)
+        let start = Date()
+        (status, output) = try run(["--config", config, "--output", path("used")], processes: 2)
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(output.contains("holds another run"), output)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 60, "the job must end, not hang")
     }
 
     func testDistributedEvaluationEqualsOneProcess() throws {

@@ -115,6 +115,7 @@ final class ConfigLoaderTests: XCTestCase {
                 case let d as Double: changed = "\(d / 2 + 0.25)"
                 case let s as String where key == "solver.schedule": changed = s == "poly" ? "step" : "poly"
                 case let s as String where key == "loss.image_label_rule": changed = s == "max_size" ? "max_score" : "max_size"
+                case let s as String where key == "data.on_bad_sample": changed = s == "stop" ? "skip" : "stop"
                 case is String: changed = "x\(checked)"
                 default: continue     // lists
                 }
