@@ -52,11 +52,15 @@ public enum Converters {
         }
     }
 
-    /// Writes samples into shards as they come; all samples of a dataset share one encoding.
+    /// Writes samples into shards as they come (all samples of a dataset share one encoding),
+    /// into a temporary folder; `finish` replaces the split's shards in the output folder with
+    /// them — no stale shards of an earlier conversion stay beside the new ones, and a failed
+    /// conversion leaves the old ones as they were. Other splits in the folder are kept.
     struct ShardSink {
         let options: ConversionOptions
         let task: ShardTask
         let classes: ShardClasses
+        let staging: String
         var writer: ShardWriter?
         var encoding: ImageEncoding?
         var shard = 0
@@ -67,6 +71,22 @@ public enum Converters {
             self.task = task
             self.classes = classes
             try FileManager.default.createDirectory(atPath: options.output, withIntermediateDirectories: true)
+            AtomicFile.removeLeftovers(in: options.output)
+            staging = AtomicFile.temporaryPath(for: (options.output as NSString).appendingPathComponent(options.split))
+            try? FileManager.default.removeItem(atPath: staging)
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        }
+
+        /// The last shard, then the split's new shards in place of its old ones.
+        mutating func finish() throws {
+            try flush()
+            let files = FileManager.default
+            let stale = try files.contentsOfDirectory(atPath: options.output).filter { $0.hasPrefix(options.split + "-") && $0.hasSuffix(".h5") }
+            for name in stale { try files.removeItem(atPath: (options.output as NSString).appendingPathComponent(name)) }
+            for name in try files.contentsOfDirectory(atPath: staging).sorted() {
+                try files.moveItem(atPath: (staging as NSString).appendingPathComponent(name), toPath: (options.output as NSString).appendingPathComponent(name))
+            }
+            try files.removeItem(atPath: staging)
         }
 
         mutating func add(_ sample: ShardSample, encoding: ImageEncoding, item: String, file: String) throws {
@@ -82,7 +102,7 @@ public enum Converters {
 
         mutating func flush() throws {
             guard let w = writer, w.count > 0 else { return }
-            try w.write(to: (options.output as NSString).appendingPathComponent(String(format: "%@-%05d.h5", options.split, shard)))
+            try w.write(to: (staging as NSString).appendingPathComponent(String(format: "%@-%05d.h5", options.split, shard)))
             shard += 1
             writer = nil
         }
@@ -165,7 +185,7 @@ public enum Converters {
                                      panoptic: ids, segments: segments), encoding: image.encoding, item: item, file: json)
             progress(i + 1, annotations.count)
         }
-        try sink.flush()
+        try sink.finish()
         return sink.written
     }
 
@@ -217,7 +237,7 @@ public enum Converters {
                          encoding: image.encoding, item: item, file: json)
             progress(k + 1, images.count)
         }
-        try sink.flush()
+        try sink.finish()
         return sink.written
     }
 
@@ -271,7 +291,7 @@ public enum Converters {
                          encoding: image.encoding, item: name, file: labelPath)
             progress(k + 1, labels.count)
         }
-        try sink.flush()
+        try sink.finish()
         return sink.written
     }
 
@@ -302,7 +322,7 @@ public enum Converters {
                                      labels: Array(Set(ids)).sorted()), encoding: image.encoding, item: file, file: json)
             progress(k + 1, labels.count)
         }
-        try sink.flush()
+        try sink.finish()
         return sink.written
     }
 }

@@ -270,16 +270,18 @@ public enum SyntheticWorld {
     }
 
     /// Writes every dataset's train and validation shards under `folder` (one folder per
-    /// dataset, `NAME/train-00000.h5`, `NAME/val-00000.h5`, ...), `samplesPerShard` a shard.
+    /// dataset, `NAME/train-00000.h5`, `NAME/val-00000.h5`, ...), `samplesPerShard` a shard; the
+    /// folder is made anew (`AtomicFile.replaceFolder`).
     /// Returns the number of samples written per dataset and split.
     @discardableResult
     public static func write(to folder: String, seed: UInt64, scale: Scale, samplesPerShard: Int = 500,
                              embeddings: [String: (dim: Int, values: [Float])] = [:],
                              progress: (String) -> Void = { _ in }) throws -> [String: (train: Int, val: Int)] {
         var written: [String: (train: Int, val: Int)] = [:]
-        // No stamp while shards are being replaced: an interrupted write is never taken as current.
+        // Into a fresh folder that then replaces `folder`: no stale shards of an earlier world,
+        // no half world (the stamp is written last, inside).
+        try AtomicFile.replaceFolder(folder) { folder in
         let stampPath = (folder as NSString).appendingPathComponent("world.json")
-        try? FileManager.default.removeItem(atPath: stampPath)
         for (d, spec) in datasets.enumerated() {
             let dir = (folder as NSString).appendingPathComponent(spec.name)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -316,7 +318,8 @@ public enum SyntheticWorld {
             written[spec.name] = counts
         }
         // The stamp last (write then rename): present only when every shard is.
-        try Data(stamp(seed: seed, scale: scale).utf8).write(to: URL(fileURLWithPath: stampPath), options: .atomic)
+        try AtomicFile.write(stamp(seed: seed, scale: scale), to: stampPath)
+        }
         return written
     }
 }

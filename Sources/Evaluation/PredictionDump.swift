@@ -16,8 +16,9 @@ import Images
 ///
 /// Image ids are the validation split's sample indices; category ids are the dataset's
 /// contiguous class indices (the categories list gives names and the source dataset's ids).
-/// JSON files are written once, at `evaluate`, through a temporary file and a rename. As an
-/// evaluator it reports no metrics.
+/// Everything is written into a temporary folder that replaces `DIR/<dataset>/` at `evaluate`:
+/// a reader never sees half a dump or files of an earlier one. As an evaluator it reports no
+/// metrics.
 public final class PredictionDump: DatasetEvaluator {
     /// What the dataset's task is scored as, so what is written.
     public enum Format: Sendable, Equatable {
@@ -26,6 +27,8 @@ public final class PredictionDump: DatasetEvaluator {
         case instances(masks: Bool)
     }
 
+    /// Where the files go (`root/<dataset>`) once complete, and where they are written until then.
+    let destination: String
     let folder: String
     let format: Format
     let classes: EvaluationCategories
@@ -38,7 +41,10 @@ public final class PredictionDump: DatasetEvaluator {
     private var maskResults: [[String: Any]] = []
 
     public init(root: String, dataset: String, format: Format, classes: EvaluationCategories, overlays: Int = 4) throws {
-        folder = (root as NSString).appendingPathComponent(dataset)
+        destination = (root as NSString).appendingPathComponent(dataset)
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        AtomicFile.removeLeftovers(in: root)
+        folder = try AtomicFile.freshTemporaryFolder(for: destination)
         (self.format, self.classes, self.overlays, overlaysLeft) = (format, classes, overlays, overlays)
         let subfolders: [String]
         switch format {
@@ -89,9 +95,11 @@ public final class PredictionDump: DatasetEvaluator {
         }
     }
 
-    /// Writes the JSON files; no metrics.
+    /// Writes the JSON files and puts the folder in place (replacing an earlier dump of the
+    /// dataset whole: no stale files); no metrics.
     public func evaluate() throws -> [String: Double] {
         try finish()
+        try AtomicFile.moveFolder(folder, intoPlaceOf: destination)
         return [:]
     }
 

@@ -117,4 +117,25 @@ final class ConverterTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("x.jpg: unknown class name 'unicorn'"), "\($0)")
         }
     }
+
+    /// Converting a split again replaces its shards (no stale shard of the first conversion is
+    /// read as data) and keeps the folder's other splits; nothing temporary is left behind.
+    func testConvertingAgainReplacesTheSplitsShards() throws {
+        try writeImage("x.jpg")
+        try writeImage("y.jpg")
+        try writeJSON(["classes": [["id": 1, "name": "wall", "isthing": 0]]], "vocab.json")
+        for name in ["x", "y"] { try PNG.write(Image8(width: 8, height: 6, channels: 1, pixels: [UInt8](repeating: 1, count: 48)), to: path("labels/\(name).png")) }
+        var options = ConversionOptions(output: path("out"), name: "ade")
+        options.samplesPerShard = 1
+        XCTAssertEqual(try Converters.ade20k(imageFolder: path("images"), labelFolder: path("labels"), vocab: path("vocab.json"), options: options), 2)
+        options.split = "val"
+        XCTAssertEqual(try Converters.ade20k(imageFolder: path("images"), labelFolder: path("labels"), vocab: path("vocab.json"), options: options), 2)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("out")).sorted(),
+                       ["train-00000.h5", "train-00001.h5", "val-00000.h5", "val-00001.h5"])
+        options.split = "train"
+        options.samplesPerShard = 10
+        XCTAssertEqual(try Converters.ade20k(imageFolder: path("images"), labelFolder: path("labels"), vocab: path("vocab.json"), options: options), 2)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: path("out")).sorted(), ["train-00000.h5", "val-00000.h5", "val-00001.h5"])
+        XCTAssertEqual(try DatasetSource(folder: path("out"), split: "train").count, 2)
+    }
 }

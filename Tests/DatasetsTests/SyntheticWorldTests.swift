@@ -93,4 +93,18 @@ final class SyntheticWorldTests: XCTestCase {
         XCTAssertGreaterThan(cosine(("synth_panoptic", "box"), ("synth_detection", "cardboard box")), 0.8)
         XCTAssertLessThan(cosine(("synth_panoptic", "ring"), ("synth_detection", "road sign")), 0.6)
     }
+
+    /// Writing the world again (another shard size) replaces the folder: no stale shard stays.
+    func testRewritingReplacesTheFolder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rewrite-\(UUID().uuidString)").path
+        try SyntheticWorld.write(to: dir, seed: 1, scale: .small, samplesPerShard: 8)
+        let stray = (dir as NSString).appendingPathComponent("synth_panoptic/old-file.h5")
+        FileManager.default.createFile(atPath: stray, contents: Data([1]))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/synth_panoptic").filter { $0.hasPrefix("train") }.count, 3)
+        try SyntheticWorld.write(to: dir, seed: 1, scale: .small, samplesPerShard: 500)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/synth_panoptic").sorted(), ["train-00000.h5", "val-00000.h5"])
+        XCTAssertTrue(SyntheticWorld.isWritten(in: dir, seed: 1, scale: .small))
+        let parent = (dir as NSString).deletingLastPathComponent, name = (dir as NSString).lastPathComponent
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: parent).contains { $0.hasPrefix(".\(name).") }, "nothing temporary left")
+    }
 }

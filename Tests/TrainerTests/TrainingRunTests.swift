@@ -126,6 +126,12 @@ final class TrainingRunTests: XCTestCase {
             let overlays = try FileManager.default.contentsOfDirectory(atPath: "\(dump)/\(name)/overlays")
             XCTAssertEqual(overlays.sorted(), ["000000.png", "000001.png", "000002.png"], name)
         }
+        // A dump into a used folder replaces each dataset's folder: no stale file is scored.
+        let stray = "\(dump)/synth_semantic/semantic_pred/999999.png"
+        FileManager.default.createFile(atPath: stray, contents: Data([1]))
+        _ = try run.evaluate(maxImages: 2, dump: dump, log: { _ in })
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stray))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(dump)/synth_semantic/semantic_pred").sorted(), ["000000.png", "000001.png"])
     }
 
     /// A dataset that will be evaluated but has no validation split stops the run before
