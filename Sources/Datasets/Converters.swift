@@ -6,7 +6,8 @@ import COCOMask
 /// Conversion of the field's dataset formats into shards. Every converter reads the source
 /// annotations, maps the original category ids to contiguous ids (kept in `source_ids`), and
 /// writes shards of `samplesPerShard` samples, each written whole through a temporary file; a
-/// missing image or a broken annotation stops it with the file and the item named.
+/// missing image or a broken annotation stops it with the file and the item named — or, with
+/// `skipInvalid`, is skipped and recorded in `report` (so is what is kept but worth a word).
 public struct ConversionOptions: Sendable {
     public var output: String
     public var name: String
@@ -14,10 +15,23 @@ public struct ConversionOptions: Sendable {
     public var samplesPerShard: Int = 1000
     /// JPEG and PNG sources are stored as they are (no re-encoding) unless `raw` is asked.
     public var keepEncoded: Bool = true
+    /// Skip an invalid item (image or annotation) instead of stopping; each is recorded.
+    public var skipInvalid: Bool = false
+    /// What the conversion skipped and noticed.
+    public var report = ConversionReport()
     public init(output: String, name: String) {
         self.output = output
         self.name = name
     }
+}
+
+/// The items a conversion skipped (with `skipInvalid`) and what it noticed and kept.
+public final class ConversionReport: @unchecked Sendable {
+    public private(set) var skipped: [ConversionError] = []
+    public private(set) var notes: [String] = []
+    public init() {}
+    func skip(_ error: ConversionError) { skipped.append(error) }
+    func note(_ text: String) { notes.append(text) }
 }
 
 public struct ConversionError: LocatedError, Equatable {
@@ -116,7 +130,10 @@ public enum Converters {
         return object
     }
 
-    static func int(_ v: Any?) -> Int? { (v as? NSNumber)?.intValue }
+    static func int(_ v: Any?) -> Int? {
+        guard let d = (v as? NSNumber)?.doubleValue, d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 else { return nil }
+        return Int(d)
+    }
     static func double(_ v: Any?) -> Double? { (v as? NSNumber)?.doubleValue }
 
     /// COCO `categories` → contiguous classes in file order.
@@ -125,9 +142,12 @@ public enum Converters {
         var map: [Int: Int32] = [:]
         var names: [String] = [], ids: [Int64] = [], things: [Bool] = []
         for (i, c) in categories.enumerated() {
-            guard let id = int(c["id"]), let name = c["name"] as? String else {
+            guard let id = int(c["id"]), let raw = c["name"] as? String else {
                 throw ConversionError(file: file, item: "categories[\(i)]", message: "needs id and name")
             }
+            let name = normalizedClassName(raw)
+            guard !name.isEmpty else { throw ConversionError(file: file, item: "categories[\(i)]", message: "the name is empty") }
+            guard map[id] == nil else { throw ConversionError(file: file, item: "categories[\(i)]", message: "id \(id) appears twice") }
             map[id] = Int32(names.count)
             names.append(name)
             ids.append(Int64(id))
@@ -151,6 +171,7 @@ public enum Converters {
         for im in images { if let id = int(im["id"]), let f = im["file_name"] as? String { fileOf[id] = f } }
         var sink = try ShardSink(options, task: .panoptic, classes: classes)
         for (i, a) in annotations.enumerated() {
+          do {
             let item = "annotations[\(i)]"
             guard let imageID = int(a["image_id"]), let imageFile = fileOf[imageID], let pngName = a["file_name"] as? String,
                   let infos = a["segments_info"] as? [[String: Any]] else {
@@ -183,6 +204,9 @@ public enum Converters {
             }
             try sink.add(ShardSample(image: image.bytes, height: image.height, width: image.width, sourceID: Int64(imageID),
                                      panoptic: ids, segments: segments), encoding: image.encoding, item: item, file: json)
+          } catch let error as ConversionError where options.skipInvalid {
+            options.report.skip(error)
+          }
             progress(i + 1, annotations.count)
         }
         try sink.finish()
@@ -200,26 +224,43 @@ public enum Converters {
         let (classes, map) = try cocoClasses(root, file: json)
         guard let images = root["images"] as? [[String: Any]] else { throw ConversionError(file: json, item: "images", message: "missing") }
         let annotations = root["annotations"] as? [[String: Any]] ?? []
+        let imageIDs = Set(images.compactMap { int($0["id"]) })
         var byImage: [Int: [(Int, [String: Any])]] = [:]
         for (i, a) in annotations.enumerated() {
-            guard let id = int(a["image_id"]) else { throw ConversionError(file: json, item: "annotations[\(i)]", message: "no image_id") }
-            byImage[id, default: []].append((i, a))
+            do {
+                guard let id = int(a["image_id"]) else { throw ConversionError(file: json, item: "annotations[\(i)]", message: "no whole-number image_id") }
+                guard imageIDs.contains(id) else {
+                    throw ConversionError(file: json, item: "annotations[\(i)]", message: "image_id \(id) is not among the images")
+                }
+                byImage[id, default: []].append((i, a))
+            } catch let error as ConversionError where options.skipInvalid {
+                options.report.skip(error)
+            }
         }
         var sink = try ShardSink(options, task: boxesOnly ? .detection : .instance, classes: classes)
+        var unannotated = 0
         for (k, im) in images.enumerated() {
+          do {
             let item = "images[\(k)]"
             guard let id = int(im["id"]), let file = im["file_name"] as? String else {
                 throw ConversionError(file: json, item: item, message: "needs id and file_name")
             }
             let image = try loadImage((imageFolder as NSString).appendingPathComponent(file), item: item, keepEncoded: options.keepEncoded)
+            if let w = int(im["width"]), let h = int(im["height"]), (w, h) != (image.width, image.height) {
+                throw ConversionError(file: json, item: item, message: "says \(w)x\(h), the image file \(file) is \(image.width)x\(image.height)")
+            }
+            if byImage[id] == nil { unannotated += 1 }
             var segments: [ShardSegment] = []
             for (running, (i, a)) in (byImage[id] ?? []).enumerated() {
                 let aItem = "annotations[\(i)]"
                 guard let cat = int(a["category_id"]), let cls = map[cat] else {
                     throw ConversionError(file: json, item: aItem, message: "category_id missing or not among the categories")
                 }
-                guard let bbox = (a["bbox"] as? [Any])?.compactMap(double), bbox.count == 4 else {
-                    throw ConversionError(file: json, item: aItem, message: "bbox must be [x, y, w, h]")
+                guard let bbox = (a["bbox"] as? [Any])?.compactMap(double), bbox.count == 4, bbox.allSatisfy(\.isFinite) else {
+                    throw ConversionError(file: json, item: aItem, message: "bbox must be [x, y, w, h] of finite numbers")
+                }
+                guard bbox[2] >= 0, bbox[3] >= 0 else {
+                    throw ConversionError(file: json, item: aItem, message: "bbox \(bbox) has a negative width or height")
                 }
                 var rle: [UInt32]? = nil
                 if !boxesOnly {
@@ -235,8 +276,12 @@ public enum Converters {
             }
             try sink.add(ShardSample(image: image.bytes, height: image.height, width: image.width, sourceID: Int64(id), segments: segments),
                          encoding: image.encoding, item: item, file: json)
+          } catch let error as ConversionError where options.skipInvalid {
+            options.report.skip(error)
+          }
             progress(k + 1, images.count)
         }
+        if unannotated > 0 { options.report.note("\(unannotated) of \(images.count) images have no annotation (kept: images without objects)") }
         try sink.finish()
         return sink.written
     }
@@ -259,7 +304,7 @@ public enum Converters {
                               progress: Progress = { _, _ in }) throws -> Int {
         let root = try readJSONObject(vocab)
         guard let list = root["classes"] as? [[String: Any]] else { throw ConversionError(file: vocab, item: "classes", message: "missing") }
-        let classes = ShardClasses(names: list.map { $0["name"] as? String ?? "?" }, sourceIDs: list.map { Int64(int($0["id"]) ?? 0) },
+        let classes = ShardClasses(names: list.map { normalizedClassName($0["name"] as? String ?? "?") }, sourceIDs: list.map { Int64(int($0["id"]) ?? 0) },
                                    isThing: list.map { (int($0["isthing"]) ?? 0) == 1 })
         let labels = try FileManager.default.contentsOfDirectory(atPath: labelFolder).filter { $0.hasSuffix(".png") }.sorted()
         guard !labels.isEmpty else { throw ConversionError(file: labelFolder, item: "folder", message: "no label PNGs") }
@@ -268,6 +313,7 @@ public enum Converters {
         for f in imageFiles { imageByStem[(f as NSString).deletingPathExtension] = f }
         var sink = try ShardSink(options, task: .semantic, classes: classes)
         for (k, name) in labels.enumerated() {
+          do {
             let stem = (name as NSString).deletingPathExtension
             guard let imageFile = imageByStem[stem] else {
                 throw ConversionError(file: (imageFolder as NSString).appendingPathComponent(stem + ".jpg"), item: name, message: "no image for this label map")
@@ -289,6 +335,9 @@ public enum Converters {
             }
             try sink.add(ShardSample(image: image.bytes, height: image.height, width: image.width, sourceID: Int64(k), semantic: semantic),
                          encoding: image.encoding, item: name, file: labelPath)
+          } catch let error as ConversionError where options.skipInvalid {
+            options.report.skip(error)
+          }
             progress(k + 1, labels.count)
         }
         try sink.finish()
@@ -303,26 +352,34 @@ public enum Converters {
                                    progress: Progress = { _, _ in }) throws -> Int {
         let root = try readJSONObject(vocab)
         guard let list = root["classes"] as? [[String: Any]] else { throw ConversionError(file: vocab, item: "classes", message: "missing") }
-        let classes = ShardClasses(names: list.map { $0["name"] as? String ?? "?" }, sourceIDs: list.map { Int64(int($0["id"]) ?? 0) },
+        let classes = ShardClasses(names: list.map { normalizedClassName($0["name"] as? String ?? "?") }, sourceIDs: list.map { Int64(int($0["id"]) ?? 0) },
                                    isThing: list.map { (int($0["isthing"]) ?? 1) == 1 })
         var index: [String: Int32] = [:]
         for (i, c) in list.enumerated() {
-            for key in ["name", "embed_name"] { if let n = c[key] as? String { index[n.lowercased()] = Int32(i) } }
+            for key in ["name", "embed_name"] { if let n = c[key] as? String { index[normalizedClassName(n).lowercased()] = Int32(i) } }
         }
         let labels = try readJSONObject(json)
         var sink = try ShardSink(options, task: .imageLabels, classes: classes)
         for (k, file) in labels.keys.sorted().enumerated() {
+          do {
             guard let names = labels[file] as? [String] else { throw ConversionError(file: json, item: file, message: "value must be a list of class names") }
             let ids = try names.map { n -> Int32 in
-                guard let c = index[n.lowercased()] else { throw ConversionError(file: json, item: file, message: "unknown class name '\(n)'") }
+                guard let c = index[normalizedClassName(n).lowercased()] else { throw ConversionError(file: json, item: file, message: "unknown class name '\(n)'") }
                 return c
             }
             let image = try loadImage((imageFolder as NSString).appendingPathComponent(file), item: file, keepEncoded: options.keepEncoded)
             try sink.add(ShardSample(image: image.bytes, height: image.height, width: image.width, sourceID: Int64(k),
                                      labels: Array(Set(ids)).sorted()), encoding: image.encoding, item: file, file: json)
+          } catch let error as ConversionError where options.skipInvalid {
+            options.report.skip(error)
+          }
             progress(k + 1, labels.count)
         }
         try sink.finish()
         return sink.written
     }
 }
+
+/// A class name as every part of the project compares it: surrounding whitespace removed (real
+/// Objects365 names carry trailing spaces: `'Table Tennis '`).
+public func normalizedClassName(_ name: String) -> String { name.trimmingCharacters(in: .whitespacesAndNewlines) }

@@ -59,8 +59,16 @@ public struct TrainingData {
         do { space = try LabelSpace.load(path) } catch {
             throw InputError("dataset \(dataset)", "its shards carry no class embeddings and \(path) cannot be read (\(error))")
         }
-        guard space.names == source.classes.names, space.dim == dim else {
-            throw InputError(path, "classes or embedding size differ from dataset \(dataset)'s")
+        guard space.dim == dim else {
+            throw InputError(path, "embeddings are \(space.dim)-d; model.embedding_dim is \(dim)")
+        }
+        // Names compared as every part of the project compares them (surrounding spaces trimmed).
+        let ours = space.names.map(normalizedClassName), theirs = source.classes.names.map(normalizedClassName)
+        guard ours == theirs else {
+            if let i = (0..<min(ours.count, theirs.count)).first(where: { ours[$0] != theirs[$0] }) {
+                throw InputError(path, "class \(i) is '\(space.names[i])', dataset \(dataset)'s shards have '\(source.classes.names[i])'")
+            }
+            throw InputError(path, "\(space.names.count) classes; dataset \(dataset)'s shards have \(source.classes.names.count)")
         }
         return space.embeddings
     }

@@ -17,6 +17,7 @@ struct PrepareOutput: ParsableArguments {
     @Option(help: "Split name: shard files are SPLIT-00000.h5, ...") var split = "train"
     @Option(help: "Samples per shard file.") var samplesPerShard = 1000
     @Flag(help: "Store decoded (raw) images instead of the source JPEG/PNG bytes.") var raw = false
+    @Flag(help: "Skip invalid images and annotations (each reported, with counts) instead of stopping at the first.") var skipInvalid = false
 
     func validate() throws {
         guard samplesPerShard > 0 else { throw ValidationError("--samples-per-shard must be positive") }
@@ -27,15 +28,24 @@ struct PrepareOutput: ParsableArguments {
         o.split = split
         o.samplesPerShard = samplesPerShard
         o.keepEncoded = !raw
+        o.skipInvalid = skipInvalid
         return o
     }
 
-    /// Runs a conversion with a progress bar, reporting errors by file and item.
-    func convert(_ body: (@escaping Converters.Progress) throws -> Int) throws {
+    /// Runs a conversion with a progress bar; reports what was skipped and noticed.
+    func convert(_ body: (ConversionOptions, @escaping Converters.Progress) throws -> Int) throws {
         let bar = ProgressBar(name)
         let start = Date()
-        let n = try body { bar.update($0, $1) }
+        let options = self.options
+        let n = try body(options) { bar.update($0, $1) }
         print(String(format: "%@: %d samples in %@ (%.1f s)", name, n, out, Date().timeIntervalSince(start)))
+        for note in options.report.notes { print("note: \(note)") }
+        let skipped = options.report.skipped
+        if !skipped.isEmpty {
+            print("skipped \(skipped.count) invalid item(s):")
+            for e in skipped.prefix(50) { print("  \(e)") }
+            if skipped.count > 50 { print("  ... and \(skipped.count - 50) more") }
+        }
     }
 }
 
@@ -46,7 +56,7 @@ struct PrepareCOCOPanoptic: ParsableCommand {
     @Option(help: "Folder of images.") var imageDir: String
     @OptionGroup var output: PrepareOutput
     func run() throws {
-        try output.convert { try Converters.cocoPanoptic(json: json, pngFolder: pngDir, imageFolder: imageDir, options: output.options, progress: $0) }
+        try output.convert { options, progress in try Converters.cocoPanoptic(json: json, pngFolder: pngDir, imageFolder: imageDir, options: options, progress: progress) }
     }
 }
 
@@ -56,7 +66,7 @@ struct PrepareCOCOInstances: ParsableCommand {
     @Option(help: "Folder of images.") var imageDir: String
     @OptionGroup var output: PrepareOutput
     func run() throws {
-        try output.convert { try Converters.cocoInstances(json: json, imageFolder: imageDir, boxesOnly: false, options: output.options, progress: $0) }
+        try output.convert { options, progress in try Converters.cocoInstances(json: json, imageFolder: imageDir, boxesOnly: false, options: options, progress: progress) }
     }
 }
 
@@ -66,7 +76,7 @@ struct PrepareObjects365: ParsableCommand {
     @Option(help: "Folder of images.") var imageDir: String
     @OptionGroup var output: PrepareOutput
     func run() throws {
-        try output.convert { try Converters.cocoInstances(json: json, imageFolder: imageDir, boxesOnly: true, options: output.options, progress: $0) }
+        try output.convert { options, progress in try Converters.cocoInstances(json: json, imageFolder: imageDir, boxesOnly: true, options: options, progress: progress) }
     }
 }
 
@@ -77,7 +87,7 @@ struct PrepareADE20K: ParsableCommand {
     @Option(help: "Class list (vocabulary JSON).") var vocab = "labelspaces/vocab/ade20k_150.json"
     @OptionGroup var output: PrepareOutput
     func run() throws {
-        try output.convert { try Converters.ade20k(imageFolder: imageDir, labelFolder: labelDir, vocab: vocab, options: output.options, progress: $0) }
+        try output.convert { options, progress in try Converters.ade20k(imageFolder: imageDir, labelFolder: labelDir, vocab: vocab, options: options, progress: progress) }
     }
 }
 
@@ -88,6 +98,6 @@ struct PrepareImageLabels: ParsableCommand {
     @Option(help: "Class list (vocabulary JSON).") var vocab: String
     @OptionGroup var output: PrepareOutput
     func run() throws {
-        try output.convert { try Converters.imageLabels(json: json, imageFolder: imageDir, vocab: vocab, options: output.options, progress: $0) }
+        try output.convert { options, progress in try Converters.imageLabels(json: json, imageFolder: imageDir, vocab: vocab, options: options, progress: progress) }
     }
 }

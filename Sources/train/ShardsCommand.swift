@@ -73,7 +73,11 @@ struct ShardsCheck: ParsableCommand {
         if !isDirectory.boolValue { return [path] }
         guard let walker = FileManager.default.enumerator(atPath: path) else { throw InputError(path, "cannot list the folder") }
         var files: [String] = []
-        for case let name as String in walker where name.hasSuffix(".h5") { files.append((path as NSString).appendingPathComponent(name)) }
+        // Hidden entries are temporary files and folders of writes in progress or interrupted
+        // (`.NAME.tmp-PID`): never data.
+        for case let name as String in walker where name.hasSuffix(".h5") && !name.split(separator: "/").contains(where: { $0.hasPrefix(".") }) {
+            files.append((path as NSString).appendingPathComponent(name))
+        }
         return files.sorted()
     }
 }

@@ -139,3 +139,39 @@ final class ConverterTests: XCTestCase {
         XCTAssertEqual(try DatasetSource(folder: path("out"), split: "train").count, 2)
     }
 }
+
+/// Real-world COCO-format exports: annotations of missing images, negative boxes, sizes that
+/// disagree with the image file, images without annotations, names with trailing spaces.
+final class ConverterBadInputTests: XCTestCase {
+    func testInvalidItemsStopOrAreSkippedAndReported() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("convertbad-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/images", withIntermediateDirectories: true)
+        let image = Image8(width: 8, height: 6, channels: 3, pixels: [UInt8](repeating: 90, count: 144))
+        for name in ["a", "b", "c"] { try Data(try JPEG.encode(image)).write(to: URL(fileURLWithPath: "\(dir)/images/\(name).jpg")) }
+        let json: [String: Any] = [
+            "images": [["id": 1, "file_name": "a.jpg", "width": 8, "height": 6], ["id": 2, "file_name": "b.jpg", "width": 9, "height": 6],
+                       ["id": 3, "file_name": "c.jpg"]],
+            "categories": [["id": 5, "name": "Table Tennis "]],
+            "annotations": [["image_id": 1, "category_id": 5, "bbox": [0, 0, 2, 2], "area": 4],
+                            ["image_id": 1, "category_id": 5, "bbox": [0, 0, -2, 2], "area": 4],
+                            ["image_id": 77, "category_id": 5, "bbox": [0, 0, 2, 2], "area": 4]]]
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: dir + "/o365.json"))
+        // Stops at the first invalid item, naming it.
+        XCTAssertThrowsError(try Converters.cocoInstances(json: dir + "/o365.json", imageFolder: dir + "/images", boxesOnly: true,
+                                                          options: ConversionOptions(output: dir + "/out", name: "o365"))) {
+            XCTAssertEqual("\($0)", "\(dir)/o365.json: annotations[2]: image_id 77 is not among the images")
+        }
+        // With skipInvalid: every invalid item skipped and reported; the rest converted.
+        var options = ConversionOptions(output: dir + "/out", name: "o365")
+        options.skipInvalid = true
+        let n = try Converters.cocoInstances(json: dir + "/o365.json", imageFolder: dir + "/images", boxesOnly: true, options: options)
+        XCTAssertEqual(n, 1, "image 2's size disagrees, image 1 has a negative box; image 3 has no annotation and is kept")
+        XCTAssertEqual(options.report.skipped.map(\.description), [
+            "\(dir)/o365.json: annotations[2]: image_id 77 is not among the images",
+            "\(dir)/o365.json: annotations[1]: bbox [0.0, 0.0, -2.0, 2.0] has a negative width or height",
+            "\(dir)/o365.json: images[1]: says 9x6, the image file b.jpg is 8x6",
+        ])
+        XCTAssertEqual(options.report.notes, ["1 of 3 images have no annotation (kept: images without objects)"])
+        XCTAssertEqual(try ShardReader(dir + "/out/train-00000.h5").classes.names, ["Table Tennis"], "names trimmed")
+    }
+}
