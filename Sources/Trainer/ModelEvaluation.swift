@@ -13,55 +13,55 @@ public typealias EvaluationReport = [String: [String: [String: Double]]]
 /// each dataset's predictions and ground truth are also written under `dump/<dataset>/` in the
 /// standard formats (`PredictionDump`).
 public enum ModelEvaluation {
-/// With several processes (`communicator`), each predicts a share of the images and the main
-/// process alone scores, logs, dumps and returns the report (the others return an empty one).
-public static func run(model: M2FModel, data: TrainingData, options: InferenceOptions = InferenceOptions(), maxImages: Int = 0,
-                       dump: String? = nil, communicator: Communicator = SingleProcess(),
-                       log: (String) -> Void = { print($0) }) throws -> EvaluationReport {
-    var report: EvaluationReport = [:]
-    for split in data.validation {
-        let classes = split.source.classes
-        let categories = EvaluationCategories(names: classes.names, isThing: classes.isThing, sourceIDs: classes.sourceIDs.map { Int($0) })
-        var evaluators: [DatasetEvaluator]
-        let format: PredictionDump.Format
-        switch split.source.task {
-        case .panoptic:
-            evaluators = [PanopticQualityEvaluator(categories: categories), SemanticSegmentationEvaluator(categories: categories),
-                          COCOEvaluator(iouType: .segm, categories: categories)]
-            format = .panoptic
-        case .semantic:
-            evaluators = [SemanticSegmentationEvaluator(categories: categories)]
-            format = .semantic
-        case .detection:
-            evaluators = [COCOEvaluator(iouType: .bbox, categories: categories)]
-            format = .instances(masks: false)
-        case .instance:
-            evaluators = [COCOEvaluator(iouType: .bbox, categories: categories), COCOEvaluator(iouType: .segm, categories: categories)]
-            format = .instances(masks: true)
-        case .imageLabels:
-            continue
+    /// With several processes (`communicator`), each predicts a share of the images and the main
+    /// process alone scores, logs, dumps and returns the report (the others return an empty one).
+    public static func run(model: M2FModel, data: TrainingData, options: InferenceOptions = InferenceOptions(), maxImages: Int = 0,
+                           dump: String? = nil, communicator: Communicator = SingleProcess(),
+                           log: (String) -> Void = { print($0) }) throws -> EvaluationReport {
+        var report: EvaluationReport = [:]
+        for split in data.validation {
+            let classes = split.source.classes
+            let categories = EvaluationCategories(names: classes.names, isThing: classes.isThing, sourceIDs: classes.sourceIDs.map { Int($0) })
+            var evaluators: [DatasetEvaluator]
+            let format: PredictionDump.Format
+            switch split.source.task {
+            case .panoptic:
+                evaluators = [PanopticQualityEvaluator(categories: categories), SemanticSegmentationEvaluator(categories: categories),
+                              COCOEvaluator(iouType: .segm, categories: categories)]
+                format = .panoptic
+            case .semantic:
+                evaluators = [SemanticSegmentationEvaluator(categories: categories)]
+                format = .semantic
+            case .detection:
+                evaluators = [COCOEvaluator(iouType: .bbox, categories: categories)]
+                format = .instances(masks: false)
+            case .instance:
+                evaluators = [COCOEvaluator(iouType: .bbox, categories: categories), COCOEvaluator(iouType: .segm, categories: categories)]
+                format = .instances(masks: true)
+            case .imageLabels:
+                continue
+            }
+            if let dump, communicator.isMain { evaluators.append(try PredictionDump(root: dump, dataset: split.name, format: format, classes: categories)) }
+            let count = maxImages > 0 ? min(maxImages, split.source.count) : split.source.count
+            let all = DatasetEvaluators(evaluators)
+            try inferenceOnDataset(model: model, labelSpace: data.labelSpace, split: split, count: count, options: options, evaluator: all,
+                                   communicator: communicator)
+            guard communicator.isMain else { continue }
+            var entry: [String: [String: Double]] = [:]
+            for (key, value) in try all.evaluate() {
+                guard let cut = key.firstIndex(of: "/") else { continue }
+                entry[String(key[..<cut]), default: [:]][String(key[key.index(after: cut)...])] = value
+            }
+            report[split.name] = entry
+            for (kind, values) in entry.sorted(by: { $0.key < $1.key }) {
+                let shown = values.keys.filter { !$0.contains("-") }.sorted().prefix(6)
+                    .map { String(format: "%@ %.2f", $0, 100 * values[$0]!) }.joined(separator: "  ")
+                let perClass = values.keys.filter { $0.contains("-") }.sorted()
+                    .map { String(format: "%@ %.1f", String($0.drop { $0 != "-" }.dropFirst()), 100 * values[$0]!) }.joined(separator: ", ")
+                log("\(split.name) \(kind) (\(count) images\(options.labelSpace == .union ? ", union label space" : "")): \(shown)")
+                if !perClass.isEmpty { log("    per class: \(perClass)") }
+            }
         }
-        if let dump, communicator.isMain { evaluators.append(try PredictionDump(root: dump, dataset: split.name, format: format, classes: categories)) }
-        let count = maxImages > 0 ? min(maxImages, split.source.count) : split.source.count
-        let all = DatasetEvaluators(evaluators)
-        try inferenceOnDataset(model: model, labelSpace: data.labelSpace, split: split, count: count, options: options, evaluator: all,
-                               communicator: communicator)
-        guard communicator.isMain else { continue }
-        var entry: [String: [String: Double]] = [:]
-        for (key, value) in try all.evaluate() {
-            guard let cut = key.firstIndex(of: "/") else { continue }
-            entry[String(key[..<cut]), default: [:]][String(key[key.index(after: cut)...])] = value
-        }
-        report[split.name] = entry
-        for (kind, values) in entry.sorted(by: { $0.key < $1.key }) {
-            let shown = values.keys.filter { !$0.contains("-") }.sorted().prefix(6)
-                .map { String(format: "%@ %.2f", $0, 100 * values[$0]!) }.joined(separator: "  ")
-            let perClass = values.keys.filter { $0.contains("-") }.sorted()
-                .map { String(format: "%@ %.1f", String($0.drop { $0 != "-" }.dropFirst()), 100 * values[$0]!) }.joined(separator: ", ")
-            log("\(split.name) \(kind) (\(count) images\(options.labelSpace == .union ? ", union label space" : "")): \(shown)")
-            if !perClass.isEmpty { log("    per class: \(perClass)") }
-        }
+        return report
     }
-    return report
-}
 }

@@ -178,7 +178,4 @@ public final class TrainingRun {
     public var datasetRecords: [Checkpoint.DatasetRecord] {
         zip(config.data.datasets, data.sources).map { Checkpoint.DatasetRecord(name: $0.name, samples: $1.count) }
     }
-
-    /// Loads model weights from a checkpoint (`model/<name>`) or a plain weights file.
-    public func loadWeights(_ path: String) throws { try model.loadWeights(path) }
 }
