@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import Images
+@testable import Images
 @testable import Datasets
 
 final class ConverterTests: XCTestCase {
@@ -173,5 +173,31 @@ final class ConverterBadInputTests: XCTestCase {
         ])
         XCTAssertEqual(options.report.notes, ["1 of 3 images have no annotation (kept: images without objects)"])
         XCTAssertEqual(try ShardReader(dir + "/out/train-00000.h5").classes.names, ["Table Tennis"], "names trimmed")
+    }
+}
+
+/// A CMYK JPEG (Photoshop-style: Adobe marker, inverted values) converts to the RGB Pillow
+/// gives for it (Fixtures/cmyk, made by make_cmyk_jpeg.py), within JPEG decoders' rounding.
+final class CMYKJPEGTests: XCTestCase {
+    func testCMYKJPEGsDecodeToPillowsRGB() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/cmyk")
+        let bytes = [UInt8](try Data(contentsOf: dir.appendingPathComponent("cmyk.jpg")))
+        XCTAssertTrue(JPEG.hasAdobeMarker(bytes))
+        let image = try JPEG.decode(bytes)
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("cmyk_rgb.json"))) as! [String: Any]
+        XCTAssertEqual([image.width, image.height], [expected["width"] as! Int, expected["height"] as! Int])
+        let rgb = (expected["rgb"] as! [Int])
+        let worst = zip(image.pixels, rgb).map { abs(Int($0) - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst, 2, "largest difference from Pillow's RGB")
+        // And through a converter: the image-label converter stores it (decoded) as any JPEG.
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cmyk-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: work + "/images", withIntermediateDirectories: true)
+        try Data(bytes).write(to: URL(fileURLWithPath: work + "/images/c.jpg"))
+        try JSONSerialization.data(withJSONObject: ["classes": [["id": 1, "name": "thing"]]]).write(to: URL(fileURLWithPath: work + "/vocab.json"))
+        try JSONSerialization.data(withJSONObject: ["c.jpg": ["thing"]]).write(to: URL(fileURLWithPath: work + "/labels.json"))
+        XCTAssertEqual(try Converters.imageLabels(json: work + "/labels.json", imageFolder: work + "/images", vocab: work + "/vocab.json",
+                                                  options: ConversionOptions(output: work + "/out", name: "c")), 1)
+        let decoded = try ShardReader(work + "/out/train-00000.h5").decoded(0)
+        XCTAssertEqual(decoded.image.pixels, image.pixels)
     }
 }
