@@ -30,8 +30,10 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG", pkgConfig: "libturbojpeg",
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
-        // An AVX-512 SGEMM kernel (C intrinsics), used instead of OpenBLAS's pinned Haswell kernels
-        // on CPUs that have AVX-512. Always optimised: debug test builds would otherwise run it at -O0.
+        // Our C kernels, each chosen at run time on the CPU's features: an AVX-512 SGEMM (used instead
+        // of OpenBLAS's pinned Haswell kernels where AVX-512 is present) and the matcher's
+        // elementwise pass (AVX2 + FMA or portable). Always optimised: debug test builds would
+        // otherwise run them at -O0.
         .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O2"])]),
 
         // What every module may use and nothing else does: the seeded RNG, the one parallel map and
@@ -47,7 +49,7 @@ let package = Package(
 
         // Exact minimum-cost assignment and the Mask2Former matcher (cost matrices from
         // model outputs and targets, no gradient).
-        .target(name: "Matching", dependencies: ["Autograd", "Core", "Targets"]),
+        .target(name: "Matching", dependencies: ["Autograd", "CGEMM", "Core", "Targets"]),
 
         // The training losses: point-sampled mask losses, classification, ScaleDet label-space
         // losses, Detic's image-label loss, box projection, and the set criterion joining them.
@@ -113,7 +115,7 @@ let package = Package(
         // Fixtures/ holds JSON made by the Python scripts beside it; tests read it by path.
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Core", "TestSupport"], exclude: ["Fixtures"]),
-        .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd", "Core", "Targets"], exclude: ["Fixtures"]),
+        .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd", "CGEMM", "Core", "Targets"], exclude: ["Fixtures"]),
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd", "Core", "Targets", "TestSupport"], exclude: ["Fixtures"]),
         // Fixtures/parity holds the PyTorch reference files of docs/m2f-tiny.md's parity check.
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Autograd", "Core", "Datasets", "HDF5", "Losses", "Matching", "Targets",

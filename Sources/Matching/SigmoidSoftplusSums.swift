@@ -1,5 +1,7 @@
-/// The matcher's elementwise kernel: sigmoid and softplus of every sampled prediction, 16 at a
-/// time with fused multiply-adds and no division (the matcher's hottest loop: ~700 000 values
+import CGEMM
+
+/// The matcher's elementwise kernel: sigmoid and softplus of every sampled prediction, with
+/// fused multiply-adds and no division (the matcher's hottest loop: ~700 000 values
 /// per image and prediction set).
 ///
 /// Both functions share e = exp(−|v|) in (0, 1]: sigmoid(v) = 1/(1 + e) for v >= 0 and
@@ -60,48 +62,16 @@ func sigmoidSoftplus(_ v: SIMD16<Float>) -> (sigmoid: SIMD16<Float>, softplus: S
 
 /// For the `rows` x `lanes` values at `x` (row-major, `lanes` a multiple of 8): writes their
 /// sigmoids to `sigmoid` and the column sums of softplus and sigmoid over the rows to
-/// `softplusSum[0..<lanes]` and `sigmoidSum[0..<lanes]`. Two rows are one period of 16-wide
-/// vectors (2·lanes is a multiple of 16); the sums gather per period in `scratch`
-/// (4·lanes floats) and fold at the end; an odd last row goes through the kernel on its own.
+/// `softplusSum[0..<lanes]` and `sigmoidSum[0..<lanes]`; `scratch` holds 4·lanes floats.
+///
+/// Runs the C kernel (`Sources/CGEMM/kernels.c`) chosen at run time: AVX2 + FMA where the CPU
+/// has them, portable C otherwise. Swift's SIMD code above is the same arithmetic but needs a
+/// `-target-cpu` build to use FMA instructions (a plain `swift build -c release` ran it through
+/// a library `fmaf` call per lane, 15x slower); the C kernel gives the same numbers bit for bit
+/// (`PointMaskCostTests`), in every build.
 func sigmoidSoftplusSums(_ x: UnsafePointer<Float>, rows: Int, lanes: Int, sigmoid: UnsafeMutablePointer<Float>,
                          softplusSum: UnsafeMutablePointer<Float>, sigmoidSum: UnsafeMutablePointer<Float>,
                          scratch: UnsafeMutablePointer<Float>) {
     precondition(lanes % 8 == 0, "sigmoidSoftplusSums: \(lanes) lanes")
-    let period = 2 * lanes
-    let soft = scratch, sig = scratch + period
-    soft.update(repeating: 0, count: 2 * period)
-    var f = 0
-    let pairsEnd = rows / 2 * period
-    while f < pairsEnd {
-        var c = 0
-        while c < period {
-            let (s, sp) = sigmoidSoftplus(load16(x + f + c))
-            store16(sigmoid + f + c, s)
-            store16(soft + c, load16(soft + c) + sp)
-            store16(sig + c, load16(sig + c) + s)
-            c += 16
-        }
-        f += period
-    }
-    for c in 0..<lanes {
-        softplusSum[c] = soft[c] + soft[lanes + c]
-        sigmoidSum[c] = sig[c] + sig[lanes + c]
-    }
-    if rows % 2 == 1 {
-        // The odd last row through the same kernel: 16 lanes at a time, the last 8 padded (the
-        // padding's values are not stored or summed).
-        var c = 0
-        while c < lanes {
-            let n = Swift.min(16, lanes - c)
-            var v = SIMD16<Float>()
-            for l in 0..<n { v[l] = x[f + c + l] }
-            let (s, sp) = sigmoidSoftplus(v)
-            for l in 0..<n {
-                sigmoid[f + c + l] = s[l]
-                softplusSum[c + l] += sp[l]
-                sigmoidSum[c + l] += s[l]
-            }
-            c += 16
-        }
-    }
+    uniseg_sigmoid_softplus_sums(x, Int64(rows), Int64(lanes), sigmoid, softplusSum, sigmoidSum, scratch)
 }

@@ -1,4 +1,5 @@
 import XCTest
+import CGEMM
 import Autograd
 @testable import Matching
 import Core
@@ -100,6 +101,58 @@ final class PointMaskCostTests: XCTestCase {
                 }
                 XCTAssertEqual(Double(sigSum[c]), ss, accuracy: 1e-5 * Double(rows), "\(rows) x \(lanes), lane \(c)")
                 XCTAssertEqual(Double(softSum[c]), sp, accuracy: 1e-5 * sp + 1e-6, "\(rows) x \(lanes), lane \(c)")
+            }
+        }
+    }
+
+    /// The C kernels (AVX2 + FMA where the CPU has them, and the portable one) give the Swift
+    /// SIMD kernel's numbers bit for bit, sums folded in the same order: every build and CPU
+    /// computes the same matching.
+    func testCKernelsEqualTheSwiftKernelBitForBit() {
+        var rng = SeededRNG(seed: 12)
+        for (rows, lanes) in [(7, 24), (6, 8), (1, 56), (50, 64)] {
+            var x = (0..<(rows * lanes)).map { _ in (rng.nextUniform() - 0.5) * 60 }
+            for (i, special) in [Float.nan, .infinity, -.infinity, 0, -0.0, 88.8, -88.8, 1e30].enumerated() where i < x.count { x[i * 3 % x.count] = special }
+            // The Swift kernel, 16 values at a time, rows folded in pairs as the C kernel folds them.
+            var sigRef = [Float](repeating: 0, count: rows * lanes), softRef = [Float](repeating: 0, count: lanes)
+            var sigSumRef = [Float](repeating: 0, count: lanes)
+            var pairSoft = [Float](repeating: 0, count: 2 * lanes), pairSig = pairSoft
+            func kernel(_ values: ArraySlice<Float>) -> ([Float], [Float]) {
+                var out: ([Float], [Float]) = ([], [])
+                var i = values.startIndex
+                while i < values.endIndex {
+                    var v = SIMD16<Float>()
+                    let n = min(16, values.endIndex - i)
+                    for l in 0..<n { v[l] = values[i + l] }
+                    let (s, sp) = sigmoidSoftplus(v)
+                    for l in 0..<n { out.0.append(s[l]); out.1.append(sp[l]) }
+                    i += 16
+                }
+                return out
+            }
+            for r in stride(from: 0, to: rows / 2 * 2, by: 2) {
+                let (s, sp) = kernel(x[(r * lanes)..<((r + 2) * lanes)])
+                for c in 0..<(2 * lanes) { sigRef[r * lanes + c] = s[c]; pairSoft[c] += sp[c]; pairSig[c] += s[c] }
+            }
+            for c in 0..<lanes { softRef[c] = pairSoft[c] + pairSoft[lanes + c]; sigSumRef[c] = pairSig[c] + pairSig[lanes + c] }
+            if rows % 2 == 1 {
+                let (s, sp) = kernel(x[((rows - 1) * lanes)...])
+                for c in 0..<lanes { sigRef[(rows - 1) * lanes + c] = s[c]; softRef[c] += sp[c]; sigSumRef[c] += s[c] }
+            }
+            for portable in [true, false] {
+                var sig = [Float](repeating: 0, count: rows * lanes), soft = [Float](repeating: 0, count: lanes)
+                var sigSum = soft, scratch = [Float](repeating: .nan, count: 4 * lanes)
+                if portable {
+                    uniseg_sigmoid_softplus_sums_portable(x, Int64(rows), Int64(lanes), &sig, &soft, &sigSum, &scratch)
+                } else {
+                    sigmoidSoftplusSums(x, rows: rows, lanes: lanes, sigmoid: &sig, softplusSum: &soft, sigmoidSum: &sigSum, scratch: &scratch)
+                }
+                let bits = { (a: [Float]) in a.map(\.bitPattern) }
+                let canon = { (a: [Float]) in a.map { $0.isNaN ? Float.nan.bitPattern : $0.bitPattern } }
+                XCTAssertEqual(canon(sig), canon(sigRef), "\(rows) x \(lanes), portable \(portable): sigmoids")
+                XCTAssertEqual(canon(soft), canon(softRef), "\(rows) x \(lanes), portable \(portable): softplus sums")
+                XCTAssertEqual(canon(sigSum), canon(sigSumRef), "\(rows) x \(lanes), portable \(portable): sigmoid sums")
+                _ = bits
             }
         }
     }

@@ -5,6 +5,10 @@
 #ifndef UNISEG_GEMM_H
 #define UNISEG_GEMM_H
 
+// The elementwise kernels share this module (an include here also makes module caches of
+// existing builds notice the newer header).
+#include "uniseg_kernels.h"
+
 #include <stdbool.h>
 
 /// True when this CPU (and OS) can run `uniseg_sgemm_avx512`.

@@ -1,0 +1,24 @@
+// Elementwise kernels chosen at run time on the CPU's features (AVX2 + FMA, else portable C),
+// so that a plain `swift build -c release` runs them as fast as a `-target-cpu native` build.
+// Both paths perform the same IEEE operations in the same order (fused multiply-adds exact in
+// both): the same numbers on every CPU and build.
+#ifndef UNISEG_KERNELS_H
+#define UNISEG_KERNELS_H
+
+#include <stdint.h>
+
+/// The matcher's sigmoid / softplus pass (see Sources/Matching/SigmoidSoftplusSums.swift for the
+/// arithmetic): for `rows` x `lanes` values at `x` (row-major, `lanes` a multiple of 8), writes
+/// the sigmoids to `sigmoid` and the column sums of softplus and sigmoid to `softplus_sum` and
+/// `sigmoid_sum` (`lanes` each); `scratch` holds 4·lanes floats.
+void uniseg_sigmoid_softplus_sums(const float *x, int64_t rows, int64_t lanes, float *sigmoid,
+                                  float *softplus_sum, float *sigmoid_sum, float *scratch);
+
+/// The same with the portable path forced (for tests).
+void uniseg_sigmoid_softplus_sums_portable(const float *x, int64_t rows, int64_t lanes, float *sigmoid,
+                                           float *softplus_sum, float *sigmoid_sum, float *scratch);
+
+/// 1 when the AVX2 + FMA path runs on this CPU.
+int uniseg_kernels_avx2(void);
+
+#endif

@@ -1,0 +1,157 @@
+// Elementwise kernels with run-time dispatch (see include/uniseg_kernels.h).
+#include "uniseg_kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+int uniseg_kernels_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) cached = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return cached;
+}
+
+// ---- portable: one value at a time, fmaf (exact) where the vector code fuses ----
+
+static inline float bits_to_float(int32_t i) { float f; memcpy(&f, &i, 4); return f; }
+static inline int32_t float_to_bits(float f) { int32_t i; memcpy(&i, &f, 4); return i; }
+
+static void sigmoid_softplus_1(float v, float *sigmoid, float *softplus) {
+    float x = -(v < 0 ? -v : v);
+    if (x < -87.33654f) x = -87.33654f;
+    float shifted = fmaf(x, 1.442695041f, 12582912.0f);
+    float n = shifted - 12582912.0f;
+    float two_to_n = bits_to_float((int32_t)((uint32_t)(float_to_bits(shifted) - (0x4B400000 - 127)) << 23));
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    float e = (fmaf(p, r * r, r) + 1.0f) * two_to_n;
+    float d = e + 1.0f;
+    float inv = fmaf(d, -8.0f / 17.0f, 24.0f / 17.0f);
+    for (int k = 0; k < 3; k++) inv = fmaf(inv, fmaf(-d, inv, 1.0f), inv);
+    *sigmoid = v >= 0 ? inv : e * inv;
+    float q = 0.005126102361828089f;
+    q = fmaf(q, e, -0.029074065387248993f);
+    q = fmaf(q, e, 0.0775160863995552f);
+    q = fmaf(q, e, -0.13602247834205627f);
+    q = fmaf(q, e, 0.19076880812644958f);
+    q = fmaf(q, e, -0.2483539879322052f);
+    q = fmaf(q, e, 0.3331812024116516f);
+    q = fmaf(q, e, -0.4999944567680359f);
+    q = fmaf(q, e, 0.9999999403953552f);
+    *softplus = fmaf(q, e, v < 0 ? 0.0f : v);
+}
+
+// ---- AVX2 + FMA: 8 values at a time, the same operations ----
+
+#define TARGET __attribute__((target("avx2,fma")))
+
+TARGET static inline void sigmoid_softplus_8(__m256 v, __m256 *sigmoid, __m256 *softplus) {
+    const __m256 zero = _mm256_setzero_ps(), sign = _mm256_set1_ps(-0.0f);
+    __m256 negative = _mm256_cmp_ps(v, zero, _CMP_LT_OQ);
+    __m256 t = _mm256_blendv_ps(v, _mm256_xor_ps(v, sign), negative);      // |v| (NaN stays)
+    __m256 x = _mm256_xor_ps(t, sign);
+    const __m256 low = _mm256_set1_ps(-87.33654f);
+    x = _mm256_blendv_ps(x, low, _mm256_cmp_ps(x, low, _CMP_LT_OQ));
+    __m256 shifted = _mm256_fmadd_ps(x, _mm256_set1_ps(1.442695041f), _mm256_set1_ps(12582912.0f));
+    __m256 n = _mm256_sub_ps(shifted, _mm256_set1_ps(12582912.0f));
+    __m256 two_to_n = _mm256_castsi256_ps(_mm256_slli_epi32(
+        _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000 - 127)), 23));
+    __m256 r = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), x);
+    r = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 e = _mm256_mul_ps(_mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), one), two_to_n);
+    __m256 d = _mm256_add_ps(e, one);
+    __m256 inv = _mm256_fmadd_ps(d, _mm256_set1_ps(-8.0f / 17.0f), _mm256_set1_ps(24.0f / 17.0f));
+    __m256 negd = _mm256_xor_ps(d, sign);
+    for (int k = 0; k < 3; k++) inv = _mm256_fmadd_ps(inv, _mm256_fmadd_ps(negd, inv, one), inv);
+    __m256 nonnegative = _mm256_cmp_ps(v, zero, _CMP_GE_OQ);
+    *sigmoid = _mm256_blendv_ps(_mm256_mul_ps(e, inv), inv, nonnegative);
+    __m256 q = _mm256_set1_ps(0.005126102361828089f);
+    q = _mm256_fmadd_ps(q, e, _mm256_set1_ps(-0.029074065387248993f));
+    q = _mm256_fmadd_ps(q, e, _mm256_set1_ps(0.0775160863995552f));
+    q = _mm256_fmadd_ps(q, e, _mm256_set1_ps(-0.13602247834205627f));
+    q = _mm256_fmadd_ps(q, e, _mm256_set1_ps(0.19076880812644958f));
+    q = _mm256_fmadd_ps(q, e, _mm256_set1_ps(-0.2483539879322052f));
+    q = _mm256_fmadd_ps(q, e, _mm256_set1_ps(0.3331812024116516f));
+    q = _mm256_fmadd_ps(q, e, _mm256_set1_ps(-0.4999944567680359f));
+    q = _mm256_fmadd_ps(q, e, _mm256_set1_ps(0.9999999403953552f));
+    *softplus = _mm256_fmadd_ps(q, e, _mm256_blendv_ps(v, zero, negative));
+}
+
+TARGET static void sums_avx2(const float *x, int64_t rows, int64_t lanes, float *sigmoid, float *soft_sum, float *sig_sum, float *scratch) {
+    int64_t period = 2 * lanes;
+    float *soft = scratch, *sig = scratch + period;
+    memset(scratch, 0, sizeof(float) * 2 * period);
+    int64_t f = 0, pairs_end = rows / 2 * period;
+    for (; f < pairs_end; f += period) {
+        for (int64_t c = 0; c < period; c += 8) {
+            __m256 s, sp;
+            sigmoid_softplus_8(_mm256_loadu_ps(x + f + c), &s, &sp);
+            _mm256_storeu_ps(sigmoid + f + c, s);
+            _mm256_storeu_ps(soft + c, _mm256_add_ps(_mm256_loadu_ps(soft + c), sp));
+            _mm256_storeu_ps(sig + c, _mm256_add_ps(_mm256_loadu_ps(sig + c), s));
+        }
+    }
+    for (int64_t c = 0; c < lanes; c++) { soft_sum[c] = soft[c] + soft[lanes + c]; sig_sum[c] = sig[c] + sig[lanes + c]; }
+    if (rows % 2 == 1) {
+        for (int64_t c = 0; c < lanes; c += 8) {
+            __m256 s, sp;
+            sigmoid_softplus_8(_mm256_loadu_ps(x + f + c), &s, &sp);
+            _mm256_storeu_ps(sigmoid + f + c, s);
+            _mm256_storeu_ps(soft_sum + c, _mm256_add_ps(_mm256_loadu_ps(soft_sum + c), sp));
+            _mm256_storeu_ps(sig_sum + c, _mm256_add_ps(_mm256_loadu_ps(sig_sum + c), s));
+        }
+    }
+}
+
+void uniseg_sigmoid_softplus_sums_portable(const float *x, int64_t rows, int64_t lanes, float *sigmoid,
+                                           float *softplus_sum, float *sigmoid_sum, float *scratch);
+
+static void sums_portable(const float *x, int64_t rows, int64_t lanes, float *sigmoid, float *soft_sum, float *sig_sum, float *scratch) {
+    int64_t period = 2 * lanes;
+    float *soft = scratch, *sig = scratch + period;
+    memset(scratch, 0, sizeof(float) * 2 * period);
+    int64_t f = 0, pairs_end = rows / 2 * period;
+    for (; f < pairs_end; f += period) {
+        for (int64_t c = 0; c < period; c++) {
+            float s, sp;
+            sigmoid_softplus_1(x[f + c], &s, &sp);
+            sigmoid[f + c] = s;
+            soft[c] += sp;
+            sig[c] += s;
+        }
+    }
+    for (int64_t c = 0; c < lanes; c++) { soft_sum[c] = soft[c] + soft[lanes + c]; sig_sum[c] = sig[c] + sig[lanes + c]; }
+    if (rows % 2 == 1) {
+        for (int64_t c = 0; c < lanes; c++) {
+            float s, sp;
+            sigmoid_softplus_1(x[f + c], &s, &sp);
+            sigmoid[f + c] = s;
+            soft_sum[c] += sp;
+            sig_sum[c] += s;
+        }
+    }
+}
+
+void uniseg_sigmoid_softplus_sums_portable(const float *x, int64_t rows, int64_t lanes, float *sigmoid,
+                                           float *softplus_sum, float *sigmoid_sum, float *scratch) {
+    sums_portable(x, rows, lanes, sigmoid, softplus_sum, sigmoid_sum, scratch);
+}
+
+void uniseg_sigmoid_softplus_sums(const float *x, int64_t rows, int64_t lanes, float *sigmoid,
+                                  float *softplus_sum, float *sigmoid_sum, float *scratch) {
+    if (uniseg_kernels_avx2()) sums_avx2(x, rows, lanes, sigmoid, softplus_sum, sigmoid_sum, scratch);
+    else sums_portable(x, rows, lanes, sigmoid, softplus_sum, sigmoid_sum, scratch);
+}
