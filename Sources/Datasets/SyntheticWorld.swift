@@ -240,21 +240,19 @@ public enum SyntheticWorld {
     }
 
     /// Samples (image encoded) of scenes `first ..< first + count` of a dataset's split, rendered
-    /// in parallel; nil where the scene shows none of the dataset's classes.
+    /// in parallel; nil where the scene shows none of the dataset's classes. The first failure in
+    /// scene order is thrown.
     static func renderBlock(_ spec: DatasetSpec, dataset d: Int, split: String, first: Int, count: Int,
-                            seed: UInt64, size: Int) -> [Result<ShardSample?, Error>] {
-        // Results, not a throwing map: the caller reports the first failure in scene order.
-        (try? Parallel.map(count) { j -> Result<ShardSample?, Error> in
+                            seed: UInt64, size: Int) throws -> [ShardSample?] {
+        try Parallel.map(count) { j -> ShardSample? in
             let index = first + j
             // Disjoint scene seeds per dataset and split: the datasets show different images.
             let sceneSeed = seed &* 1_000_003 &+ UInt64(d) &* 7_919 &+ (split == "train" ? 0 : 1 << 40) &+ UInt64(index)
             let scene = Self.scene(size: size, seed: sceneSeed)
-            return Result {
-                guard var sample = Self.sample(spec, scene, sourceID: Int64(index + 1)) else { return nil }
-                sample.image = try pngBytes(scene)
-                return sample
-            }
-        }) ?? []
+            guard var sample = Self.sample(spec, scene, sourceID: Int64(index + 1)) else { return nil }
+            sample.image = try pngBytes(scene)
+            return sample
+        }
     }
 
     /// The world's version: changes whenever the same seed would render different scenes
@@ -292,15 +290,15 @@ public enum SyntheticWorld {
             for (split, n) in [("train", scale.counts.train), ("val", scale.counts.val)] {
                 var shard = 0, writer = ShardWriter(dataset: spec.name, task: spec.task, classes: classes, encoding: .png)
                 var made = 0, index = 0
-                var block: [Result<ShardSample?, Error>] = [], next = 0
+                var block: [ShardSample?] = [], next = 0
                 while made < n {
                     if next == block.count {
                         // Scenes render in parallel blocks and are taken in index order: the
                         // same shards as one scene after another.
-                        block = renderBlock(spec, dataset: d, split: split, first: index, count: 64, seed: seed, size: scale.size)
+                        block = try renderBlock(spec, dataset: d, split: split, first: index, count: 64, seed: seed, size: scale.size)
                         next = 0
                     }
-                    let rendered = try block[next].get()
+                    let rendered = block[next]
                     next += 1
                     index += 1
                     guard let sample = rendered else { continue }
