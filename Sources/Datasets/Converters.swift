@@ -302,10 +302,7 @@ public enum Converters {
     @discardableResult
     public static func ade20k(imageFolder: String, labelFolder: String, vocab: String, options: ConversionOptions,
                               progress: Progress = { _, _ in }) throws -> Int {
-        let root = try readJSONObject(vocab)
-        guard let list = root["classes"] as? [[String: Any]] else { throw ConversionError(file: vocab, item: "classes", message: "missing") }
-        let classes = ShardClasses(names: list.map { normalizedClassName($0["name"] as? String ?? "?") }, sourceIDs: list.map { Int64(int($0["id"]) ?? 0) },
-                                   isThing: list.map { (int($0["isthing"]) ?? 0) == 1 })
+        let classes = try ClassVocabulary.load(vocab, defaultIsThing: false).shardClasses
         let labels = try FileManager.default.contentsOfDirectory(atPath: labelFolder).filter { $0.hasSuffix(".png") }.sorted()
         guard !labels.isEmpty else { throw ConversionError(file: labelFolder, item: "folder", message: "no label PNGs") }
         let imageFiles = try FileManager.default.contentsOfDirectory(atPath: imageFolder)
@@ -350,13 +347,11 @@ public enum Converters {
     @discardableResult
     public static func imageLabels(json: String, imageFolder: String, vocab: String, options: ConversionOptions,
                                    progress: Progress = { _, _ in }) throws -> Int {
-        let root = try readJSONObject(vocab)
-        guard let list = root["classes"] as? [[String: Any]] else { throw ConversionError(file: vocab, item: "classes", message: "missing") }
-        let classes = ShardClasses(names: list.map { normalizedClassName($0["name"] as? String ?? "?") }, sourceIDs: list.map { Int64(int($0["id"]) ?? 0) },
-                                   isThing: list.map { (int($0["isthing"]) ?? 1) == 1 })
+        let vocabulary = try ClassVocabulary.load(vocab)
+        let classes = vocabulary.shardClasses
         var index: [String: Int32] = [:]
-        for (i, c) in list.enumerated() {
-            for key in ["name", "embed_name"] { if let n = c[key] as? String { index[normalizedClassName(n).lowercased()] = Int32(i) } }
+        for i in 0..<vocabulary.count {
+            for n in [vocabulary.names[i], vocabulary.embedNames[i]] { index[n.lowercased()] = Int32(i) }
         }
         let labels = try readJSONObject(json)
         var sink = try ShardSink(options, task: .imageLabels, classes: classes)

@@ -3,7 +3,7 @@ import HDF5
 
 /// A dataset's classes with their text embeddings, from a label-space file
 /// (`labelspaces/NAME.h5`: `names` [K] strings, `embeddings` [K, D] float32, rows unit-norm),
-/// made once by `tools/embed_classes.py` and committed.
+/// made by `train labelspace` (or, as the reference, `tools/embed_classes.py`).
 public struct LabelSpace: Equatable, Sendable {
     public var names: [String]
     public var dim: Int
@@ -23,6 +23,18 @@ public struct LabelSpace: Equatable, Sendable {
             throw HDF5Error(file: path, object: "embeddings", message: "shape \(e.shape) for \(names.count) names")
         }
         return LabelSpace(names: names, dim: e.shape[1], embeddings: e.values)
+    }
+
+    /// Writes the file as `tools/embed_classes.py` does (`names`, `embeddings`, attributes
+    /// `model` and `templates`), atomically.
+    public func write(to path: String, model: String, templates: [String]) throws {
+        let templatesJSON = String(decoding: try JSONSerialization.data(withJSONObject: templates), as: UTF8.self)
+        try HDF5File.writeAtomically(to: path) { f in
+            try f.write("names", strings: names)
+            try f.write("embeddings", floats: embeddings, shape: [names.count, dim])
+            try f.setAttribute("model", string: model)
+            try f.setAttribute("templates", string: templatesJSON)
+        }
     }
 
     /// The label spaces of the synthetic world's datasets from `folder`, checked against the

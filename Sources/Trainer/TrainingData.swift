@@ -2,6 +2,7 @@ import Core
 import Datasets
 import Foundation
 import Targets
+import TextEncoder
 
 /// The configured datasets, opened and checked: each training split, the unified label space
 /// over their classes, and the validation split of every dataset that is evaluated (all but
@@ -13,6 +14,8 @@ public struct TrainingData {
     public let labelSpace: UnifiedLabelSpace
     /// The validation splits of the evaluated datasets (with `validation`), in config order.
     public let validation: [ValidationSplit]
+    /// What opening the data did that the log should say (label-space files it made).
+    public private(set) var notes: [String] = []
 
     public struct ValidationSplit {
         /// The dataset's index in the config and in the label space.
@@ -24,7 +27,7 @@ public struct TrainingData {
     /// Opens the datasets of `config`; with `validation`, also their validation splits.
     public init(_ config: TrainConfig, validation: Bool = true) throws {
         var sources: [DatasetSource] = [], parts: [(name: String, classNames: [String], isThing: [Bool], embeddings: [Float])] = []
-        var splits: [ValidationSplit] = []
+        var splits: [ValidationSplit] = [], notes: [String] = []
         let dim = config.model.embeddingDim
         for (d, spec) in config.data.datasets.enumerated() {
             let folder = (config.data.root as NSString).appendingPathComponent(spec.path)
@@ -33,7 +36,7 @@ public struct TrainingData {
                 throw InputError("dataset \(spec.name)", "\(error)")
             }
             parts.append((spec.name, source.classes.names, source.classes.isThing,
-                          try Self.embeddings(of: source, dataset: spec.name, folder: config.data.labelspaces, dim: dim)))
+                          try Self.embeddings(of: source, dataset: spec.name, folder: config.data.labelspaces, dim: dim, notes: &notes)))
             sources.append(source)
             guard validation, source.task != .imageLabels else { continue }
             let val: DatasetSource
@@ -47,14 +50,32 @@ public struct TrainingData {
         }
         self.sources = sources
         self.validation = splits
+        self.notes = notes
         labelSpace = UnifiedLabelSpace(datasets: parts, dim: dim)
     }
 
     /// The class text embeddings of a dataset: from its shards when they carry them at the
-    /// model's width, else from `folder/<dataset>.h5`.
-    static func embeddings(of source: DatasetSource, dataset: String, folder: String, dim: Int) throws -> [Float] {
+    /// model's width, else from `folder/<dataset>.h5`; when that file does not exist, the
+    /// shards' class names are embedded with the text encoder (`train labelspace`'s way) and
+    /// the file is written, so a custom dataset trains with no Python at all.
+    static func embeddings(of source: DatasetSource, dataset: String, folder: String, dim: Int, notes: inout [String]) throws -> [Float] {
         if let e = source.classes.embeddings, e.dim == dim { return e.values }
         let path = (folder as NSString).appendingPathComponent("\(dataset).h5")
+        if !FileManager.default.fileExists(atPath: path) {
+            let encoder: SentenceEncoder
+            do { encoder = try TextModel.encoder() } catch {
+                throw InputError("dataset \(dataset)", "its shards carry no class embeddings, \(path) does not exist, and the text encoder that would make it cannot be read (\(error))")
+            }
+            guard encoder.dim == dim else {
+                throw InputError("dataset \(dataset)", "\(path) does not exist and the text encoder makes \(encoder.dim)-d embeddings; model.embedding_dim is \(dim)")
+            }
+            let start = Date()
+            let values = try TextModel.embedClasses(source.classes.names, encoder: encoder)
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try LabelSpace(names: source.classes.names, dim: dim, embeddings: values).write(to: path, model: TextModel.name, templates: TextModel.defaultTemplates)
+            notes.append("dataset \(dataset): no label-space file, so its \(source.classes.count) class names were embedded with \(TextModel.name) into \(path) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+            return values
+        }
         let space: LabelSpace
         do { space = try LabelSpace.load(path) } catch {
             throw InputError("dataset \(dataset)", "its shards carry no class embeddings and \(path) cannot be read (\(error))")

@@ -73,6 +73,7 @@ public final class TrainingRun {
         try FileManager.default.createDirectory(atPath: outputDir, withIntermediateDirectories: true)
         self.log = communicator.isMain ? log : try Self.rankLog((outputDir as NSString).appendingPathComponent("log.rank\(communicator.rank)"))
         if communicator.isMain {
+            for note in data.notes { self.log(note) }
             for name in AtomicFile.removeLeftovers(in: outputDir) { self.log("removed \(name), left by an interrupted write") }
             try AtomicFile.write(configYAML, to: (outputDir as NSString).appendingPathComponent("config.yaml"))
         }

@@ -24,6 +24,7 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         let config = try options.load()
         let data = try TrainingData(config)
+        for note in data.notes { print(note) }
         var rng = SeededRNG(seed: config.seed)
         let model = M2FModel(config.model, rng: &rng)
         try model.loadWeights(checkpoint)

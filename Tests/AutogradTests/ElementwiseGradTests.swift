@@ -62,6 +62,7 @@ final class ElementwiseGradTests: XCTestCase {
         checkGradients([x]) { $0[0].sigmoid() }
         checkGradients([kinked]) { $0[0].relu() }
         checkGradients([x]) { $0[0].tanh() }
+        checkGradients([x]) { $0[0].gelu() }
         checkGradients([pos]) { $0[0].sqrt() }
         checkGradients([kinked]) { $0[0].abs() }
         checkGradients([x]) { $0[0].square() }

@@ -158,6 +158,33 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertNoThrow(try TrainingRun(config: others))
     }
 
+    /// A dataset whose shards carry no class embeddings and whose label-space file is missing
+    /// gets one made from its shards' class names by the Swift text encoder (equal to what
+    /// tools/embed_classes.py made for the committed files), written and logged.
+    func testMissingLabelSpaceIsMadeFromTheShardsClassNames() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("nolabelspace-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try tinyConfig(dir)
+        let bare = (dir as NSString).appendingPathComponent("bare")
+        try SyntheticWorld.write(to: bare, seed: 1, scale: .small, embeddings: [:])
+        config.data.root = bare
+        config.data.labelspaces = (dir as NSString).appendingPathComponent("spaces")
+        config.data.datasets = Array(config.data.datasets.prefix(2))
+        let data = try TrainingData(config, validation: false)
+        XCTAssertEqual(data.notes.count, 2)
+        XCTAssertTrue(data.notes[0].hasPrefix("dataset synth_panoptic: no label-space file, so its 9 class names were embedded"), data.notes[0])
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for name in ["synth_panoptic", "synth_semantic"] {
+            let made = try LabelSpace.load((config.data.labelspaces as NSString).appendingPathComponent("\(name).h5"))
+            let committed = try LabelSpace.load(root.appendingPathComponent("labelspaces/\(name).h5").path)
+            XCTAssertEqual(made.names, committed.names)
+            XCTAssertLessThan(zip(made.embeddings, committed.embeddings).map { abs($0 - $1) }.max()!, 1e-5)
+        }
+        // The second time the files are there: read, not made.
+        XCTAssertEqual(try TrainingData(config, validation: false).notes, [])
+    }
+
     /// Hooks run checkpoint, then evaluation, then writers: a failure after the checkpoint (here
     /// a hook in evaluation's place) leaves the final weights on disk.
     func testCheckpointIsWrittenBeforeEvaluation() throws {

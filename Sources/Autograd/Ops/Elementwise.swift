@@ -129,6 +129,16 @@ struct Tanh: UnaryFunction {
     func gradient(_ g: Float, x: Float, y: Float) -> Float { g * (1 - y * y) }
 }
 
+/// x·Φ(x) with the exact normal CDF Φ(x) = (1 + erf(x/√2))/2: PyTorch's default GELU, BERT's.
+struct GELU: UnaryFunction {
+    static let name = "gelu", cost = 8
+    func value(_ x: Float) -> Float { 0.5 * x * (1 + erff(x * 0.70710678118654752)) }
+    /// Φ(x) + x·φ(x), φ the normal density.
+    func gradient(_ g: Float, x: Float, y: Float) -> Float {
+        g * (0.5 * (1 + erff(x * 0.70710678118654752)) + x * 0.39894228040143268 * expf(-0.5 * x * x))
+    }
+}
+
 struct Sqrt: UnaryFunction {
     static let name = "sqrt"
     func value(_ x: Float) -> Float { x.squareRoot() }
@@ -198,6 +208,8 @@ extension Tensor {
     public func sigmoid() -> Tensor { unary(Sigmoid()) }
     public func relu() -> Tensor { unary(ReLU()) }
     public func tanh() -> Tensor { unary(Tanh()) }
+    /// The exact (erf) GELU.
+    public func gelu() -> Tensor { unary(GELU()) }
     public func sqrt() -> Tensor { unary(Sqrt()) }
     public func abs() -> Tensor { unary(Abs()) }
     public func square() -> Tensor { unary(Square()) }
