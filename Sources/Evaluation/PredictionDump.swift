@@ -34,13 +34,17 @@ public final class PredictionDump: DatasetEvaluator {
     let classes: EvaluationCategories
     let overlays: Int
     var overlaysLeft: Int
+    /// Detections scoring above it are drawn in the overlays (`test.overlay_threshold`).
+    let overlayThreshold: Double
     private var images: [[String: Any]] = []
     private var gtAnnotations: [[String: Any]] = []
     private var predAnnotations: [[String: Any]] = []
     private var boxResults: [[String: Any]] = []
     private var maskResults: [[String: Any]] = []
 
-    public init(root: String, dataset: String, format: Format, classes: EvaluationCategories, overlays: Int = 4) throws {
+    public init(root: String, dataset: String, format: Format, classes: EvaluationCategories, overlays: Int = 4,
+                overlayThreshold: Double = 0.5) throws {
+        self.overlayThreshold = overlayThreshold
         destination = (root as NSString).appendingPathComponent(dataset)
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         AtomicFile.removeLeftovers(in: root)
@@ -156,7 +160,7 @@ public final class PredictionDump: DatasetEvaluator {
         }
         guard overlaysLeft > 0 else { return }
         // Ground truth: masks where the data has them, else box outlines; predictions: the
-        // masks of detections scoring above 0.5, most confident on top.
+        // masks of detections scoring above `overlayThreshold`, most confident on top.
         var gt = [Int](repeating: -1, count: h * w), pred = gt
         for (j, object) in groundTruth.enumerated() {
             if let mask = object.mask {
@@ -170,7 +174,7 @@ public final class PredictionDump: DatasetEvaluator {
                 for y in y0...y1 { gt[y * w + x0] = j; gt[y * w + x1] = j }
             }
         }
-        for (j, d) in detections.enumerated().reversed() where d.score > 0.5 {
+        for (j, d) in detections.enumerated().reversed() where d.score > overlayThreshold {
             guard let m = d.mask?.decodeColumnMajor() else { continue }
             for x in 0..<w { for y in 0..<h where m[x * h + y] != 0 { pred[y * w + x] = j } }
         }
@@ -196,36 +200,9 @@ public final class PredictionDump: DatasetEvaluator {
     private func overlay(_ imageID: Int, _ image: Image8, groundTruth: [Int], prediction: [Int]) throws {
         guard overlaysLeft > 0 else { return }
         overlaysLeft -= 1
-        let (h, w) = (image.height, image.width)
-        var out = [UInt8](repeating: 0, count: h * 3 * w * 3)
-        for y in 0..<h {
-            for x in 0..<w {
-                let p = y * w + x
-                for panel in 0..<3 {
-                    let region = panel == 0 ? -1 : panel == 1 ? groundTruth[p] : prediction[p]
-                    let o = (y * 3 * w + panel * w + x) * 3
-                    for c in 0..<3 {
-                        let base = Int(image.pixels[p * 3 + c])
-                        out[o + c] = UInt8(region >= 0 ? (base + Self.colour(region, c)) / 2 : base)
-                    }
-                }
-            }
-        }
-        try writePNG(Image8(width: 3 * w, height: h, channels: 3, pixels: out), path("overlays", Self.fileName(imageID)))
-    }
-
-    /// A bright, well-spread colour for region index `i` (golden-ratio hue steps).
-    private static func colour(_ i: Int, _ channel: Int) -> Int {
-        let hue = (Double(i) * 0.618_033_988_75).truncatingRemainder(dividingBy: 1) * 6
-        let x = 1 - abs(hue.truncatingRemainder(dividingBy: 2) - 1)
-        // The hue sextant's (r, g, b) pattern, channel `channel` of it.
-        let value: Double
-        switch (min(5, Int(hue)), channel) {
-        case (0, 0), (1, 1), (2, 1), (3, 2), (4, 2), (5, 0): value = 1
-        case (0, 1), (1, 0), (2, 2), (3, 1), (4, 0), (5, 2): value = x
-        default: value = 0
-        }
-        return Int(255 * value)
+        let picture = OverlayPicture.sideBySide([image, OverlayPicture.tinted(image, regions: groundTruth),
+                                                  OverlayPicture.tinted(image, regions: prediction)])
+        try writePNG(picture, path("overlays", Self.fileName(imageID)))
     }
 
     private func writePNG(_ image: Image8, _ path: String) throws {

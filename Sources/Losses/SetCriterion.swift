@@ -216,7 +216,7 @@ public struct SetCriterion {
             guard let space = labelSpace, targets.dataset < space.datasets.count, space.count == u else {
                 throw HungarianMatcher.MatchError.badTargets("the ScaleDet losses need the unified label space of the \(u) classes the model scored")
             }
-            let unified = matchedClasses.map { $0 + space.datasets[targets.dataset].offset }
+            let unified = matchedClasses.map { space.datasets[targets.dataset].columns[$0] }
             if config.scaleDetHardWeight > 0 {
                 out.append(("loss_scaledet_hard", LabelSpaceLosses.hard(matched / config.temperature, targets: unified,
                                                                         count: Float(normalizers.matched)) * config.scaleDetHardWeight))

@@ -4,12 +4,14 @@ import Foundation
 import HDF5
 import Models
 import Samplers
+import Targets
 
 /// A training checkpoint: one HDF5 file with the model's parameters by name (`model/<name>`,
 /// the layout of a weights file under a group), AdamW's moments and step count, the iteration,
 /// the sampler's state and the resolved config. Written through a temporary file and a rename;
 /// `last_checkpoint` names the newest; the newest `keep` are kept (Detectron2's naming:
-/// `model_0000999.h5`, `model_final.h5`).
+/// `model_0000999.h5`, `model_final.h5`). The unified label space it was trained with is stored
+/// beside the weights (`label_space/`), so `train predict` needs nothing but the checkpoint.
 public enum Checkpoint {
     /// A training dataset as a checkpoint records it: a resume needs the same ones.
     public struct DatasetRecord: Codable, Equatable, Sendable {
@@ -29,7 +31,7 @@ public enum Checkpoint {
 
     public static func save(to folder: String, name: String, model: M2FModel, optimizer: AdamW, iteration: Int,
                             sampler: MultiDatasetSampler.State, configYAML: String, keep: Int, worldSize: Int = 1,
-                            datasets: [DatasetRecord] = []) throws {
+                            datasets: [DatasetRecord] = [], labelSpace: UnifiedLabelSpace? = nil) throws {
         let path = (folder as NSString).appendingPathComponent(name)
         let named = model.namedParameters()
         try HDF5File.writeAtomically(to: path) { f in
@@ -48,6 +50,7 @@ public enum Checkpoint {
             let state = try JSONEncoder().encode(sampler)
             try f.setAttribute("sampler_state", string: String(decoding: state, as: UTF8.self))
             try f.setAttribute("config", string: configYAML)
+            if let labelSpace { try saveLabelSpace(labelSpace, in: f) }
         }
         // last_checkpoint, then prune old periodic checkpoints.
         let marker = (folder as NSString).appendingPathComponent("last_checkpoint")
@@ -93,6 +96,50 @@ public enum Checkpoint {
             ["metrics.jsonl", "last_checkpoint", "curves.svg", "config.yaml"].contains($0) || ($0.hasPrefix("model_") && $0.hasSuffix(".h5"))
                 || $0.hasPrefix("log.rank")
         }.sorted()
+    }
+
+    /// The resolved config a checkpoint was trained with (YAML); nil for weights files.
+    public static func storedConfig(in path: String) throws -> String? {
+        let f = try HDF5File(path)
+        return try f.stringAttribute("config")
+    }
+
+    /// Each dataset's name, class names, thing flags and class embeddings, and the form.
+    static func saveLabelSpace(_ space: UnifiedLabelSpace, in f: HDF5File) throws {
+        let dim = space.embeddings.shape[1], rows = space.embeddings.data
+        try f.write("label_space/datasets", strings: space.datasets.map(\.name))
+        try f.write("label_space/class_counts", int64s: space.datasets.map { Int64($0.classNames.count) }, shape: [space.datasets.count])
+        try f.write("label_space/class_names", strings: space.datasets.flatMap(\.classNames))
+        let thing = space.datasets.flatMap(\.isThing).map { UInt8($0 ? 1 : 0) }
+        try f.write("label_space/is_thing", bytes: thing, shape: [thing.count])
+        let embeddings = space.datasets.flatMap { d in d.columns.flatMap { rows[($0 * dim)..<(($0 + 1) * dim)] } }
+        try f.write("label_space/embeddings", floats: embeddings, shape: [thing.count, dim])
+        try f.setAttribute("form", string: space.form.rawValue, on: "label_space")
+    }
+
+    /// The label space stored in checkpoint `path`, in the form it was trained with unless
+    /// `form` is given; nil for checkpoints without one (older versions, weights files).
+    public static func labelSpace(in path: String, form: UnifiedLabelSpace.Form? = nil) throws -> UnifiedLabelSpace? {
+        let f = try HDF5File(path)
+        guard f.contains("label_space/datasets") else { return nil }
+        let names = try f.readStrings("label_space/datasets")
+        let counts = try f.readInt64s("label_space/class_counts").values.map(Int.init)
+        let classes = try f.readStrings("label_space/class_names")
+        let thing = try f.readBytes("label_space/is_thing").values
+        let e = try f.readFloats("label_space/embeddings")
+        guard counts.count == names.count, counts.reduce(0, +) == classes.count, thing.count == classes.count,
+              e.shape.count == 2, e.shape[0] == classes.count else {
+            throw HDF5Error(file: path, object: "label_space", message: "its datasets, class counts, names, thing flags and embeddings disagree in size")
+        }
+        let dim = e.shape[1]
+        let stored = try f.stringAttribute("form", on: "label_space").flatMap(UnifiedLabelSpace.Form.init(rawValue:)) ?? .concatenated
+        var parts: [(name: String, classNames: [String], isThing: [Bool], embeddings: [Float])] = [], start = 0
+        for (name, k) in zip(names, counts) {
+            parts.append((name, Array(classes[start..<(start + k)]), thing[start..<(start + k)].map { $0 != 0 },
+                          Array(e.values[(start * dim)..<((start + k) * dim)])))
+            start += k
+        }
+        return UnifiedLabelSpace(datasets: parts, dim: dim, form: form ?? stored)
     }
 
     /// Restores model, optimiser (when given) and returns the iteration and sampler state.

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Losses
 import Models
+import Targets
 import Yams
 
 /// An error in a config, naming the file (or `--set`), the key and, where it helps, the key
@@ -58,6 +59,7 @@ public enum ConfigLoader {
     /// The allowed values of the schema's enumerations, by key (list items as `[]`).
     static let choices: [String: [String]] = [
         "solver.schedule": SolverConfig.Schedule.allCases.map(\.rawValue),
+        "data.label_space": UnifiedLabelSpace.Form.allCases.map(\.rawValue),
         "loss.image_label_rule": ImageLabelLoss.Rule.allCases.map(\.rawValue),
         "data.on_bad_sample": BadSamplePolicy.allCases.map(\.rawValue),
     ]

@@ -13,7 +13,7 @@ public final class PeriodicCheckpointer: TrainingHook {
         try Checkpoint.save(to: run.outputDir, name: step.isLast ? "model_final.h5" : String(format: "model_%07d.h5", step.iteration),
                             model: run.model, optimizer: run.step.optimizer, iteration: step.iteration, sampler: step.samplerState,
                             configYAML: run.configYAML, keep: run.config.solver.keepCheckpoints, worldSize: run.communicator.size,
-                            datasets: run.datasetRecords)
+                            datasets: run.datasetRecords, labelSpace: run.data.labelSpace)
     }
 }
 
@@ -25,9 +25,7 @@ public final class PeriodicEvaluation: TrainingHook {
     public func afterStep(_ run: TrainingRun, _ step: StepRecord) throws {
         let period = run.config.test.evalPeriod
         guard (period > 0 && (step.iteration + 1) % period == 0) || step.isLast else { return }
-        var options = InferenceOptions()
-        options.objectMaskThreshold = run.config.test.objectMaskThreshold
-        options.overlapThreshold = run.config.test.overlapThreshold
+        let options = InferenceOptions(run.config.test)
         let report = try ModelEvaluation.run(model: run.model, data: run.data, options: options, maxImages: run.config.test.maxImages,
                                              communicator: run.communicator, log: run.log)
         run.latestEvaluation = (step.iteration, report)

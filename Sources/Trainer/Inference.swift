@@ -11,11 +11,13 @@ import Targets
 public enum EvaluationLabelSpace: String, CaseIterable, Sendable {
     /// The evaluated dataset's own classes (and no-object): the classifier restricted to them.
     case dataset
-    /// Every training dataset's classes: the unified classifier as trained. A class of another
-    /// dataset with exactly the same name counts as the dataset's own; a query or pixel predicted
-    /// as any other foreign class, a synonym included, counts as no prediction
-    /// (dropped detections and segments, an uncounted pixel), so the metrics also show how
-    /// often the model answers in a foreign vocabulary.
+    /// Every training dataset's classes: the unified classifier as trained, one softmax over
+    /// all of them. Each unified class is reported as the evaluated dataset's class it maps to
+    /// (`UnifiedLabelSpace.unionMap`: its own, one of the same name, or with
+    /// `test.union_similarity` <= 1 a synonym by text similarity), the probabilities of the
+    /// classes reported alike summed; a query or pixel whose most probable answer is a foreign
+    /// class counts as no prediction (dropped detections and segments, an uncounted pixel), so
+    /// the metrics also show how often the model answers in a foreign vocabulary.
     case union
 }
 
@@ -24,7 +26,21 @@ public struct InferenceOptions: Sendable {
     public var labelSpace = EvaluationLabelSpace.dataset
     public var objectMaskThreshold: Float = 0.8
     public var overlapThreshold: Float = 0.8
+    /// Union label space: the text similarity from which another dataset's class is reported
+    /// as the evaluated dataset's most similar class (1: same names only; `test.union_similarity`).
+    public var unionSimilarity: Float = 1
+    /// Detections scoring above it are drawn in overlay pictures (`test.overlay_threshold`).
+    public var overlayThreshold: Float = 0.5
     public init() {}
+
+    /// The settings of a config's `test` section.
+    public init(_ test: TestConfig, labelSpace: EvaluationLabelSpace = .dataset) {
+        self.labelSpace = labelSpace
+        objectMaskThreshold = test.objectMaskThreshold
+        overlapThreshold = test.overlapThreshold
+        unionSimilarity = test.unionSimilarity
+        overlayThreshold = test.overlayThreshold
+    }
 }
 
 /// Runs `model` on the first `count` images of `split` and hands each image's ground truth and
@@ -74,32 +90,50 @@ func predict(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData
     let k = classes.count, u = labelSpace.count
     // Classes as the post-processing numbers them, and the dataset class each counts as (-1: foreign).
     let isThing: [Bool], local: [Int]
-    switch options.labelSpace {
-    case .dataset: (isThing, local) = (classes.isThing, Array(0..<k))
-    case .union: (isThing, local) = (labelSpace.isThing, labelSpace.unionMap(to: d))
-    }
     let (h, w) = (sample.image.height, sample.image.width)
     var pixels = [Float](repeating: 0, count: 3 * h * w)
     pixels.withUnsafeMutableBufferPointer { sample.image.writePlanarRGB(into: $0.baseAddress!) }
     let last = withoutGrad { model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings) }.last!
-    let logits = withoutGrad {
-        options.labelSpace == .dataset ? labelSpace.restrict(last.logits, to: d).reshape([-1, k + 1]) : last.logits.reshape([-1, u + 1])
+    let logits: Tensor
+    switch options.labelSpace {
+    case .dataset:
+        (isThing, local) = (classes.isThing, Array(0..<k))
+        logits = withoutGrad { labelSpace.restrict(last.logits, to: d).reshape([-1, k + 1]) }
+    case .union:
+        // The K classes (each unified class reported as one of them summed in), then every
+        // foreign class in its own column, then the background.
+        let map = labelSpace.unionMap(to: d, minSimilarity: options.unionSimilarity)
+        let foreign = map.indices.filter { map[$0] < 0 }
+        (isThing, local) = (classes.isThing + foreign.map { labelSpace.isThing[$0] }, Array(0..<k) + foreign.map { _ in -1 })
+        logits = reportedLogits(last.logits.reshape([-1, u + 1]), map: map, classes: k)
     }
     let masks = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
+    return postProcessed(logits: logits, masks: masks, task: source.task, columnIsThing: isThing, reported: local,
+                         classIsThing: classes.isThing, options: options)
+}
+
+/// Mask2Former's inference for one image of `task`, from its class logits `[Q, C + 1]` (C
+/// columns, the background last) and mask logits `[Q, H, W]`: panoptic data gives the
+/// panoptic map, the semantic labels and the thing instances; semantic data the labels;
+/// detection and instance data the instances. Column `c` is reported as class `reported[c]`
+/// (-1: not at all: a dropped segment or detection, an uncounted pixel).
+func postProcessed(logits: Tensor, masks: Tensor, task: ShardTask, columnIsThing: [Bool], reported local: [Int],
+                   classIsThing: [Bool], options: InferenceOptions) -> ImageAnnotations {
+    let (h, w) = (masks.shape[1], masks.shape[2])
     var prediction = ImageAnnotations()
     func instances(keep: @escaping (Int) -> Bool) -> [InstanceObject] {
         PostProcessing.instances(logits: logits, masks: masks, keepClass: { local[$0] >= 0 && keep(local[$0]) }).map { det in
             InstanceObject(categoryID: local[det.classID], area: 0, box: det.box, mask: RLE(rowMajor: det.mask, height: h, width: w), score: det.score)
         }
     }
-    switch source.task {
+    switch task {
     case .panoptic:
-        let (ids, segments) = PostProcessing.panoptic(logits: logits, masks: masks, isThing: isThing,
+        let (ids, segments) = PostProcessing.panoptic(logits: logits, masks: masks, isThing: columnIsThing,
                                                       objectMaskThreshold: options.objectMaskThreshold,
                                                       overlapThreshold: options.overlapThreshold)
-        prediction.panoptic = datasetPanoptic(ids: ids, segments: segments, width: w, height: h, local: local, isThing: classes.isThing)
+        prediction.panoptic = datasetPanoptic(ids: ids, segments: segments, width: w, height: h, local: local, isThing: classIsThing)
         prediction.semantic = PostProcessing.semantic(logits: logits, masks: masks).map { Int32(local[Int($0)]) }
-        prediction.instances = instances(keep: { classes.isThing[$0] })
+        prediction.instances = instances(keep: { classIsThing[$0] })
     case .semantic:
         prediction.semantic = PostProcessing.semantic(logits: logits, masks: masks).map { Int32(local[Int($0)]) }
     case .detection, .instance:
@@ -108,6 +142,26 @@ func predict(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData
         break
     }
     return prediction
+}
+
+/// Union-space logits `[Q, U + 1]` as log-probabilities `[Q, K + F + 1]` of what they are
+/// reported as: the softmax over every unified class, summed per class of the evaluated dataset
+/// (`map`: unified class -> its class, -1 foreign), then the F foreign classes in their order,
+/// then the background. The post-processing's softmax of these gives back those probabilities.
+func reportedLogits(_ logits: Tensor, map: [Int], classes k: Int) -> Tensor {
+    let q = logits.shape[0], u = logits.shape[1] - 1
+    var column = map, f = 0
+    for j in 0..<u where map[j] < 0 { column[j] = k + f; f += 1 }
+    let width = k + f + 1
+    let probabilities = withoutGrad { logits.softmax(axis: -1) }.data
+    var out = [Float](repeating: 0, count: q * width)
+    for i in 0..<q {
+        var summed = [Double](repeating: 0, count: width)
+        for j in 0..<u { summed[column[j]] += Double(probabilities[i * (u + 1) + j]) }
+        summed[width - 1] = Double(probabilities[i * (u + 1) + u])
+        for c in 0..<width { out[i * width + c] = Float(Foundation.log(max(summed[c], 1e-38))) }
+    }
+    return Tensor(shape: [q, width], data: out)
 }
 
 /// A prediction as the processes of a distributed evaluation send it to the main one.

@@ -41,7 +41,8 @@ public enum ModelEvaluation {
             case .imageLabels:
                 continue
             }
-            if let dump, communicator.isMain { evaluators.append(try PredictionDump(root: dump, dataset: split.name, format: format, classes: categories)) }
+            if let dump, communicator.isMain { evaluators.append(try PredictionDump(root: dump, dataset: split.name, format: format, classes: categories,
+                                                                                                 overlayThreshold: Double(options.overlayThreshold))) }
             let count = maxImages > 0 ? min(maxImages, split.source.count) : split.source.count
             let all = DatasetEvaluators(evaluators)
             try inferenceOnDataset(model: model, labelSpace: data.labelSpace, split: split, count: count, options: options, evaluator: all,

@@ -1,6 +1,7 @@
 import Datasets
 import Losses
 import Models
+import Targets
 
 /// The one typed schema of a training run. YAML keys are the snake-case names below and follow
 /// Detectron2's where it has one (`solver.base_lr`, `solver.max_iter`, `solver.ims_per_batch`,
@@ -33,6 +34,10 @@ public struct DataConfig: Codable, Equatable, Sendable {
     public var datasets: [DatasetConfig] = []
     /// Where label-space files (text embeddings) are looked up by dataset name.
     public var labelspaces = "labelspaces"
+    /// How the datasets' classes form the unified classifier: `concatenated` (ScaleDet: every
+    /// dataset's classes, a shared name twice) or `merged` (a name shared by several datasets
+    /// is one class). See `UnifiedLabelSpace`.
+    public var labelSpace = UnifiedLabelSpace.Form.concatenated
     /// Batches prepared ahead by the loader.
     public var prefetch = 2
     /// A training sample that does not decode or breaks the format: `stop` the run naming it
@@ -44,7 +49,7 @@ public struct DataConfig: Codable, Equatable, Sendable {
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case root, datasets, labelspaces, prefetch, onBadSample = "on_bad_sample", maxBadFraction = "max_bad_fraction"
+        case root, datasets, labelspaces, labelSpace = "label_space", prefetch, onBadSample = "on_bad_sample", maxBadFraction = "max_bad_fraction"
     }
 }
 
@@ -131,10 +136,18 @@ public struct TestConfig: Codable, Equatable, Sendable {
     /// Panoptic inference: a kept query is dropped when less than this share of its mask
     /// survives the overlap with higher-scoring queries (`OVERLAP_THRESHOLD`).
     public var overlapThreshold: Float = 0.8
+    /// Evaluation over the union label space (`train evaluate --label-space union`): another
+    /// dataset's class is reported as the evaluated dataset's most similar class when their
+    /// text embeddings' cosine reaches this; 1: only classes of the same name.
+    public var unionSimilarity: Float = 1
+    /// The score from which `train evaluate --dump` and `train predict` draw an instance or a
+    /// detection in their overlay pictures.
+    public var overlayThreshold: Float = 0.5
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case evalPeriod = "eval_period", maxImages = "max_images"
         case objectMaskThreshold = "object_mask_threshold", overlapThreshold = "overlap_threshold"
+        case unionSimilarity = "union_similarity", overlayThreshold = "overlay_threshold"
     }
 }
 

@@ -51,7 +51,7 @@ public struct TrainingData {
         self.sources = sources
         self.validation = splits
         self.notes = notes
-        labelSpace = UnifiedLabelSpace(datasets: parts, dim: dim)
+        labelSpace = UnifiedLabelSpace(datasets: parts, dim: dim, form: config.data.labelSpace)
     }
 
     /// The class text embeddings of a dataset: from its shards when they carry them at the

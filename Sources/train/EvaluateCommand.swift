@@ -28,10 +28,7 @@ struct Evaluate: ParsableCommand {
         var rng = SeededRNG(seed: config.seed)
         let model = M2FModel(config.model, rng: &rng)
         try model.loadWeights(checkpoint)
-        var inference = InferenceOptions()
-        inference.labelSpace = labelSpace
-        inference.objectMaskThreshold = config.test.objectMaskThreshold
-        inference.overlapThreshold = config.test.overlapThreshold
+        let inference = InferenceOptions(config.test, labelSpace: labelSpace)
         // Under `mpirun`, every process predicts a share of the images and the first scores them.
         let communicator = processCommunicator()
         let report = try ModelEvaluation.run(model: model, data: data, options: inference, maxImages: maxImages, dump: dump,

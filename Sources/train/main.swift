@@ -12,7 +12,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train and evaluate universal segmentation models on several datasets at once.",
-        subcommands: [Fit.self, Evaluate.self, Demo.self, Synth.self, Prepare.self, Shards.self, MakeLabelSpace.self, Forward.self, Score.self, Match.self, Bench.self],
+        subcommands: [Fit.self, Evaluate.self, Predict.self, Demo.self, Synth.self, Prepare.self, Shards.self, MakeLabelSpace.self, Forward.self, Score.self, Match.self, Bench.self],
         defaultSubcommand: Fit.self)
 }
 

@@ -116,6 +116,7 @@ final class ConfigLoaderTests: XCTestCase {
                 case let s as String where key == "solver.schedule": changed = s == "poly" ? "step" : "poly"
                 case let s as String where key == "loss.image_label_rule": changed = s == "max_size" ? "max_score" : "max_size"
                 case let s as String where key == "data.on_bad_sample": changed = s == "stop" ? "skip" : "stop"
+                case let s as String where key == "data.label_space": changed = s == "merged" ? "concatenated" : "merged"
                 case is String: changed = "x\(checked)"
                 default: continue     // lists
                 }

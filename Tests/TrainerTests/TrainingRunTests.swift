@@ -200,7 +200,14 @@ final class TrainingRunTests: XCTestCase {
         }
         run.hooks[1] = FailingEvaluation()
         XCTAssertThrowsError(try run.run(log: { _ in }))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: (config.outputDir as NSString).appendingPathComponent("model_final.h5")))
+        let final = (config.outputDir as NSString).appendingPathComponent("model_final.h5")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: final))
+        // The checkpoint carries the label space (for `train predict`), in either form.
+        let stored = try XCTUnwrap(try Checkpoint.labelSpace(in: final))
+        XCTAssertEqual(stored.datasets, run.data.labelSpace.datasets)
+        XCTAssertEqual(stored.embeddings.data, run.data.labelSpace.embeddings.data)
+        XCTAssertEqual(stored.form, .concatenated)
+        XCTAssertEqual(try Checkpoint.labelSpace(in: final, form: .merged)?.count, run.data.labelSpace.count - 6)
     }
 
     /// A folder that holds another run is refused (its metrics would mix), unless the run
