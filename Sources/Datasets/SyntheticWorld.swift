@@ -38,6 +38,18 @@ public enum SyntheticWorld {
         ]),
     ]
 
+    /// Which world: how the objects are coloured.
+    public enum World: String, CaseIterable, Sendable {
+        /// Each thing class has a typical hue (the default; version 2).
+        case hues
+        /// Random hues: the class is the shape alone (world 1's rule, where the reference recipe
+        /// learned no things on a CPU budget; version 1 of this world).
+        case shapes
+
+        /// Changes whenever the same seed would render different scenes.
+        public var version: Int { self == .hues ? 2 : 1 }
+    }
+
     public enum Scale: String, CaseIterable, Sendable {
         /// Seconds to build, for tests: 64x64 images, 24 train and 8 validation per dataset.
         case small
@@ -63,7 +75,7 @@ public enum SyntheticWorld {
 
     /// Renders scene `index` of a dataset's split from `seed`: the same arguments always give
     /// the same scene.
-    public static func scene(size: Int, seed: UInt64) -> Scene {
+    public static func scene(size: Int, seed: UInt64, world: World = .hues) -> Scene {
         var rng = SplitMix(seed)
         // Stuff: a horizon splits sky (or a wall) above and a ground below; sometimes a second ground.
         let top: Stuff = rng.uniform() < 0.7 ? .sky : .wall
@@ -98,7 +110,9 @@ public enum SyntheticWorld {
             // k/7 of the circle ± 0.04, saturation and brightness vary freely. (With random
             // colours, the class being the shape alone, m2f-tiny learned no things in 3 epochs;
             // docs/results.md.)
-            let hue = Double(Shape.allCases.firstIndex(of: shape)!) / Double(Shape.allCases.count) + 0.08 * (rng.uniform() - 0.5)
+            // In the shapes world the hue is random (the same draw, so the same layouts).
+            let draw = rng.uniform()
+            let hue = world == .shapes ? draw : Double(Shape.allCases.firstIndex(of: shape)!) / Double(Shape.allCases.count) + 0.08 * (draw - 0.5)
             let color = hsvToRGB(hue, 0.5 + 0.45 * rng.uniform(), 0.55 + 0.4 * rng.uniform()).map { Float($0) }
             let index = shapes.count
             var covered = 0
@@ -243,28 +257,31 @@ public enum SyntheticWorld {
     /// in parallel; nil where the scene shows none of the dataset's classes. The first failure in
     /// scene order is thrown.
     static func renderBlock(_ spec: DatasetSpec, dataset d: Int, split: String, first: Int, count: Int,
-                            seed: UInt64, size: Int) throws -> [ShardSample?] {
+                            seed: UInt64, size: Int, world: World) throws -> [ShardSample?] {
         try Parallel.map(count) { j -> ShardSample? in
             let index = first + j
             // Disjoint scene seeds per dataset and split: the datasets show different images.
             let sceneSeed = seed &* 1_000_003 &+ UInt64(d) &* 7_919 &+ (split == "train" ? 0 : 1 << 40) &+ UInt64(index)
-            let scene = Self.scene(size: size, seed: sceneSeed)
+            let scene = Self.scene(size: size, seed: sceneSeed, world: world)
             guard var sample = Self.sample(spec, scene, sourceID: Int64(index + 1)) else { return nil }
             sample.image = try pngBytes(scene)
             return sample
         }
     }
 
-    /// The world's version: changes whenever the same seed would render different scenes
-    /// (2: class-typical hues of the objects).
-    public static let version = 2
+    /// The default world's version (`World.hues.version`).
+    public static let version = World.hues.version
 
-    /// The stamp `write` leaves in its folder: the world's version, seed and scale.
-    public static func stamp(seed: UInt64, scale: Scale) -> String { "{\"version\": \(version), \"seed\": \(seed), \"scale\": \"\(scale.rawValue)\"}\n" }
+    /// The stamp `write` leaves in its folder: the world's version, seed and scale (and its name,
+    /// for any world but the default).
+    public static func stamp(seed: UInt64, scale: Scale, world: World = .hues) -> String {
+        let name = world == .hues ? "" : ", \"world\": \"\(world.rawValue)\""
+        return "{\"version\": \(world.version)\(name), \"seed\": \(seed), \"scale\": \"\(scale.rawValue)\"}\n"
+    }
 
     /// Whether `folder` already holds this world with `seed` and `scale` (its stamp matches).
-    public static func isWritten(in folder: String, seed: UInt64, scale: Scale) -> Bool {
-        (try? String(contentsOfFile: (folder as NSString).appendingPathComponent("world.json"), encoding: .utf8)) == stamp(seed: seed, scale: scale)
+    public static func isWritten(in folder: String, seed: UInt64, scale: Scale, world: World = .hues) -> Bool {
+        (try? String(contentsOfFile: (folder as NSString).appendingPathComponent("world.json"), encoding: .utf8)) == stamp(seed: seed, scale: scale, world: world)
     }
 
     /// Writes every dataset's train and validation shards under `folder` (one folder per
@@ -272,7 +289,7 @@ public enum SyntheticWorld {
     /// folder is made anew (`AtomicFile.replaceFolder`).
     /// Returns the number of samples written per dataset and split.
     @discardableResult
-    public static func write(to folder: String, seed: UInt64, scale: Scale, samplesPerShard: Int = 500,
+    public static func write(to folder: String, seed: UInt64, scale: Scale, world: World = .hues, samplesPerShard: Int = 500,
                              embeddings: [String: (dim: Int, values: [Float])] = [:],
                              progress: (String) -> Void = { _ in }) throws -> [String: (train: Int, val: Int)] {
         var written: [String: (train: Int, val: Int)] = [:]
@@ -295,7 +312,7 @@ public enum SyntheticWorld {
                     if next == block.count {
                         // Scenes render in parallel blocks and are taken in index order: the
                         // same shards as one scene after another.
-                        block = try renderBlock(spec, dataset: d, split: split, first: index, count: 64, seed: seed, size: scale.size)
+                        block = try renderBlock(spec, dataset: d, split: split, first: index, count: 64, seed: seed, size: scale.size, world: world)
                         next = 0
                     }
                     let rendered = block[next]
@@ -316,7 +333,7 @@ public enum SyntheticWorld {
             written[spec.name] = counts
         }
         // The stamp last (write then rename): present only when every shard is.
-        try AtomicFile.write(stamp(seed: seed, scale: scale), to: stampPath)
+        try AtomicFile.write(stamp(seed: seed, scale: scale, world: world), to: stampPath)
         }
         return written
     }

@@ -30,6 +30,18 @@ public struct LossConfig: Equatable, Codable, Sendable {
     public var useFocal: Bool = false
     public var focalAlpha: Float = 0.25
     public var focalGamma: Float = 2
+    /// MP-Former's mask-piloted training for batches with masks (`PilotedQueries`): groups of
+    /// piloted queries per image, the noise of their ground-truth attention masks (point,
+    /// shift, scale), the share of their classes replaced by a random class of the dataset,
+    /// and the decoder layers piloted (empty: all). Defaults as MP-Former's published run: one
+    /// group, no mask noise, label noise 0.2, every layer.
+    public var maskPiloting: Bool = false
+    public var pilotingGroups: Int = 1
+    public var pilotingPointNoise: Float = 0
+    public var pilotingShiftNoise: Float = 0
+    public var pilotingScaleNoise: Float = 0
+    public var pilotingLabelNoise: Float = 0.2
+    public var pilotingLayers: [Int] = []
 
     public init() {}
 
@@ -39,6 +51,9 @@ public struct LossConfig: Equatable, Codable, Sendable {
         case scaleDetHardWeight = "scaledet_hard_weight", scaleDetSoftWeight = "scaledet_soft_weight", temperature, points
         case oversampleRatio = "oversample_ratio", importanceSampleRatio = "importance_sample_ratio", densePoints = "dense_points"
         case useFocal = "focal", focalAlpha = "focal_alpha", focalGamma = "focal_gamma"
+        case maskPiloting = "mask_piloting", pilotingGroups = "piloting_groups", pilotingPointNoise = "piloting_point_noise"
+        case pilotingShiftNoise = "piloting_shift_noise", pilotingScaleNoise = "piloting_scale_noise"
+        case pilotingLabelNoise = "piloting_label_noise", pilotingLayers = "piloting_layers"
     }
 }
 

@@ -8,6 +8,10 @@ public struct Assignment: Equatable {
     public var rows: [Int]
     public var cols: [Int]
     public var totalCost: Double
+
+    public init(rows: [Int], cols: [Int], totalCost: Double) {
+        (self.rows, self.cols, self.totalCost) = (rows, cols, totalCost)
+    }
 }
 
 public enum AssignmentError: Error, CustomStringConvertible, Equatable {

@@ -34,4 +34,12 @@ public final class M2FModel: Module {
         let features = backbone(normalize(images))
         return predictor(pixelDecoder(features), classEmbeddings: classEmbeddings, attentionMasks: attentionMasks)
     }
+
+    /// The same with mask-piloted queries beside the learnable ones (training only): the
+    /// learnable queries' prediction sets and the piloted queries'.
+    public func forward(_ images: Tensor, classEmbeddings: Tensor, piloted: PilotedQueries?)
+        -> (predictions: [TransformerDecoder.Prediction], piloted: [TransformerDecoder.Prediction]) {
+        let features = backbone(normalize(images))
+        return predictor.forward(pixelDecoder(features), classEmbeddings: classEmbeddings, piloted: piloted)
+    }
 }

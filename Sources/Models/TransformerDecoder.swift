@@ -24,12 +24,13 @@ final class DecoderLayer: Module {
     }
 
     /// `tgt` `[B, Q, d]`, `memory` `[B, HW, d]` (level embedding included), `pos` `[1, HW, d]`,
-    /// `queryPos` `[1, Q, d]`, `blocked` `[B, Q, HW]`.
-    func callAsFunction(_ tgt: Tensor, memory: Tensor, pos: Tensor, queryPos: Tensor, blocked: BoolMask) -> Tensor {
+    /// `queryPos` `[1, Q, d]`, `blocked` `[B, Q, HW]`, `selfBlocked` `[B, Q, Q]` (mask piloting).
+    func callAsFunction(_ tgt: Tensor, memory: Tensor, pos: Tensor, queryPos: Tensor, blocked: BoolMask,
+                        selfBlocked: BoolMask? = nil) -> Tensor {
         let q = tgt + queryPos
         var out = norm1(tgt + crossAttn(query: q, key: memory + pos, value: memory, blocked: blocked))
         let q2 = out + queryPos
-        out = norm2(out + selfAttn(query: q2, key: q2, value: out))
+        out = norm2(out + selfAttn(query: q2, key: q2, value: out, blocked: selfBlocked))
         return norm3(out + linear2(linear1(out).relu()))
     }
 }
@@ -77,7 +78,15 @@ public final class TransformerDecoder: Module {
     /// (`[B, Q, HW_level]`, true = blocked): for parity tests at the threshold's edge.
     public func callAsFunction(_ pixel: PixelDecoder.Output, classEmbeddings: Tensor,
                                attentionMasks: [BoolMask]? = nil) -> [Prediction] {
-        let c = config, b = pixel.maskFeatures.shape[0], d = c.hidden
+        forward(pixel, classEmbeddings: classEmbeddings, attentionMasks: attentionMasks, piloted: nil).predictions
+    }
+
+    /// The same, with `piloted` queries beside the learnable ones (training with mask piloting):
+    /// the learnable queries' prediction sets and the piloted queries' (`[B, P, ...]`, slot
+    /// order of `PilotedQueries`), one per set.
+    public func forward(_ pixel: PixelDecoder.Output, classEmbeddings: Tensor, attentionMasks: [BoolMask]? = nil,
+                        piloted: PilotedQueries?) -> (predictions: [Prediction], piloted: [Prediction]) {
+        let c = config, b = pixel.maskFeatures.shape[0], d = c.hidden, q = c.queries
         var memories: [Tensor] = [], positions: [Tensor] = [], sizes: [(Int, Int)] = []
         for (l, x) in pixel.multiScale.enumerated() {
             let (h, w) = (x.shape[2], x.shape[3])
@@ -86,23 +95,53 @@ public final class TransformerDecoder: Module {
             positions.append(Tensor(shape: [d, h * w], data: sinePositionEncoding(height: h, width: w, features: d / 2))
                 .transpose(0, 1).reshape([1, h * w, d]))
         }
-        let queryPos = queryEmbed.weight.reshape([1, c.queries, d])
-        var output = queryFeat.weight.reshape([1, c.queries, d]).expand(to: [b, c.queries, d])
+        var queryPos = queryEmbed.weight.reshape([1, q, d])
+        var output = queryFeat.weight.reshape([1, q, d]).expand(to: [b, q, d])
         let classes = normalizeRows(classEmbeddings)
         let background = normalizeRows(backgroundEmbed.reshape([1, c.embeddingDim]))
         let classifier = Tensor.concat([classes, background], axis: 0)           // [K+1, D]
+
+        // Piloted queries after the learnable ones: content from their class's text embedding
+        // through the classifier's projection (transposed), no positional embedding.
+        var selfBlocked: BoolMask? = nil, pilotMasks: [BoolMask] = []
+        let p = piloted?.count ?? 0
+        if let piloted {
+            let content = Tensor.matmul(normalizeRows(piloted.classEmbeddings), classProj.weight).reshape([b, p, d])
+            output = Tensor.concat([output, content], axis: 1)
+            queryPos = Tensor.concat([queryPos, Tensor.zeros([1, p, d])], axis: 1)
+            selfBlocked = piloted.selfAttentionBlocked(queries: q)
+            pilotMasks = sizes.enumerated().map { piloted.crossAttentionBlocked(height: $1.0, width: $1.1, level: $0) }
+        }
 
         var predictions: [Prediction] = []
         var (prediction, mask) = heads(output, pixel.maskFeatures, classifier, target: sizes[0])
         predictions.append(prediction)
         for (i, layer) in layers.items.enumerated() {
             let level = i % sizes.count
-            let blocked = attentionMasks?[i] ?? mask
-            output = layer(output, memory: memories[level], pos: positions[level], queryPos: queryPos, blocked: blocked)
+            var blocked = attentionMasks?[i] ?? mask
+            if let piloted, piloted.isPiloted(layer: i) {
+                blocked = Self.replacingRows(of: blocked, from: q, with: pilotMasks[level])
+            }
+            output = layer(output, memory: memories[level], pos: positions[level], queryPos: queryPos, blocked: blocked,
+                           selfBlocked: selfBlocked)
             (prediction, mask) = heads(output, pixel.maskFeatures, classifier, target: sizes[(i + 1) % sizes.count])
             predictions.append(prediction)
         }
-        return predictions
+        guard p > 0 else { return (predictions, []) }
+        func part(_ x: Tensor, _ range: Range<Int>) -> Tensor { x.slice(axis: 1, range) }
+        return (predictions.map { Prediction(logits: part($0.logits, 0..<q), masks: part($0.masks, 0..<q), cosines: part($0.cosines, 0..<q)) },
+                predictions.map { Prediction(logits: part($0.logits, q..<(q + p)), masks: part($0.masks, q..<(q + p)), cosines: part($0.cosines, q..<(q + p))) })
+    }
+
+    /// `mask` `[B, N, HW]` with rows `from...` of each image replaced by `rows` `[B, N - from, HW]`.
+    static func replacingRows(of mask: BoolMask, from start: Int, with rows: BoolMask) -> BoolMask {
+        let (b, n, hw) = (mask.shape[0], mask.shape[1], mask.shape[2])
+        precondition(rows.shape == [b, n - start, hw], "replacingRows: \(rows.shape) for rows \(start)..<\(n) of \(mask.shape)")
+        var values = mask.values
+        for i in 0..<b {
+            values.replaceSubrange(((i * n + start) * hw)..<((i + 1) * n * hw), with: rows.values[(i * (n - start) * hw)..<((i + 1) * (n - start) * hw)])
+        }
+        return BoolMask(shape: mask.shape, values: values)
     }
 
     /// The prediction heads on `output`, and the attention mask for the next layer (mask logits

@@ -202,6 +202,17 @@ public enum ConfigLoader {
         if l.oversampleRatio < 1 { throw fail("loss.oversample_ratio", "must be >= 1") }
         if !(0...1).contains(l.importanceSampleRatio) { throw fail("loss.importance_sample_ratio", "must be in [0, 1]") }
         if !(l.temperature > 0) { throw fail("loss.temperature", "must be positive") }
+        if l.pilotingGroups < 1 { throw fail("loss.piloting_groups", "must be >= 1") }
+        try atMost("loss.piloting_groups", l.pilotingGroups, 32)
+        for (name, v) in [("piloting_point_noise", l.pilotingPointNoise), ("piloting_shift_noise", l.pilotingShiftNoise),
+                          ("piloting_scale_noise", l.pilotingScaleNoise), ("piloting_label_noise", l.pilotingLabelNoise)] where !(0...1).contains(v) {
+            throw fail("loss.\(name)", "must be in [0, 1]")
+        }
+        if let bad = l.pilotingLayers.first(where: { !(0..<c.model.decoderLayers).contains($0) }) {
+            throw fail("loss.piloting_layers", "layer \(bad) is not one of the model's decoder layers 0..<\(c.model.decoderLayers)")
+        }
+        if !(0...1).contains(c.test.unionSimilarity) { throw fail("test.union_similarity", "must be in [0, 1] (1: same names only)") }
+        if !(0...1).contains(c.test.overlayThreshold) { throw fail("test.overlay_threshold", "must be in [0, 1]") }
         if c.test.evalPeriod < 0 { throw fail("test.eval_period", "must be >= 0") }
         if c.test.maxImages < 0 { throw fail("test.max_images", "must be >= 0 (0: all)") }
         try atMost("solver.ims_per_batch", s.imsPerBatch, 1024)

@@ -75,7 +75,14 @@ public final class TrainStep {
     public func forwardAndLosses(_ batch: TrainingBatch, attentionMasks: [BoolMask]? = nil) throws -> Output {
         clock.start()
         if profileOps { OpProfile.phase = .forward }
-        let predictions = model(batch.images, classEmbeddings: labelSpace.embeddings, attentionMasks: attentionMasks)
+        let stepSeed = seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(batch.iteration)
+        let piloted = try pilotedQueries(batch, stepSeed: stepSeed)
+        let (predictions, pilotedPredictions): ([TransformerDecoder.Prediction], [TransformerDecoder.Prediction])
+        if attentionMasks == nil {
+            (predictions, pilotedPredictions) = model.forward(batch.images, classEmbeddings: labelSpace.embeddings, piloted: piloted)
+        } else {
+            (predictions, pilotedPredictions) = (model(batch.images, classEmbeddings: labelSpace.embeddings, attentionMasks: attentionMasks), [])
+        }
         OpProfile.phase = nil
         clock.lap(.forward)
         let targets = batch.targets, b = batch.images.shape[0], q = predictions[0].logits.shape[1]
@@ -84,7 +91,6 @@ public final class TrainStep {
         var counts = [Double(local.images), Double(targets.images.reduce(0) { $0 + $1.classes.count }), Double(local.matched)]
         communicator.allReduceSum(&counts)
         let normalizers = LossNormalizers(images: Int(counts[0]), queries: q, targets: Float(max(1, counts[1])), matched: Int(counts[2]))
-        let stepSeed = seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(batch.iteration)
         var byName: [String: Double] = [:], names: [String] = [], total: Tensor? = nil
         var perSet: [(losses: [(name: String, value: Tensor)], assignments: [Assignment])] = []
         for (s, p) in predictions.enumerated() {
@@ -108,6 +114,35 @@ public final class TrainStep {
             }
             perSet.append((losses, assignments))
         }
+        // Mask piloting: each piloted prediction set against its segments, matched by construction.
+        if let piloted {
+            let groups = piloted.settings.groups
+            let pilotedNormalizers = LossNormalizers(images: normalizers.images, queries: piloted.count,
+                                                     targets: Float(groups) * Float(max(1, counts[1])), matched: groups * Int(counts[1]))
+            let assignments = (0..<b).map { i in
+                let slots = (0..<piloted.count).filter { piloted.segment(image: i, slot: $0) != nil }
+                return Assignment(rows: slots, cols: slots.map { piloted.segment(image: i, slot: $0)! }, totalCost: 0)
+            }
+            for (s, p) in pilotedPredictions.enumerated() {
+                let set = PredictionSet(logits: labelSpace.restrict(p.logits, to: batch.dataset), masks: p.masks, unifiedCosines: p.cosines)
+                var rngs = (0..<b).map { i in
+                    SeededRNG(seed: stepSeed ^ (UInt64(s + 1) &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(batch.firstSlot + i) &* 0xBF58_476D_1CE4_E5B9))
+                }
+                let losses: [(name: String, value: Tensor)]
+                do {
+                    losses = try criterion.losses(set, targets, assignments: assignments, normalizers: pilotedNormalizers, rngs: &rngs)
+                        .map { ($0.name + "_piloted", $0.value) }
+                } catch let error as HungarianMatcher.MatchError {
+                    throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)", "\(error)")
+                }
+                for (name, value) in losses {
+                    if byName[name] == nil { names.append(name) }
+                    byName[name, default: 0] += Double(value.item)
+                    total = total.map { $0 + value } ?? value
+                }
+            }
+            clock.lap(.losses)
+        }
         // The whole batch's losses (the processes' shares add up), checked everywhere alike.
         var values = names.map { byName[$0]! } + [Double(total!.item)]
         communicator.allReduceSum(&values)
@@ -119,6 +154,46 @@ public final class TrainStep {
             byName[name] = value
         }
         return Output(predictions: predictions, byName: byName, total: total!, totalLoss: totalLoss, perSet: perSet)
+    }
+
+    /// The batch's piloted queries (`loss.mask_piloting`, batches with masks only): per image
+    /// and group a slot per segment (as many slots as the most segments of an image in the
+    /// whole batch, so every process builds the same shapes), the segment's class embedding
+    /// (a random class of the dataset instead, at the label-noise rate) and its mask.
+    func pilotedQueries(_ batch: TrainingBatch, stepSeed: UInt64) throws -> PilotedQueries? {
+        let loss = criterion.config, targets = batch.targets
+        guard loss.maskPiloting, targets.supervision == .masks else { return nil }
+        var most = [Double(targets.images.map(\.classes.count).max() ?? 0)]
+        communicator.allReduceMax(&most)
+        let perGroup = Int(most[0]), b = targets.images.count
+        guard perGroup > 0 else { return nil }
+        let (h, w) = (batch.images.shape[2], batch.images.shape[3])
+        var settings = PilotedQueries.Settings()
+        settings.groups = loss.pilotingGroups
+        (settings.pointNoise, settings.shiftNoise, settings.scaleNoise) = (loss.pilotingPointNoise, loss.pilotingShiftNoise, loss.pilotingScaleNoise)
+        settings.layers = loss.pilotingLayers
+        let space = labelSpace, part = space.datasets[batch.dataset], dim = space.embeddings.shape[1], rows = space.embeddings.data
+        let p = settings.groups * perGroup
+        var embeddings = [Float](repeating: 0, count: b * p * dim), masks: [[[UInt8]]] = [], seeds: [UInt64] = []
+        for (i, image) in targets.images.enumerated() {
+            let imageSeed = stepSeed ^ 0x5851_F42D_4C95_7F2D ^ (UInt64(batch.firstSlot + i) &* 0xBF58_476D_1CE4_E5B9)
+            var rng = SeededRNG(seed: imageSeed)
+            seeds.append(imageSeed)
+            guard let m = image.masks, m.rank == 3, m.shape[0] == image.classes.count, m.shape[1] == h, m.shape[2] == w else {
+                throw InputError("iteration \(batch.iteration), dataset \(part.name)", "mask piloting needs target masks at the input's \(h)x\(w)")
+            }
+            let values = m.data
+            masks.append((0..<image.classes.count).map { t in values[(t * h * w)..<((t + 1) * h * w)].map { $0 >= 0.5 ? 1 : 0 } })
+            for g in 0..<settings.groups {
+                for (t, c) in image.classes.enumerated() {
+                    let shown = rng.nextUniform() < loss.pilotingLabelNoise ? rng.nextInt(below: part.classNames.count) : c
+                    let column = part.columns[shown], slot = (i * p + g * perGroup + t) * dim
+                    embeddings.replaceSubrange(slot..<(slot + dim), with: rows[(column * dim)..<((column + 1) * dim)])
+                }
+            }
+        }
+        return PilotedQueries(settings: settings, perGroup: perGroup, segmentCounts: targets.images.map(\.classes.count),
+                              classEmbeddings: Tensor(shape: [b * p, dim], data: embeddings), masks: masks, height: h, width: w, seeds: seeds)
     }
 
     /// Backward from `total`, clipping, the learning rate of `iteration`, the optimiser step.

@@ -10,6 +10,8 @@ struct Synth: ParsableCommand {
     @Option(help: "Output folder (one sub-folder per dataset).") var out = "data/synth"
     @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "small (64 px, 24 + 8 images per dataset: seconds) or full (128 px, 2000 + 200).") var scale = "small"
+    @Option(help: "hues (each thing class has a typical hue) or shapes (random hues: the class is the shape alone).")
+    var world = "hues"
     @Option(help: "Samples per shard file.") var samplesPerShard = 500
     @Option(help: "Folder of label-space files whose text embeddings go into the shards (/classes/embeddings).")
     var labelspaces = "labelspaces"
@@ -18,19 +20,21 @@ struct Synth: ParsableCommand {
 
     func validate() throws {
         guard SyntheticWorld.Scale(rawValue: scale) != nil else { throw ValidationError("--scale must be small or full") }
+        guard SyntheticWorld.World(rawValue: world) != nil else { throw ValidationError("--world must be hues or shapes") }
         guard samplesPerShard > 0 else { throw ValidationError("--samples-per-shard must be positive") }
     }
 
     func run() throws {
-        if keepCurrent, SyntheticWorld.isWritten(in: out, seed: seed, scale: SyntheticWorld.Scale(rawValue: scale)!) {
-            print("\(out) already holds the synthetic world (version \(SyntheticWorld.version), seed \(seed), \(scale))")
+        let world = SyntheticWorld.World(rawValue: self.world)!
+        if keepCurrent, SyntheticWorld.isWritten(in: out, seed: seed, scale: SyntheticWorld.Scale(rawValue: scale)!, world: world) {
+            print("\(out) already holds the synthetic world (\(world.rawValue), version \(world.version), seed \(seed), \(scale))")
             return
         }
         let start = Date()
         let terminal = isatty(STDOUT_FILENO) != 0
         let spaces: [String: LabelSpace]
         spaces = try LabelSpace.synthetic(from: labelspaces)
-        let written = try SyntheticWorld.write(to: out, seed: seed, scale: SyntheticWorld.Scale(rawValue: scale)!,
+        let written = try SyntheticWorld.write(to: out, seed: seed, scale: SyntheticWorld.Scale(rawValue: scale)!, world: world,
                                                samplesPerShard: samplesPerShard,
                                                embeddings: spaces.mapValues { (dim: $0.dim, values: $0.embeddings) }) { message in
             if terminal { print("\r\(message)", terminator: ""); fflush(stdout) }

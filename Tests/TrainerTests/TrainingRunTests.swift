@@ -185,6 +185,28 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(try TrainingData(config, validation: false).notes, [])
     }
 
+    /// Mask piloting (MP-Former) trains: a few iterations on the small world's panoptic data,
+    /// with two groups and every noise on, give finite piloted losses beside the usual ones.
+    func testMaskPilotingTrains() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("piloting-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try tinyConfig(dir)
+        config.data.datasets = Array(config.data.datasets.prefix(1))
+        config.solver.maxIter = 3
+        config.loss.maskPiloting = true
+        config.loss.pilotingGroups = 2
+        (config.loss.pilotingPointNoise, config.loss.pilotingShiftNoise, config.loss.pilotingScaleNoise, config.loss.pilotingLabelNoise) = (0.2, 0.1, 0.1, 0.2)
+        let lines = try TrainingRun(config: config).run(log: { _ in })
+        XCTAssertEqual(lines.count, 3)
+        for line in lines {
+            for name in ["loss_ce_piloted", "loss_mask_piloted", "loss_dice_piloted", "loss_ce", "loss_mask"] {
+                let v = try XCTUnwrap(line.losses[name], name)
+                XCTAssertTrue(v.isFinite && v > 0, "\(name) = \(v)")
+            }
+        }
+    }
+
     /// Hooks run checkpoint, then evaluation, then writers: a failure after the checkpoint (here
     /// a hook in evaluation's place) leaves the final weights on disk.
     func testCheckpointIsWrittenBeforeEvaluation() throws {
