@@ -36,6 +36,10 @@ let package = Package(
         // otherwise run them at -O0.
         .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O2"])]),
 
+        // COCO instance files (ground truth, results) parsed by simdjson (Debian's libsimdjson-dev)
+        // into flat arrays: `train score instances` spent most of its time in Foundation's JSON.
+        .target(name: "CSimdJSON", cxxSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("simdjson")]),
+
         // What every module may use and nothing else does: the seeded RNG, the one parallel map and
         // thread policy, the one atomic file writer, nearest-name suggestions, located errors.
         .target(name: "Core"),
@@ -61,7 +65,7 @@ let package = Package(
 
         // Metrics that agree with the field's reference tools: COCO box/mask mAP, panoptic
         // quality, mIoU; the one evaluator interface (`DatasetEvaluator`), the prediction dump.
-        .target(name: "Evaluation", dependencies: ["COCOMask", "Core", "Images"]),
+        .target(name: "Evaluation", dependencies: ["COCOMask", "Core", "CSimdJSON", "Images"]),
 
         // Image files: PNG through libpng, JPEG through libjpeg-turbo.
         .target(name: "Images", dependencies: ["Core", "CPNG", "CTurboJPEG"]),
@@ -135,5 +139,6 @@ let package = Package(
         // Links and round-trips each image/compression C library the data pipeline will use.
         .testTarget(name: "CLibraryTests", dependencies: ["CZlib", "CPNG", "CTurboJPEG"]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v5],
+    cxxLanguageStandard: .cxx17
 )

@@ -1,75 +1,69 @@
+import COCOMask
+import Core
+import CSimdJSON
 import Dispatch
 import Foundation
-import Core
-import COCOMask
 
-/// Reads a JSON file into Foundation objects, with errors that name the file.
-func readJSON(_ path: String) throws -> Any {
-    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the file") }
-    do {
-        return try JSONSerialization.jsonObject(with: data)
-    } catch {
-        throw InputError(path, "malformed JSON")
+/// A COCO instances file read by simdjson (`Sources/CSimdJSON`): the numbers of every image,
+/// category and annotation (or result), segmentations as pools of values. Errors name the file
+/// and the item, as JSONDecoder's did.
+final class COCOJSONFile {
+    var raw = coco_json()
+    let path: String
+
+    init(_ path: String, results: Bool, withSegmentation: Bool) throws {
+        self.path = path
+        var error = [CChar](repeating: 0, count: 512)
+        let status = coco_json_read(path, results ? 1 : 0, withSegmentation ? 1 : 0, &raw, &error, error.count)
+        guard status == 0 else { throw InputError(path, String(cString: error)) }
     }
-}
 
-func number(_ value: Any?) -> Double? {
-    guard let n = value as? NSNumber else { return nil }
-    return n.doubleValue
-}
+    deinit { coco_json_free(&raw) }
 
-/// A JSON number that is a whole number within ±2^53 (ids), else nil.
-func wholeNumber(_ value: Any?) -> Int? {
-    guard let d = number(value), d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 else { return nil }
-    return Int(d)
-}
+    var objectCount: Int { raw.object_count }
 
-/// Decodes `T` from a JSON file; errors name the file and the item (`annotations[12].bbox`).
-func decodeJSON<T: Decodable>(_ type: T.Type, _ path: String, userInfo: [CodingUserInfoKey: Any] = [:]) throws -> T {
-    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the file") }
-    let decoder = JSONDecoder()
-    decoder.userInfo = userInfo
-    do {
-        return try decoder.decode(T.self, from: data)
-    } catch let DecodingError.dataCorrupted(context) {
-        throw InputError(path, context.codingPath.isEmpty ? "malformed JSON" : "\(codingPathText(context.codingPath)): \(context.debugDescription)")
-    } catch let DecodingError.keyNotFound(key, context) {
-        throw InputError(path, "\(codingPathText(context.codingPath)): no \"\(key.stringValue)\"")
-    } catch let DecodingError.typeMismatch(_, context) {
-        throw InputError(path, "\(codingPathText(context.codingPath)): \(context.debugDescription)")
-    } catch let DecodingError.valueNotFound(_, context) {
-        throw InputError(path, "\(codingPathText(context.codingPath)): \(context.debugDescription)")
-    } catch {
-        throw InputError(path, "malformed JSON")
-    }
-}
-
-/// An integer field of a JSON file (ids, sizes): read as a number and checked to be a whole
-/// number within ±2^53, so that `1e300` or `1.5` is an error naming the field rather than a
-/// crash or a silently different id.
-struct WholeNumber: Decodable {
-    let value: Int
-    init(from decoder: Decoder) throws {
-        let d = try decoder.singleValueContainer().decode(Double.self)
-        guard d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(d) is not a whole number within ±2^53"))
+    /// A whole-number field, or the error JSONDecoder gave for `WholeNumber`.
+    static func whole(_ value: Double, _ item: String, _ field: String, file: String) throws -> Int {
+        guard !value.isNaN else { throw InputError(file, "\(item): no \"\(field)\"") }
+        guard value.isFinite, value == value.rounded(), abs(value) <= 9_007_199_254_740_992 else {
+            throw InputError(file, "\(item).\(field): \(value) is not a whole number within ±2^53")
         }
-        value = Int(d)
+        return Int(value)
+    }
+
+    /// The bbox of object `i` when it is a list, else nil (absent).
+    func bbox(_ i: Int) -> [Double]? {
+        let n = Int(raw.bbox_length[i])
+        return n < 0 ? nil : (0..<min(n, 4)).map { raw.bbox[4 * i + $0] } + [Double](repeating: .nan, count: max(0, n - 4))
+    }
+
+    /// The segmentation of object `i` (nil: absent or not read).
+    func segmentation(_ i: Int, item: String) throws -> COCOSegmentation? {
+        switch Int(raw.segmentation_kind[i]) {
+        case COCO_SEG_POLYGONS:
+            var start = raw.values_first[i], out: [[Double]] = []
+            for k in 0..<raw.polygon_count[i] {
+                let end = raw.polygon_ends[raw.polygon_first[i] + k]
+                out.append(Array(UnsafeBufferPointer(start: raw.values + start, count: end - start)))
+                start = end
+            }
+            return .polygons(out)
+        case COCO_SEG_COMPRESSED, COCO_SEG_UNCOMPRESSED:
+            let (h, w) = (raw.segmentation_size[2 * i], raw.segmentation_size[2 * i + 1])
+            guard [h, w].allSatisfy({ $0.isFinite && $0 >= 1 && $0 <= Double(COCOLimits.maxSide) && $0 == $0.rounded() }) else {
+                throw InputError(path, "\(item).segmentation.size: size must be [height, width], whole numbers from 1 to \(COCOLimits.maxSide)")
+            }
+            if Int(raw.segmentation_kind[i]) == COCO_SEG_COMPRESSED {
+                let bytes = UnsafeRawBufferPointer(start: raw.chars + raw.string_first[i], count: raw.string_end[i] - raw.string_first[i])
+                return .compressed(height: Int(h), width: Int(w), counts: String(decoding: bytes, as: UTF8.self))
+            }
+            let counts = Array(UnsafeBufferPointer(start: raw.values + raw.values_first[i], count: raw.values_end[i] - raw.values_first[i]))
+            return .uncompressed(height: Int(h), width: Int(w), counts: counts)
+        default:
+            return nil
+        }
     }
 }
-
-/// `annotations[3].bbox` from a decoding path.
-func codingPathText(_ path: [CodingKey]) -> String {
-    var text = ""
-    for key in path {
-        if let i = key.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
-    }
-    return text.isEmpty ? "top level" : text
-}
-
-
-/// Set in a decoder's user info to skip decoding segmentations (box evaluation).
-let skipSegmentationKey = CodingUserInfoKey(rawValue: "skipSegmentation")!
 
 /// COCO ground truth (instances format): images with their sizes, categories, annotations.
 public struct COCOGroundTruth {
@@ -81,80 +75,55 @@ public struct COCOGroundTruth {
     /// Annotations by image, in file order.
     public var objects: [Int: [InstanceObject]]
 
-    struct File: Decodable {
-        struct ImageEntry: Decodable { let id: WholeNumber; let height: WholeNumber; let width: WholeNumber }
-        struct Category: Decodable { let id: WholeNumber }
-        struct Annotation: Decodable {
-            let id: Int?
-            let image_id: Int
-            let category_id: Int
-            let bbox: [Double]
-            let area: Double
-            let iscrowd: Int?
-            let segmentation: COCOSegmentation?
-
-            private enum Keys: String, CodingKey { case id, image_id, category_id, bbox, area, iscrowd, segmentation }
-            init(from decoder: Decoder) throws {
-                let c = try decoder.container(keyedBy: Keys.self)
-                id = try c.decodeIfPresent(WholeNumber.self, forKey: .id)?.value
-                image_id = try c.decode(WholeNumber.self, forKey: .image_id).value
-                category_id = try c.decode(WholeNumber.self, forKey: .category_id).value
-                bbox = try c.decode([Double].self, forKey: .bbox)
-                area = try c.decode(Double.self, forKey: .area)
-                iscrowd = try c.decodeIfPresent(WholeNumber.self, forKey: .iscrowd)?.value
-                segmentation = decoder.userInfo[skipSegmentationKey] as? Bool == true
-                    ? nil : try c.decodeIfPresent(COCOSegmentation.self, forKey: .segmentation)
-            }
-        }
-        let images: [ImageEntry]
-        let categories: [Category]
-        let annotations: [Annotation]?
-    }
-
     /// Reads `path`; masks are decoded for `segm` evaluation only.
     public init(path: String, withMasks: Bool) throws {
         self.path = path
-        let file = try decodeJSON(File.self, path, userInfo: [skipSegmentationKey: !withMasks])
+        let file = try COCOJSONFile(path, results: false, withSegmentation: withMasks), raw = file.raw
         var byID: [Int: Image] = [:]
-        for (i, image) in file.images.enumerated() {
-            let (h, w) = try COCOLimits.checkSize(height: Double(image.height.value), width: Double(image.width.value), file: path, item: "images[\(i)]")
-            guard byID.updateValue(Image(id: image.id.value, height: h, width: w), forKey: image.id.value) == nil else {
-                throw InputError(path, "images[\(i)]: id \(image.id.value) appears twice")
+        for i in 0..<raw.image_count {
+            let item = "images[\(i)]"
+            let id = try COCOJSONFile.whole(raw.image_id[i], item, "id", file: path)
+            let height = try COCOJSONFile.whole(raw.image_height[i], item, "height", file: path)
+            let width = try COCOJSONFile.whole(raw.image_width[i], item, "width", file: path)
+            let (h, w) = try COCOLimits.checkSize(height: Double(height), width: Double(width), file: path, item: item)
+            guard byID.updateValue(Image(id: id, height: h, width: w), forKey: id) == nil else {
+                throw InputError(path, "\(item): id \(id) appears twice")
             }
         }
         images = byID
         imageIDs = byID.keys.sorted()
-        categoryIDs = file.categories.map(\.id.value).sorted()
+        categoryIDs = try (0..<raw.category_count).map { try COCOJSONFile.whole(raw.category_id[$0], "categories[\($0)]", "id", file: path) }.sorted()
         let known = Set(categoryIDs)
-        let annotations = file.annotations ?? []
-        // Decoding masks (polygon rasterisation above all) is independent per annotation: in
-        // parallel, each result in its slot; the first error in file order is reported.
-        let decoded = try Parallel.map(annotations.count) { i -> Result<(Int, InstanceObject), InputError> in
-            let a = annotations[i]
-            let item = "annotations[\(i)] (id \(a.id.map(String.init) ?? "?"))"
-            guard let image = byID[a.image_id] else {
-                return .failure(InputError(path, "\(item): image_id \(a.image_id) is not among the images"))
-            }
-            guard known.contains(a.category_id) else {
-                return .failure(InputError(path, "\(item): category_id \(a.category_id) is not among the categories"))
-            }
-            guard a.bbox.count == 4, a.bbox.allSatisfy(\.isFinite), a.bbox[2] >= 0, a.bbox[3] >= 0 else {
-                return .failure(InputError(path, "\(item): bbox must be [x, y, w, h], finite, w and h >= 0"))
-            }
-            guard a.area.isFinite, a.area >= 0 else { return .failure(InputError(path, "\(item): area \(a.area) must be finite and >= 0")) }
-            var mask: RLE? = nil
-            if withMasks {
-                guard let segmentation = a.segmentation else { return .failure(InputError(path, "\(item): no segmentation")) }
-                do {
-                    mask = try rleOf(segmentation, height: image.height, width: image.width, file: path, item: item)
-                } catch let error as InputError {
-                    return .failure(error)
-                } catch {
-                    return .failure(InputError(path, "\(item): \(error)"))
+        // Checking and decoding masks (polygon rasterisation above all) is independent per
+        // annotation: in parallel, each result in its slot; the first error in file order is reported.
+        let decoded = try Parallel.map(file.objectCount) { i -> Result<(Int, InstanceObject), InputError> in
+            do {
+                var item = "annotations[\(i)]"
+                let id = raw.id[i].isNaN ? nil : try COCOJSONFile.whole(raw.id[i], item, "id", file: path)
+                let imageID = try COCOJSONFile.whole(raw.image[i], item, "image_id", file: path)
+                let categoryID = try COCOJSONFile.whole(raw.category[i], item, "category_id", file: path)
+                let iscrowd = raw.iscrowd[i].isNaN ? 0 : try COCOJSONFile.whole(raw.iscrowd[i], item, "iscrowd", file: path)
+                guard let box = file.bbox(i) else { throw InputError(path, "\(item): no \"bbox\"") }
+                guard !raw.area[i].isNaN else { throw InputError(path, "\(item): no \"area\"") }
+                let area = raw.area[i]
+                item += " (id \(id.map(String.init) ?? "?"))"
+                guard let image = byID[imageID] else { throw InputError(path, "\(item): image_id \(imageID) is not among the images") }
+                guard known.contains(categoryID) else { throw InputError(path, "\(item): category_id \(categoryID) is not among the categories") }
+                guard box.count == 4, box.allSatisfy(\.isFinite), box[2] >= 0, box[3] >= 0 else {
+                    throw InputError(path, "\(item): bbox must be [x, y, w, h], finite, w and h >= 0")
                 }
+                guard area.isFinite, area >= 0 else { throw InputError(path, "\(item): area \(area) must be finite and >= 0") }
+                var mask: RLE? = nil
+                if withMasks {
+                    guard let segmentation = try file.segmentation(i, item: item) else { throw InputError(path, "\(item): no segmentation") }
+                    mask = try rleOf(segmentation, height: image.height, width: image.width, file: path, item: item)
+                }
+                return .success((imageID, InstanceObject(categoryID: categoryID, area: area, box: box, mask: mask, isCrowd: iscrowd != 0)))
+            } catch let error as InputError {
+                return .failure(error)
+            } catch {
+                return .failure(InputError(path, "annotations[\(i)]: \(error)"))
             }
-            return .success((a.image_id, InstanceObject(categoryID: a.category_id, area: a.area, box: a.bbox, mask: mask,
-                                                        isCrowd: (a.iscrowd ?? 0) != 0)))
         }
         var objects: [Int: [InstanceObject]] = [:]
         for r in decoded {
@@ -170,40 +139,36 @@ public struct COCOGroundTruth {
 /// file order (`COCO.loadRes`: a detection's area is its mask's area, or the box's w·h).
 public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
                             iouType: InstanceEvaluator.IoUType) throws -> [Int: [InstanceObject]] {
-    struct Entry: Decodable {
-        let image_id: WholeNumber
-        let category_id: WholeNumber
-        let score: Double
-        let bbox: [Double]?
-        let segmentation: COCOSegmentation?
-    }
-    let list = try decodeJSON([Entry].self, path)
+    let file = try COCOJSONFile(path, results: true, withSegmentation: iouType == .segm), raw = file.raw
     let known = Set(gt.categoryIDs)
-    let decoded = try Parallel.map(list.count) { i -> Result<(Int, InstanceObject), InputError> in
-        let e = list[i], item = "result \(i)"
-        let r = (image_id: e.image_id.value, category_id: e.category_id.value, score: e.score, bbox: e.bbox, segmentation: e.segmentation)
-        guard let image = gt.images[r.image_id] else {
-            return .failure(InputError(path, "\(item): image_id \(r.image_id) is not in the ground truth \(gt.path)"))
-        }
-        guard known.contains(r.category_id) else { return .failure(InputError(path, "\(item): unknown category_id \(r.category_id)")) }
-        guard r.score.isFinite else { return .failure(InputError(path, "\(item): score is not finite")) }
-        switch iouType {
-        case .bbox:
-            guard let bbox = r.bbox, bbox.count == 4, bbox.allSatisfy(\.isFinite) else {
-                return .failure(InputError(path, "\(item): bbox must be [x, y, w, h] of finite numbers"))
+    let decoded = try Parallel.map(file.objectCount) { i -> Result<(Int, InstanceObject), InputError> in
+        let item = "result \(i)"
+        do {
+            let imageID = try COCOJSONFile.whole(raw.image[i], "[\(i)]", "image_id", file: path)
+            let categoryID = try COCOJSONFile.whole(raw.category[i], "[\(i)]", "category_id", file: path)
+            guard !raw.score[i].isNaN else { throw InputError(path, "[\(i)]: no \"score\"") }
+            let score = raw.score[i]
+            guard let image = gt.images[imageID] else {
+                throw InputError(path, "\(item): image_id \(imageID) is not in the ground truth \(gt.path)")
             }
-            return .success((r.image_id, InstanceObject(categoryID: r.category_id, area: bbox[2] * bbox[3], box: bbox, score: r.score)))
-        case .segm:
-            guard let segmentation = r.segmentation else { return .failure(InputError(path, "\(item): no segmentation")) }
-            do {
+            guard known.contains(categoryID) else { throw InputError(path, "\(item): unknown category_id \(categoryID)") }
+            guard score.isFinite else { throw InputError(path, "\(item): score is not finite") }
+            switch iouType {
+            case .bbox:
+                guard let bbox = file.bbox(i), bbox.count == 4, bbox.allSatisfy(\.isFinite) else {
+                    throw InputError(path, "\(item): bbox must be [x, y, w, h] of finite numbers")
+                }
+                return .success((imageID, InstanceObject(categoryID: categoryID, area: bbox[2] * bbox[3], box: bbox, score: score)))
+            case .segm:
+                guard let segmentation = try file.segmentation(i, item: item) else { throw InputError(path, "\(item): no segmentation") }
                 let mask = try rleOf(segmentation, height: image.height, width: image.width, file: path, item: item)
-                return .success((r.image_id, InstanceObject(categoryID: r.category_id, area: Double(mask.area), box: mask.boundingBox,
-                                                            mask: mask, score: r.score)))
-            } catch let error as InputError {
-                return .failure(error)
-            } catch {
-                return .failure(InputError(path, "\(item): \(error)"))
+                return .success((imageID, InstanceObject(categoryID: categoryID, area: Double(mask.area), box: mask.boundingBox,
+                                                         mask: mask, score: score)))
             }
+        } catch let error as InputError {
+            return .failure(error)
+        } catch {
+            return .failure(InputError(path, "\(item): \(error)"))
         }
     }
     var out: [Int: [InstanceObject]] = [:]
@@ -213,6 +178,3 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
     }
     return out
 }
-
-
-

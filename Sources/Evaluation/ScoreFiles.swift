@@ -99,3 +99,24 @@ public enum ScoreFiles {
         return (evaluator.summarize(), names.count)
     }
 }
+
+/// Reads a JSON file into Foundation objects, with errors that name the file.
+func readJSON(_ path: String) throws -> Any {
+    guard let data = FileManager.default.contents(atPath: path) else { throw InputError(path, "cannot read the file") }
+    do {
+        return try JSONSerialization.jsonObject(with: data)
+    } catch {
+        throw InputError(path, "malformed JSON")
+    }
+}
+
+func number(_ value: Any?) -> Double? {
+    guard let n = value as? NSNumber else { return nil }
+    return n.doubleValue
+}
+
+/// A JSON number that is a whole number within ±2^53 (ids), else nil.
+func wholeNumber(_ value: Any?) -> Int? {
+    guard let d = number(value), d.isFinite, d == d.rounded(), abs(d) <= 9_007_199_254_740_992 else { return nil }
+    return Int(d)
+}

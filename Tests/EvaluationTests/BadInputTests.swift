@@ -39,6 +39,21 @@ final class BadInputTests: XCTestCase {
         try expectError(#"[{"image_id":1,"category_id":1.5,"score":0.9,"bbox":[0,0,1,1]}]"#, .bbox, "[0].category_id: 1.5 is not a whole number")
     }
 
+    /// Values of the wrong JSON type, read by the simdjson shim, are errors naming the item.
+    func testWrongJSONTypes() throws {
+        try expectError(#"[{"image_id":1,"category_id":1,"score":"high","bbox":[0,0,1,1]}]"#, .bbox, "[0].score: must be a number")
+        try expectError(#"[{"image_id":1,"category_id":1,"score":0.5,"bbox":"0,0,1,1"}]"#, .bbox, "[0].bbox: must be a list of numbers")
+        try expectError(#"[{"image_id":1,"category_id":1,"score":0.5,"bbox":[0,0,1,"1"]}]"#, .bbox, "[0].bbox: must be a list of numbers")
+        try expectError(#"[{"image_id":1,"category_id":1,"score":0.5,"segmentation":7}]"#, .segm, "[0].segmentation: must be polygons or an RLE object")
+        try expectError(#"[{"image_id":1,"category_id":1,"score":0.5,"segmentation":{"size":[10,10],"counts":{}}}]"#, .segm, "[0].segmentation.counts: must be a string")
+        try expectError(#"[{"image_id":1,"category_id":1,"score":0.5,"segmentation":{"size":[10],"counts":"0"}}]"#, .segm, "[0].segmentation.size: must be [height, width]")
+        try expectError(#"[{"image_id":1,"category_id":1,"bbox":[0,0,1,1]}]"#, .bbox, "[0]: no \"score\"")
+        try expectError(#"{"image_id":1}"#, .bbox, "top level: must be a list")
+        try expectError(#"[{"image_id":1,"category_id":1,"score":0.5,"bbox":[0,0,1,1]}"#, .bbox, "malformed JSON")
+        try expectError("[]", .bbox, "top level: no \"categories\"", gt: #"{"images":[]}"#)
+        try expectError("[]", .bbox, "annotations[0]: no \"bbox\"", gt: #"{"images":[{"id":1,"width":10,"height":10}],"categories":[{"id":1}],"annotations":[{"image_id":1,"category_id":1,"area":1}]}"#)
+    }
+
     func testInstanceGroundTruth() throws {
         let huge = #"{"images":[{"id":1,"width":1e300,"height":10}],"categories":[{"id":1}],"annotations":[]}"#
         try expectError("[]", .bbox, "images[0].width: 1e+300 is not a whole number", gt: huge)
