@@ -4,7 +4,7 @@
 # Source it:  . scripts/setup.sh
 set -euo pipefail
 
-packages=(libopenblas-dev libhdf5-dev zlib1g-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin pkg-config python3-venv)
+packages=(libopenblas-dev libhdf5-dev zlib1g-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin libsimdjson-dev pkg-config python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,9 +26,7 @@ struct BenchScore: ParsableCommand {
                                               groundTruth: truth, iouType: type)
             let t1 = DispatchTime.now().uptimeNanoseconds
             var evaluator = InstanceEvaluator(iouType: type, categoryIDs: truth.categoryIDs)
-            for id in truth.imageIDs {
-                evaluator.add(imageID: id, groundTruth: truth.objects[id] ?? [], detections: results[id] ?? [])
-            }
+            evaluator.add(images: truth.imageIDs.map { ($0, truth.objects[$0] ?? [], results[$0] ?? []) })
             let metrics = evaluator.summarize()
             let t2 = DispatchTime.now().uptimeNanoseconds
             let (load, eval) = (Double(t1 - t0) / 1e9, Double(t2 - t1) / 1e9)

@@ -34,7 +34,19 @@ public enum Parallel {
     }
 
     /// `body(i)` for each `i` in `0..<count`, the items in parallel; the results in item order.
-    /// The first error (by item) is rethrown once every item has finished.
+    public static func map<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
+        if count == 0 { return [] }
+        if count == 1 || threads == 1 { return (0..<count).map(body) }
+        var results = [T?](repeating: nil, count: count)
+        results.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: count) { i in base[i] = body(i) }
+        }
+        return results.map { $0! }
+    }
+
+    /// The same for a body that throws: the first error (by item) is rethrown once every item
+    /// has finished.
     public static func map<T>(_ count: Int, _ body: (Int) throws -> T) throws -> [T] {
         if count == 0 { return [] }
         if count == 1 || threads == 1 { return try (0..<count).map(body) }

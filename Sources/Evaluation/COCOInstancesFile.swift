@@ -95,8 +95,8 @@ public struct COCOGroundTruth {
         categoryIDs = try (0..<raw.category_count).map { try COCOJSONFile.whole(raw.category_id[$0], "categories[\($0)]", "id", file: path) }.sorted()
         let known = Set(categoryIDs)
         // Checking and decoding masks (polygon rasterisation above all) is independent per
-        // annotation: in parallel, each result in its slot; the first error in file order is reported.
-        let decoded = try Parallel.map(file.objectCount) { i -> Result<(Int, InstanceObject), InputError> in
+        // annotation: in parallel; the first error in file order is reported.
+        let decoded = try Parallel.map(file.objectCount) { i -> (Int, InstanceObject) in
             do {
                 var item = "annotations[\(i)]"
                 let id = raw.id[i].isNaN ? nil : try COCOJSONFile.whole(raw.id[i], item, "id", file: path)
@@ -118,18 +118,15 @@ public struct COCOGroundTruth {
                     guard let segmentation = try file.segmentation(i, item: item) else { throw InputError(path, "\(item): no segmentation") }
                     mask = try rleOf(segmentation, height: image.height, width: image.width, file: path, item: item)
                 }
-                return .success((imageID, InstanceObject(categoryID: categoryID, area: area, box: box, mask: mask, isCrowd: iscrowd != 0)))
+                return (imageID, InstanceObject(categoryID: categoryID, area: area, box: box, mask: mask, isCrowd: iscrowd != 0))
             } catch let error as InputError {
-                return .failure(error)
+                throw error
             } catch {
-                return .failure(InputError(path, "annotations[\(i)]: \(error)"))
+                throw InputError(path, "annotations[\(i)]: \(error)")
             }
         }
         var objects: [Int: [InstanceObject]] = [:]
-        for r in decoded {
-            let (imageID, object) = try r.get()
-            objects[imageID, default: []].append(object)
-        }
+        for (imageID, object) in decoded { objects[imageID, default: []].append(object) }
         self.objects = objects
     }
 }
@@ -141,7 +138,7 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
                             iouType: InstanceEvaluator.IoUType) throws -> [Int: [InstanceObject]] {
     let file = try COCOJSONFile(path, results: true, withSegmentation: iouType == .segm), raw = file.raw
     let known = Set(gt.categoryIDs)
-    let decoded = try Parallel.map(file.objectCount) { i -> Result<(Int, InstanceObject), InputError> in
+    let decoded = try Parallel.map(file.objectCount) { i -> (Int, InstanceObject) in
         let item = "result \(i)"
         do {
             let imageID = try COCOJSONFile.whole(raw.image[i], "[\(i)]", "image_id", file: path)
@@ -158,23 +155,20 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
                 guard let bbox = file.bbox(i), bbox.count == 4, bbox.allSatisfy(\.isFinite) else {
                     throw InputError(path, "\(item): bbox must be [x, y, w, h] of finite numbers")
                 }
-                return .success((imageID, InstanceObject(categoryID: categoryID, area: bbox[2] * bbox[3], box: bbox, score: score)))
+                return (imageID, InstanceObject(categoryID: categoryID, area: bbox[2] * bbox[3], box: bbox, score: score))
             case .segm:
                 guard let segmentation = try file.segmentation(i, item: item) else { throw InputError(path, "\(item): no segmentation") }
                 let mask = try rleOf(segmentation, height: image.height, width: image.width, file: path, item: item)
-                return .success((imageID, InstanceObject(categoryID: categoryID, area: Double(mask.area), box: mask.boundingBox,
-                                                         mask: mask, score: score)))
+                return (imageID, InstanceObject(categoryID: categoryID, area: Double(mask.area), box: mask.boundingBox,
+                                                mask: mask, score: score))
             }
         } catch let error as InputError {
-            return .failure(error)
+            throw error
         } catch {
-            return .failure(InputError(path, "\(item): \(error)"))
+            throw InputError(path, "\(item): \(error)")
         }
     }
     var out: [Int: [InstanceObject]] = [:]
-    for r in decoded {
-        let (imageID, object) = try r.get()
-        out[imageID, default: []].append(object)
-    }
+    for (imageID, object) in decoded { out[imageID, default: []].append(object) }
     return out
 }

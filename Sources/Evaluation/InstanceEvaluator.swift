@@ -1,4 +1,5 @@
 import COCOMask
+import Core
 /// COCO box and mask mAP, computed as the COCO API (pycocotools' `COCOeval`) computes them:
 /// evaluate per image and category, accumulate, summarise. Streaming: each image is evaluated
 /// when it is added and only what accumulation needs is kept (scores, match flags, ignore
@@ -108,19 +109,34 @@ public struct InstanceEvaluator: Sendable {
     /// results file (it decides the order of equal scores). Objects of categories outside the
     /// evaluated set are left out, as the COCO API does.
     public mutating func add(imageID: Int, groundTruth: [InstanceObject], detections: [InstanceObject]) {
+        append(imageResults(imageID: imageID, groundTruth: groundTruth, detections: detections))
+    }
+
+    /// Adds many images at once, evaluated in parallel (`COCOeval.evaluate` over a whole file).
+    public mutating func add(images: [(imageID: Int, groundTruth: [InstanceObject], detections: [InstanceObject])]) {
+        let evaluated = Parallel.map(images.count) { i in
+            self.imageResults(imageID: images[i].imageID, groundTruth: images[i].groundTruth, detections: images[i].detections)
+        }
+        for e in evaluated { append(e) }
+    }
+
+    private mutating func append(_ perCategory: [(category: Int, perArea: [ImageResult])]) {
+        for (k, perArea) in perCategory { for (a, r) in perArea.enumerated() { results[k][a].append(r) } }
+    }
+
+    /// One image's results: per category present (its index), one per area range.
+    private func imageResults(imageID: Int, groundTruth: [InstanceObject], detections: [InstanceObject]) -> [(category: Int, perArea: [ImageResult])] {
         var gtByCategory: [Int: [InstanceObject]] = [:], dtByCategory: [Int: [InstanceObject]] = [:]
         for g in groundTruth where categoryIndex[g.categoryID] != nil { gtByCategory[g.categoryID, default: []].append(g) }
         for d in detections where categoryIndex[d.categoryID] != nil { dtByCategory[d.categoryID, default: []].append(d) }
-        for category in Set(gtByCategory.keys).union(dtByCategory.keys) {
+        return Set(gtByCategory.keys).union(dtByCategory.keys).sorted().map { category in
             let k = categoryIndex[category]!
             let gts = gtByCategory[category] ?? [], dts = dtByCategory[category] ?? []
             // Detections by score, stable, at most 100 (computeIoU and evaluateImg).
             let order = dts.indices.sorted { dts[$0].score > dts[$1].score || (dts[$0].score == dts[$1].score && $0 < $1) }
             let sortedDts = order.prefix(Self.maxDetections.last!).map { dts[$0] }
             let ious = iouMatrix(sortedDts, gts)
-            for (a, range) in Self.areaRanges.enumerated() {
-                results[k][a].append(evaluate(imageID: imageID, gts: gts, dts: sortedDts, ious: ious, range: range))
-            }
+            return (k, Self.areaRanges.map { evaluate(imageID: imageID, gts: gts, dts: sortedDts, ious: ious, range: $0) })
         }
     }
 
@@ -188,35 +204,48 @@ public struct InstanceEvaluator: Sendable {
         var recall = [Double](repeating: -1, count: t * kCount * aCount * mCount)
         func pIndex(_ ti: Int, _ ri: Int, _ k: Int, _ a: Int, _ m: Int) -> Int { (((ti * r + ri) * kCount + k) * aCount + a) * mCount + m }
         func rIndex(_ ti: Int, _ k: Int, _ a: Int, _ m: Int) -> Int { ((ti * kCount + k) * aCount + a) * mCount + m }
-        for k in 0..<kCount {
-            for a in 0..<aCount {
-                // Images in ascending id order, as the COCO API's sorted image ids.
-                let images = results[k][a].sorted { $0.imageID < $1.imageID }
-                let gtCount = images.reduce(0) { $0 + $1.gtCount }
-                if gtCount == 0 { continue }
-                for (mi, maxDet) in Self.maxDetections.enumerated() {
-                    var scores: [Double] = [], owner: [(Int, Int)] = []
-                    for (i, e) in images.enumerated() {
-                        for d in 0..<min(maxDet, e.scores.count) { scores.append(e.scores[d]); owner.append((i, d)) }
+        // Each (category, area range) is independent: in parallel, each block's precision
+        // [t][r][m] and recall [t][m] scattered into place afterwards.
+        let blocks = Parallel.map(kCount * aCount) { block -> (precision: [Double], recall: [Double])? in
+            let (k, a) = (block / aCount, block % aCount)
+            // Images in ascending id order, as the COCO API's sorted image ids.
+            let images = results[k][a].sorted { $0.imageID < $1.imageID }
+            let gtCount = images.reduce(0) { $0 + $1.gtCount }
+            if gtCount == 0 { return nil }
+            var p = [Double](repeating: -1, count: t * r * mCount), rec = [Double](repeating: -1, count: t * mCount)
+            for (mi, maxDet) in Self.maxDetections.enumerated() {
+                var scores: [Double] = [], owner: [(Int, Int)] = []
+                for (i, e) in images.enumerated() {
+                    for d in 0..<min(maxDet, e.scores.count) { scores.append(e.scores[d]); owner.append((i, d)) }
+                }
+                let order = scores.indices.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
+                for ti in 0..<t {
+                    var (rc, pr) = Self.curve(order: order, owner: owner, images: images, ti: ti, gtCount: gtCount)
+                    let nd = rc.count
+                    rec[ti * mCount + mi] = nd > 0 ? rc[nd - 1] : 0
+                    if nd > 1 { for i in stride(from: nd - 1, to: 0, by: -1) where pr[i] > pr[i - 1] { pr[i - 1] = pr[i] } }
+                    var q = [Double](repeating: 0, count: r)
+                    var start = 0
+                    for (ri, threshold) in Self.recallThresholds.enumerated() {
+                        // searchsorted(rc, threshold, side="left")
+                        var lo = start, hi = nd
+                        while lo < hi { let mid = (lo + hi) / 2; if rc[mid] < threshold { lo = mid + 1 } else { hi = mid } }
+                        start = lo
+                        if lo >= nd { break }
+                        q[ri] = pr[lo]
                     }
-                    let order = scores.indices.sorted { scores[$0] > scores[$1] || (scores[$0] == scores[$1] && $0 < $1) }
-                    for ti in 0..<t {
-                        var (rc, pr) = Self.curve(order: order, owner: owner, images: images, ti: ti, gtCount: gtCount)
-                        let nd = rc.count
-                        recall[rIndex(ti, k, a, mi)] = nd > 0 ? rc[nd - 1] : 0
-                        if nd > 1 { for i in stride(from: nd - 1, to: 0, by: -1) where pr[i] > pr[i - 1] { pr[i - 1] = pr[i] } }
-                        var q = [Double](repeating: 0, count: r)
-                        var start = 0
-                        for (ri, threshold) in Self.recallThresholds.enumerated() {
-                            // searchsorted(rc, threshold, side="left")
-                            var lo = start, hi = nd
-                            while lo < hi { let mid = (lo + hi) / 2; if rc[mid] < threshold { lo = mid + 1 } else { hi = mid } }
-                            start = lo
-                            if lo >= nd { break }
-                            q[ri] = pr[lo]
-                        }
-                        for ri in 0..<r { precision[pIndex(ti, ri, k, a, mi)] = q[ri] }
-                    }
+                    for ri in 0..<r { p[(ti * r + ri) * mCount + mi] = q[ri] }
+                }
+            }
+            return (p, rec)
+        }
+        for (block, values) in blocks.enumerated() {
+            guard let values else { continue }
+            let (k, a) = (block / aCount, block % aCount)
+            for ti in 0..<t {
+                for mi in 0..<mCount {
+                    recall[rIndex(ti, k, a, mi)] = values.recall[ti * mCount + mi]
+                    for ri in 0..<r { precision[pIndex(ti, ri, k, a, mi)] = values.precision[(ti * r + ri) * mCount + mi] }
                 }
             }
         }

@@ -33,9 +33,7 @@ struct ScoreInstances: ParsableCommand {
             let truth = try COCOGroundTruth(path: gt, withMasks: type == .segm)
             let results = try readCOCOResults(pred, groundTruth: truth, iouType: type)
             var evaluator = InstanceEvaluator(iouType: type, categoryIDs: truth.categoryIDs)
-            for id in truth.imageIDs {
-                evaluator.add(imageID: id, groundTruth: truth.objects[id] ?? [], detections: results[id] ?? [])
-            }
+            evaluator.add(images: truth.imageIDs.map { ($0, truth.objects[$0] ?? [], results[$0] ?? []) })
             let metrics = evaluator.summarize()
             for line in metrics.summaryLines { print(line) }
             if let json {

@@ -49,8 +49,8 @@ final class AtomicFileTests: XCTestCase {
 
 final class ParallelTests: XCTestCase {
     func testMapKeepsItemOrderAndRethrowsTheFirstError() throws {
-        XCTAssertEqual(try Parallel.map(100) { $0 * $0 }, (0..<100).map { $0 * $0 })
-        XCTAssertEqual(try Parallel.map(0) { $0 }, [])
+        XCTAssertEqual(Parallel.map(100) { $0 * $0 }, (0..<100).map { $0 * $0 })
+        XCTAssertEqual(Parallel.map(0) { $0 }, [])
         struct Bad: Error, Equatable { let i: Int }
         XCTAssertThrowsError(try Parallel.map(50) { i -> Int in if i % 7 == 3 { throw Bad(i: i) }; return i }) {
             XCTAssertEqual($0 as? Bad, Bad(i: 3))
