@@ -97,15 +97,23 @@ public struct UnifiedLabelSpace {
 
     /// For each unified class, the class of dataset `d` it is reported as when predictions may
     /// take every class: `d`'s own column; another dataset's class of the same name
-    /// (concatenated form: the same embedding in another column); with `minSimilarity` <= 1,
+    /// (concatenated form: the same embedding in another column); one merged with a class of
+    /// `d` (`merges`); with `minSimilarity` <= 1,
     /// else `d`'s class whose text embedding is most similar, if the cosine reaches
     /// `minSimilarity` (a synonym: "sphere" reported as "ball"); else -1 (a foreign class).
-    public func unionMap(to d: Int, minSimilarity: Float = .infinity) -> [Int] {
+    /// `merges`: pairs of columns that stand for one class (learned, `LearnedMerges`): a
+    /// column merged with one of `d`'s is reported as that class.
+    public func unionMap(to d: Int, minSimilarity: Float = .infinity, merges: [(Int, Int)] = []) -> [Int] {
         var own: [String: Int] = [:]
         for (k, name) in datasets[d].classNames.enumerated() where own[Self.mergeKey(name)] == nil { own[Self.mergeKey(name)] = k }
         var map = names.map { own[Self.mergeKey($0)] ?? -1 }
         let columns = datasets[d].columns
         for (k, j) in columns.enumerated() { map[j] = k }
+        let classOfColumn = Dictionary(columns.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        for (x, y) in merges {
+            if map[x] < 0, let k = classOfColumn[y] { map[x] = k }
+            if map[y] < 0, let k = classOfColumn[x] { map[y] = k }
+        }
         guard minSimilarity <= 1 else { return map }
         for j in map.indices where map[j] < 0 {
             let (k, cosine) = columns.enumerated().map { ($0.offset, similarity[j * count + $0.element]) }.max { $0.1 < $1.1 } ?? (-1, -1)

@@ -31,6 +31,8 @@ public struct InferenceOptions: Sendable {
     public var unionSimilarity: Float = 1
     /// Detections scoring above it are drawn in overlay pictures (`test.overlay_threshold`).
     public var overlayThreshold: Float = 0.5
+    /// Union label space: pairs of unified columns that stand for one class (`LearnedMerges`).
+    public var unionMerges: [(Int, Int)] = []
     public init() {}
 
     /// The settings of a config's `test` section.
@@ -102,7 +104,7 @@ func predict(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData
     case .union:
         // The K classes (each unified class reported as one of them summed in), then every
         // foreign class in its own column, then the background.
-        let map = labelSpace.unionMap(to: d, minSimilarity: options.unionSimilarity)
+        let map = labelSpace.unionMap(to: d, minSimilarity: options.unionSimilarity, merges: options.unionMerges)
         let foreign = map.indices.filter { map[$0] < 0 }
         (isThing, local) = (classes.isThing + foreign.map { labelSpace.isThing[$0] }, Array(0..<k) + foreign.map { _ in -1 })
         logits = reportedLogits(last.logits.reshape([-1, u + 1]), map: map, classes: k)

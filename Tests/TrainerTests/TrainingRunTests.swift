@@ -207,6 +207,27 @@ final class TrainingRunTests: XCTestCase {
         }
     }
 
+    /// Learned merges run on a trained model and keep their rules: different names, the same
+    /// kind (thing or stuff), at least the threshold's share of the pixels.
+    func testLearnedMergesKeepTheirRules() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("merges-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var config = try tinyConfig(dir)
+        config.solver.maxIter = 2
+        let run = try TrainingRun(config: config)
+        try run.run(log: { _ in })
+        let pairs = try LearnedMerges.learn(model: run.model, data: run.data, images: 3, threshold: 0.2, log: { _ in })
+        let space = run.data.labelSpace
+        for p in pairs {
+            XCTAssertGreaterThanOrEqual(p.confusion, 0.2)
+            XCTAssertNotEqual(p.classA.lowercased(), p.classB.lowercased())
+            XCTAssertEqual(space.isThing[p.columnA], space.isThing[p.columnB])
+            XCTAssertEqual(space.names[p.columnA], p.classA)
+            XCTAssertEqual(space.names[p.columnB], p.classB)
+        }
+    }
+
     /// Hooks run checkpoint, then evaluation, then writers: a failure after the checkpoint (here
     /// a hook in evaluation's place) leaves the final weights on disk.
     func testCheckpointIsWrittenBeforeEvaluation() throws {

@@ -44,4 +44,13 @@ final class UnionPredictionTests: XCTestCase {
         XCTAssertEqual(merged.names, ["ball", "grass", "sky"])
         XCTAssertEqual(merged.reportedAs, [0, 1, 2])
     }
+
+    /// Learned merges (UniDet): a column merged with one of the dataset's is reported as it.
+    func testMergedColumnsAreReportedAsTheirPartner() {
+        // Columns: ball, grass, ball, sphere, sky. Merge sphere (3) with p's ball (0).
+        XCTAssertEqual(space.unionMap(to: 0, merges: [(3, 0)]), [0, 1, 0, 0, -1])
+        XCTAssertEqual(space.unionMap(to: 0, merges: [(0, 3)]), [0, 1, 0, 0, -1])
+        // From s's side: p's grass merged with s's sky (column 4) is reported as sky.
+        XCTAssertEqual(space.unionMap(to: 1, merges: [(1, 4)]), [0, 2, 0, 1, 2])
+    }
 }
