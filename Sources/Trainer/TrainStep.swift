@@ -93,6 +93,14 @@ public final class TrainStep {
         let normalizers = LossNormalizers(images: Int(counts[0]), queries: q, targets: Float(max(1, counts[1])), matched: Int(counts[2]))
         var byName: [String: Double] = [:], names: [String] = [], total: Tensor? = nil
         var perSet: [(losses: [(name: String, value: Tensor)], assignments: [Assignment])] = []
+        /// Each loss into its name's sum and into the total.
+        func add(_ losses: [(name: String, value: Tensor)]) {
+            for (name, value) in losses {
+                if byName[name] == nil { names.append(name) }
+                byName[name, default: 0] += Double(value.item)
+                total = total.map { $0 + value } ?? value
+            }
+        }
         for (s, p) in predictions.enumerated() {
             let set = PredictionSet(logits: labelSpace.restrict(p.logits, to: batch.dataset), masks: p.masks, unifiedCosines: p.cosines)
             var rngs = (0..<b).map { i in
@@ -107,11 +115,7 @@ public final class TrainStep {
             } catch let error as HungarianMatcher.MatchError {
                 throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)", "\(error)")
             }
-            for (name, value) in losses {
-                if byName[name] == nil { names.append(name) }
-                byName[name, default: 0] += Double(value.item)
-                total = total.map { $0 + value } ?? value
-            }
+            add(losses)
             perSet.append((losses, assignments))
         }
         // Mask piloting: each piloted prediction set against its segments, matched by construction.
@@ -135,11 +139,7 @@ public final class TrainStep {
                 } catch let error as HungarianMatcher.MatchError {
                     throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)", "\(error)")
                 }
-                for (name, value) in losses {
-                    if byName[name] == nil { names.append(name) }
-                    byName[name, default: 0] += Double(value.item)
-                    total = total.map { $0 + value } ?? value
-                }
+                add(losses)
             }
             clock.lap(.losses)
         }
