@@ -33,6 +33,8 @@ public struct InferenceOptions: Sendable {
     public var overlayThreshold: Float = 0.5
     /// Union label space: pairs of unified columns that stand for one class (`LearnedMerges`).
     public var unionMerges: [(Int, Int)] = []
+    /// Also score every split with all classes merged into one (entity segmentation).
+    public var classAgnostic = false
     public init() {}
 
     /// The settings of a config's `test` section.

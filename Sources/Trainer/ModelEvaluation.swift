@@ -11,7 +11,8 @@ public typealias EvaluationReport = [String: [String: [String: Double]]]
 /// data by PQ, mIoU and the things' mask mAP (as Mask2Former reports COCO panoptic), semantic
 /// data by mIoU, box-only data by box mAP, instance data by box and mask mAP. With `dump`,
 /// each dataset's predictions and ground truth are also written under `dump/<dataset>/` in the
-/// standard formats (`PredictionDump`).
+/// standard formats (`PredictionDump`). With `options.classAgnostic`, the panoptic, detection
+/// and instance splits are also scored with every class merged into one (`ClassAgnosticEvaluator`).
 public enum ModelEvaluation {
     /// With several processes (`communicator`), each predicts a share of the images and the main
     /// process alone scores, logs, dumps and returns the report (the others return an empty one).
@@ -40,6 +41,15 @@ public enum ModelEvaluation {
                 format = .instances(masks: true)
             case .imageLabels:
                 continue
+            }
+            if options.classAgnostic {
+                let entity = ClassAgnosticEvaluator.entity
+                switch split.source.task {
+                case .panoptic: evaluators += [PanopticQualityEvaluator(categories: entity), COCOEvaluator(iouType: .segm, categories: entity)].map(ClassAgnosticEvaluator.init)
+                case .detection: evaluators.append(ClassAgnosticEvaluator(COCOEvaluator(iouType: .bbox, categories: entity)))
+                case .instance: evaluators += [COCOEvaluator(iouType: .bbox, categories: entity), COCOEvaluator(iouType: .segm, categories: entity)].map(ClassAgnosticEvaluator.init)
+                case .semantic, .imageLabels: break
+                }
             }
             if let dump, communicator.isMain { evaluators.append(try PredictionDump(root: dump, dataset: split.name, format: format, classes: categories,
                                                                                                  overlayThreshold: Double(options.overlayThreshold))) }

@@ -22,6 +22,8 @@ struct Evaluate: ParsableCommand {
     var learnMerges = 0
     @Option(help: "--learn-merges: the share of a class's pixels that must go to one class of another dataset for the two to merge.")
     var mergeThreshold = 0.5
+    @Flag(help: "Also report class-agnostic metrics (entity segmentation: every class one): panoptic_agnostic/PQ, segm_agnostic/AP, bbox_agnostic/AP.")
+    var classAgnostic = false
     @Option(help: ArgumentHelp("Also write predictions and ground truth in the standard formats (COCO results, COCO panoptic, semantic PNGs) and overlay pictures under DIR/<dataset>/.",
                                valueName: "DIR")) var dump: String?
 
@@ -39,6 +41,7 @@ struct Evaluate: ParsableCommand {
         let model = M2FModel(config.model, rng: &rng)
         try model.loadWeights(checkpoint)
         var inference = InferenceOptions(config.test, labelSpace: labelSpace)
+        inference.classAgnostic = classAgnostic
         if learnMerges > 0 {
             inference.unionMerges = try LearnedMerges.learn(model: model, data: data, images: learnMerges, threshold: mergeThreshold)
                 .map { ($0.columnA, $0.columnB) }
