@@ -23,6 +23,10 @@ public struct M2FConfig: Equatable, Codable, Sendable {
     /// ImageNet normalisation on the 0-255 scale.
     public var pixelMean: [Float] = [123.675, 116.28, 103.53]
     public var pixelStd: [Float] = [58.395, 57.12, 57.375]
+    /// LMSeg's learnable prompt: a trained vector added to every class's text embedding before
+    /// the classifier normalises them (`predictor.class_prompt`, zeros at the start), shared by
+    /// all datasets so that one name stays one embedding across vocabularies.
+    public var learnablePrompt = false
 
     public init() {}
 
@@ -32,6 +36,7 @@ public struct M2FConfig: Equatable, Codable, Sendable {
         case encoderHeads = "encoder_heads", encoderPoints = "encoder_points", encoderFFN = "encoder_ffn"
         case hidden, queries, heads, ffn, decoderLayers = "decoder_layers", maskDim = "mask_dim"
         case embeddingDim = "embedding_dim", temperature, pixelMean = "pixel_mean", pixelStd = "pixel_std"
+        case learnablePrompt = "learnable_prompt"
     }
 
 

@@ -41,6 +41,8 @@ final class DecoderLayer: Module {
 public final class TransformerDecoder: Module {
     let config: M2FConfig
     let backgroundEmbed: Tensor
+    /// LMSeg's learnable prompt (`model.learnable_prompt`), added to the class embeddings.
+    let classPrompt: Tensor?
     let queryFeat: Embedding, queryEmbed: Embedding, levelEmbed: Embedding
     let layers: ModuleList<DecoderLayer>
     let decoderNorm: LayerNorm
@@ -50,6 +52,7 @@ public final class TransformerDecoder: Module {
     public init(_ c: M2FConfig, rng: inout SeededRNG) {
         config = c
         backgroundEmbed = Tensor.randn([c.embeddingDim], rng: &rng, requiresGrad: true)
+        classPrompt = c.learnablePrompt ? Tensor.zeros([c.embeddingDim], requiresGrad: true) : nil
         queryFeat = Embedding(c.queries, c.hidden, rng: &rng)
         queryEmbed = Embedding(c.queries, c.hidden, rng: &rng)
         levelEmbed = Embedding(3, c.hidden, rng: &rng)
@@ -59,7 +62,9 @@ public final class TransformerDecoder: Module {
         maskEmbed = MLP(input: c.hidden, hidden: c.hidden, output: c.maskDim, layers: 3, rng: &rng)
     }
 
-    public var ownParameters: [(String, Tensor)] { [("background_embed", backgroundEmbed)] }
+    public var ownParameters: [(String, Tensor)] {
+        [("background_embed", backgroundEmbed)] + (classPrompt.map { [("class_prompt", $0)] } ?? [])
+    }
     public var children: [(String, Module)] {
         [("query_feat", queryFeat), ("query_embed", queryEmbed), ("level_embed", levelEmbed), ("layers", layers),
          ("decoder_norm", decoderNorm), ("class_proj", classProj), ("mask_embed", maskEmbed)]
@@ -97,7 +102,7 @@ public final class TransformerDecoder: Module {
         }
         var queryPos = queryEmbed.weight.reshape([1, q, d])
         var output = queryFeat.weight.reshape([1, q, d]).expand(to: [b, q, d])
-        let classes = normalizeRows(classEmbeddings)
+        let classes = normalizeRows(classPrompt.map { classEmbeddings + $0 } ?? classEmbeddings)
         let background = normalizeRows(backgroundEmbed.reshape([1, c.embeddingDim]))
         let classifier = Tensor.concat([classes, background], axis: 0)           // [K+1, D]
 
