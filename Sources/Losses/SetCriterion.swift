@@ -42,6 +42,8 @@ public struct LossConfig: Equatable, Codable, Sendable {
     public var pilotingScaleNoise: Float = 0
     public var pilotingLabelNoise: Float = 0.2
     public var pilotingLayers: [Int] = []
+    /// Pilot the thing segments only (stuff segments train the learnable queries alone).
+    public var pilotingThingsOnly: Bool = false
 
     public init() {}
 
@@ -53,7 +55,7 @@ public struct LossConfig: Equatable, Codable, Sendable {
         case useFocal = "focal", focalAlpha = "focal_alpha", focalGamma = "focal_gamma"
         case maskPiloting = "mask_piloting", pilotingGroups = "piloting_groups", pilotingPointNoise = "piloting_point_noise"
         case pilotingShiftNoise = "piloting_shift_noise", pilotingScaleNoise = "piloting_scale_noise"
-        case pilotingLabelNoise = "piloting_label_noise", pilotingLayers = "piloting_layers"
+        case pilotingLabelNoise = "piloting_label_noise", pilotingLayers = "piloting_layers", pilotingThingsOnly = "piloting_things_only"
     }
 }
 

@@ -76,7 +76,7 @@ public final class TrainStep {
         clock.start()
         if profileOps { OpProfile.phase = .forward }
         let stepSeed = seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(batch.iteration)
-        let piloted = try pilotedQueries(batch, stepSeed: stepSeed)
+        let pilotedBatch = try pilotedQueries(batch, stepSeed: stepSeed), piloted = pilotedBatch?.queries
         let (predictions, pilotedPredictions): ([TransformerDecoder.Prediction], [TransformerDecoder.Prediction])
         if attentionMasks == nil {
             (predictions, pilotedPredictions) = model.forward(batch.images, classEmbeddings: labelSpace.embeddings, piloted: piloted)
@@ -119,13 +119,15 @@ public final class TrainStep {
             perSet.append((losses, assignments))
         }
         // Mask piloting: each piloted prediction set against its segments, matched by construction.
-        if let piloted {
+        if let (piloted, pilotedTargets) = pilotedBatch {
             let groups = piloted.settings.groups
+            var segments = [Double(pilotedTargets.reduce(0) { $0 + $1.count })]
+            communicator.allReduceSum(&segments)
             let pilotedNormalizers = LossNormalizers(images: normalizers.images, queries: piloted.count,
-                                                     targets: Float(groups) * Float(max(1, counts[1])), matched: groups * Int(counts[1]))
+                                                     targets: Float(groups) * Float(max(1, segments[0])), matched: groups * Int(segments[0]))
             let assignments = (0..<b).map { i in
                 let slots = (0..<piloted.count).filter { piloted.segment(image: i, slot: $0) != nil }
-                return Assignment(rows: slots, cols: slots.map { piloted.segment(image: i, slot: $0)! }, totalCost: 0)
+                return Assignment(rows: slots, cols: slots.map { pilotedTargets[i][piloted.segment(image: i, slot: $0)!] }, totalCost: 0)
             }
             for (s, p) in pilotedPredictions.enumerated() {
                 let set = PredictionSet(logits: labelSpace.restrict(p.logits, to: batch.dataset), masks: p.masks, unifiedCosines: p.cosines)
@@ -157,13 +159,16 @@ public final class TrainStep {
     }
 
     /// The batch's piloted queries (`loss.mask_piloting`, batches with masks only): per image
-    /// and group a slot per segment (as many slots as the most segments of an image in the
-    /// whole batch, so every process builds the same shapes), the segment's class embedding
-    /// (a random class of the dataset instead, at the label-noise rate) and its mask.
-    func pilotedQueries(_ batch: TrainingBatch, stepSeed: UInt64) throws -> PilotedQueries? {
+    /// and group a slot per segment (things only with `loss.piloting_things_only`; as many slots
+    /// as the most segments of an image in the whole batch, so every process builds the same
+    /// shapes), the segment's class embedding (a random class of the dataset instead, at the
+    /// label-noise rate) and its mask; and per image the target index of each piloted segment.
+    func pilotedQueries(_ batch: TrainingBatch, stepSeed: UInt64) throws -> (queries: PilotedQueries, targets: [[Int]])? {
         let loss = criterion.config, targets = batch.targets
         guard loss.maskPiloting, targets.supervision == .masks else { return nil }
-        var most = [Double(targets.images.map(\.classes.count).max() ?? 0)]
+        let space = labelSpace, part = space.datasets[batch.dataset], dim = space.embeddings.shape[1], rows = space.embeddings.data
+        let chosen = targets.images.map { image in image.classes.indices.filter { !loss.pilotingThingsOnly || part.isThing[image.classes[$0]] } }
+        var most = [Double(chosen.map(\.count).max() ?? 0)]
         communicator.allReduceMax(&most)
         let perGroup = Int(most[0]), b = targets.images.count
         guard perGroup > 0 else { return nil }
@@ -172,7 +177,6 @@ public final class TrainStep {
         settings.groups = loss.pilotingGroups
         (settings.pointNoise, settings.shiftNoise, settings.scaleNoise) = (loss.pilotingPointNoise, loss.pilotingShiftNoise, loss.pilotingScaleNoise)
         settings.layers = loss.pilotingLayers
-        let space = labelSpace, part = space.datasets[batch.dataset], dim = space.embeddings.shape[1], rows = space.embeddings.data
         let p = settings.groups * perGroup
         var embeddings = [Float](repeating: 0, count: b * p * dim), masks: [[[UInt8]]] = [], seeds: [UInt64] = []
         for (i, image) in targets.images.enumerated() {
@@ -183,17 +187,19 @@ public final class TrainStep {
                 throw InputError("iteration \(batch.iteration), dataset \(part.name)", "mask piloting needs target masks at the input's \(h)x\(w)")
             }
             let values = m.data
-            masks.append((0..<image.classes.count).map { t in values[(t * h * w)..<((t + 1) * h * w)].map { $0 >= 0.5 ? 1 : 0 } })
+            masks.append(chosen[i].map { t in values[(t * h * w)..<((t + 1) * h * w)].map { $0 >= 0.5 ? 1 : 0 } })
             for g in 0..<settings.groups {
-                for (t, c) in image.classes.enumerated() {
+                for (slot, t) in chosen[i].enumerated() {
+                    let c = image.classes[t]
                     let shown = rng.nextUniform() < loss.pilotingLabelNoise ? rng.nextInt(below: part.classNames.count) : c
-                    let column = part.columns[shown], slot = (i * p + g * perGroup + t) * dim
-                    embeddings.replaceSubrange(slot..<(slot + dim), with: rows[(column * dim)..<((column + 1) * dim)])
+                    let column = part.columns[shown], row = (i * p + g * perGroup + slot) * dim
+                    embeddings.replaceSubrange(row..<(row + dim), with: rows[(column * dim)..<((column + 1) * dim)])
                 }
             }
         }
-        return PilotedQueries(settings: settings, perGroup: perGroup, segmentCounts: targets.images.map(\.classes.count),
-                              classEmbeddings: Tensor(shape: [b * p, dim], data: embeddings), masks: masks, height: h, width: w, seeds: seeds)
+        let queries = PilotedQueries(settings: settings, perGroup: perGroup, segmentCounts: chosen.map(\.count),
+                                     classEmbeddings: Tensor(shape: [b * p, dim], data: embeddings), masks: masks, height: h, width: w, seeds: seeds)
+        return (queries, chosen)
     }
 
     /// Backward from `total`, clipping, the learning rate of `iteration`, the optimiser step.

@@ -197,12 +197,16 @@ final class TrainingRunTests: XCTestCase {
         config.loss.maskPiloting = true
         config.loss.pilotingGroups = 2
         (config.loss.pilotingPointNoise, config.loss.pilotingShiftNoise, config.loss.pilotingScaleNoise, config.loss.pilotingLabelNoise) = (0.2, 0.1, 0.1, 0.2)
-        let lines = try TrainingRun(config: config).run(log: { _ in })
-        XCTAssertEqual(lines.count, 3)
-        for line in lines {
-            for name in ["loss_ce_piloted", "loss_mask_piloted", "loss_dice_piloted", "loss_ce", "loss_mask"] {
-                let v = try XCTUnwrap(line.losses[name], name)
-                XCTAssertTrue(v.isFinite && v > 0, "\(name) = \(v)")
+        for thingsOnly in [false, true] {
+            config.loss.pilotingThingsOnly = thingsOnly
+            config.outputDir = (dir as NSString).appendingPathComponent("run-\(thingsOnly)")
+            let lines = try TrainingRun(config: config).run(log: { _ in })
+            XCTAssertEqual(lines.count, 3)
+            for line in lines {
+                for name in ["loss_ce_piloted", "loss_mask_piloted", "loss_dice_piloted", "loss_ce", "loss_mask"] {
+                    let v = try XCTUnwrap(line.losses[name], name)
+                    XCTAssertTrue(v.isFinite && v > 0, "\(name) = \(v)")
+                }
             }
         }
     }
