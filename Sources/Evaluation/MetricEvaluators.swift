@@ -22,8 +22,9 @@ public final class PanopticQualityEvaluator: DatasetEvaluator {
 
     public func evaluate() throws -> [String: Double] {
         let m = metric.summarize()
+        // −1 where a kind has no category (class-agnostic scoring has no stuff), as the interface's "undefined".
         return ["panoptic/PQ": m.all.pq, "panoptic/SQ": m.all.sq, "panoptic/RQ": m.all.rq,
-                "panoptic/PQ_th": m.things.pq, "panoptic/PQ_st": m.stuff.pq]
+                "panoptic/PQ_th": m.things.n == 0 ? -1 : m.things.pq, "panoptic/PQ_st": m.stuff.n == 0 ? -1 : m.stuff.pq]
     }
 }
 

@@ -24,7 +24,22 @@ public enum ConfigLoader {
     /// only build the model), the data section need not name any dataset.
     public static func load(_ path: String, overrides: [String] = [], requireData: Bool = true) throws -> TrainConfig {
         var origins: [String: String] = [:]
-        var tree = try loadTree(path, origins: &origins, prefix: "", chain: [])
+        let tree = try loadTree(path, origins: &origins, prefix: "", chain: [])
+        return try finish(tree, origins: origins, path: path, overrides: overrides, requireData: requireData)
+    }
+
+    /// A config given as YAML text (a checkpoint's stored config), `name` standing for its file
+    /// in errors.
+    public static func load(yaml text: String, named name: String, overrides: [String] = [], requireData: Bool = true) throws -> TrainConfig {
+        var origins: [String: String] = [:]
+        let tree = try parseTree(text, path: name, origins: &origins, prefix: "", chain: [])
+        return try finish(tree, origins: origins, path: name, overrides: overrides, requireData: requireData)
+    }
+
+    /// Overrides, key check, decoding over the defaults, validation.
+    static func finish(_ loaded: [String: Any], origins given: [String: String], path: String, overrides: [String],
+                       requireData: Bool) throws -> TrainConfig {
+        var tree = loaded, origins = given
         for o in overrides { try apply(override: o, to: &tree, origins: &origins) }
         // Every key given must be one the schema has (its defaults, encoded, list every key) ...
         let defaults = try encodedTree(TrainConfig())
@@ -101,6 +116,11 @@ public enum ConfigLoader {
         let resolved = URL(fileURLWithPath: path).standardizedFileURL.path
         guard !chain.contains(resolved) else { throw ConfigFileError(file: path, key: "_base_", message: "inherits from itself (\((chain + [resolved]).joined(separator: " -> ")))") }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ConfigFileError(file: path, key: "", message: "cannot read the file") }
+        return try parseTree(text, path: path, origins: &origins, prefix: prefix, chain: chain + [resolved])
+    }
+
+    /// The tree of one file's text, its `_base_` (relative to `path`'s folder) merged under it.
+    static func parseTree(_ text: String, path: String, origins: inout [String: String], prefix: String, chain: [String]) throws -> [String: Any] {
         let loaded: Any?
         do { loaded = try Yams.load(yaml: text) } catch { throw ConfigFileError(file: path, key: "", message: "not valid YAML: \(error)") }
         guard var tree = (loaded ?? [String: Any]()) as? [String: Any] else { throw ConfigFileError(file: path, key: "", message: "expected a mapping at the top level") }
@@ -108,7 +128,7 @@ public enum ConfigLoader {
         if let b = tree.removeValue(forKey: "_base_") {
             guard let name = b as? String else { throw ConfigFileError(file: path, key: "_base_", message: "must be a file name") }
             let basePath = name.hasPrefix("/") ? name : (((path as NSString).deletingLastPathComponent) as NSString).appendingPathComponent(name)
-            base = try loadTree(basePath, origins: &origins, prefix: prefix, chain: chain + [resolved])
+            base = try loadTree(basePath, origins: &origins, prefix: prefix, chain: chain)
         }
         record(tree, origins: &origins, prefix: "", file: path)
         return merge(base, tree)

@@ -103,10 +103,7 @@ struct Predict: ParsableCommand {
         guard let yaml = try Checkpoint.storedConfig(in: checkpoint) else {
             throw InputError(checkpoint, "holds no config (a weights file?): give --config")
         }
-        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("uniseg-predict-\(getpid()).yaml").path
-        try AtomicFile.write(yaml, to: tmp)
-        defer { try? FileManager.default.removeItem(atPath: tmp) }
-        return try ConfigLoader.load(tmp, overrides: overrides, requireData: false)
+        return try ConfigLoader.load(yaml: yaml, named: "\(checkpoint) (its stored config)", overrides: overrides, requireData: false)
     }
 
     func chooseClasses(_ config: TrainConfig) throws -> PredictionClasses {

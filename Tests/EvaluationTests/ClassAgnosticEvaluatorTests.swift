@@ -27,6 +27,7 @@ final class ClassAgnosticEvaluatorTests: XCTestCase {
         let metrics = try all.evaluate()
         XCTAssertEqual(metrics["panoptic/PQ"]!, 0, accuracy: 1e-12)
         XCTAssertEqual(metrics["panoptic_agnostic/PQ"]!, 1, accuracy: 1e-12)
+        XCTAssertEqual(metrics["panoptic_agnostic/PQ_st"], -1)   // no stuff category: undefined
         XCTAssertEqual(metrics["segm/AP"]!, 0, accuracy: 1e-12)
         XCTAssertEqual(metrics["segm_agnostic/AP"]!, 1, accuracy: 1e-12)
     }

@@ -38,6 +38,16 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(again, joint)
     }
 
+    /// A config given as text (a checkpoint's stored one) reads as a file does; errors name it.
+    func testConfigFromText() throws {
+        let c = try ConfigLoader.load(yaml: "seed: 7\nsolver: {max_iter: 9}\n", named: "ckpt.h5 (its stored config)", requireData: false)
+        XCTAssertEqual(c.seed, 7)
+        XCTAssertEqual(c.solver.maxIter, 9)
+        XCTAssertThrowsError(try ConfigLoader.load(yaml: "sead: 7\n", named: "ckpt.h5 (its stored config)", requireData: false)) {
+            XCTAssertTrue("\($0)".hasPrefix("ckpt.h5 (its stored config): sead"), "\($0)")
+        }
+    }
+
     func testOverrides() throws {
         let c = try ConfigLoader.load(configs.appendingPathComponent("synth-joint.yaml").path,
                                       overrides: ["solver.base_lr=2e-4", "solver.steps=[1,1,2]", "test.eval_period=7", "output_dir=out/x"])
