@@ -50,8 +50,9 @@ struct Predict: ParsableCommand {
         guard given <= 1 else { throw ValidationError("give at most one of --dataset, --label-space, --classes and --vocab") }
         guard labelSpace != .dataset else { throw ValidationError("--label-space dataset needs a dataset: give --dataset NAME") }
         guard stuff == nil || classes != nil else { throw ValidationError("--stuff names some of --classes") }
-        guard batch > 0 else { throw ValidationError("--batch must be positive") }
-        if let size { guard size >= 32 else { throw ValidationError("--size must be at least 32") } }
+        guard (1...256).contains(batch) else { throw ValidationError("--batch must be from 1 to 256") }
+        // The model's input is size x size x 3 floats per image: bounded, as the decoders bound files.
+        if let size { guard (32...4096).contains(size) else { throw ValidationError("--size must be from 32 to 4096") } }
         if let threshold { guard (0...1).contains(threshold) else { throw ValidationError("--threshold must be in [0, 1]") } }
     }
 

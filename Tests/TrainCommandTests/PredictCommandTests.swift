@@ -76,6 +76,8 @@ final class PredictCommandTests: TrainBinaryTestCase {
             XCTAssertTrue((0..<3).contains(r["category_id"] as! Int))
             XCTAssertEqual((r["segmentation"] as! [String: Any])["size"] as! [Int], [160, 96])
         }
+        let huge = try run(["predict", "--checkpoint", checkpoint, "--input", Self.images, "--output", path("x"), "--size", "1000000"])
+        XCTAssertTrue(huge.0 != 0 && huge.1.contains("--size must be from 32 to 4096"), huge.1)
         let bad = try run(["predict", "--checkpoint", checkpoint, "--input", Self.images, "--output", path("x"), "--classes", "a, b", "--stuff", "c"])
         XCTAssertTrue(bad.1.contains("--stuff: 'c' is not one of --classes"), bad.1)
     }
