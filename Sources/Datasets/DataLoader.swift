@@ -60,6 +60,18 @@ public enum BadSamplePolicy: String, Codable, CaseIterable, Sendable {
     case skip
 }
 
+/// What the loader changes in the targets it collates (nothing by default).
+public struct TargetRules: Sendable {
+    /// Per dataset: classes dropped from every sample's targets (`data.held_out_classes`).
+    public var heldOut: [Set<Int>] = []
+    public init(heldOut: [Set<Int>] = []) { self.heldOut = heldOut }
+
+    /// `targets` of a sample of dataset `d` as the rules make them.
+    func apply(_ targets: ImageTargets, dataset d: Int) -> ImageTargets {
+        d < heldOut.count && !heldOut[d].isEmpty ? targets.removing(classes: heldOut[d]) : targets
+    }
+}
+
 /// Draws batches with the multi-dataset sampler and reads, decodes, augments and collates them
 /// (image tensor and targets) on background threads, `prefetch` batches ahead: the training
 /// thread gets a ready `TrainingBatch`. Sample j of iteration k is augmented with a generator
@@ -76,6 +88,7 @@ public final class DataLoader: @unchecked Sendable {
     let seed: UInt64
     let onBadSample: BadSamplePolicy
     let maxBadFraction: Double
+    let rules: TargetRules
     /// Per dataset: samples drawn, and how many of them were bad (skipped).
     private var drawn: [Int], bad: [Int]
     private var sampler: MultiDatasetSampler
@@ -89,7 +102,7 @@ public final class DataLoader: @unchecked Sendable {
 
     public init(sources: [DatasetSource], augmentations: [AugmentationConfig], sampler: MultiDatasetSampler,
                 batchSize: Int, slots: Range<Int>? = nil, maskStride: Int, seed: UInt64, startIteration: Int = 0, prefetch: Int = 2,
-                onBadSample: BadSamplePolicy = .stop, maxBadFraction: Double = 0.01) {
+                onBadSample: BadSamplePolicy = .stop, maxBadFraction: Double = 0.01, rules: TargetRules = TargetRules()) {
         precondition(slots.map { !$0.isEmpty && $0.lowerBound >= 0 && $0.upperBound <= batchSize } ?? true,
                      "DataLoader: slots \(String(describing: slots)) outside a batch of \(batchSize)")
         precondition(augmentations.count == sources.count, "DataLoader: one augmentation config per dataset")
@@ -101,6 +114,7 @@ public final class DataLoader: @unchecked Sendable {
         self.maskStride = maskStride
         self.onBadSample = onBadSample
         self.maxBadFraction = maxBadFraction
+        self.rules = rules
         drawn = [Int](repeating: 0, count: sources.count)
         bad = drawn
         self.seed = seed
@@ -169,7 +183,7 @@ public final class DataLoader: @unchecked Sendable {
         let state = sampler.state
         let indices = Array(all[slots]), first = slots.lowerBound
         let source = sources[d], config = augmentations[d], stride = maskStride, seed = self.seed
-        let policy = onBadSample
+        let policy = onBadSample, rules = self.rules
         let results = try Parallel.map(indices.count) { i -> (sample: DecodedSample, targets: ImageTargets, skipped: [String]) in
             let j = first + i
             // A bad sample: stop naming it, or (skip) the next sample of the dataset in its place.
@@ -179,7 +193,7 @@ public final class DataLoader: @unchecked Sendable {
                 do {
                     var rng = SeededRNG(seed: seed &* 0x9E37_79B9 &+ UInt64(iteration) &* 1_000_003 &+ UInt64(j))
                     let sample = Augmentation.apply(try source.decoded(index), config, rng: &rng)
-                    return (sample, try ImageTargets(sample, task: source.task, maskStride: stride), skipped)
+                    return (sample, rules.apply(try ImageTargets(sample, task: source.task, maskStride: stride), dataset: d), skipped)
                 } catch let error as LocatedError {
                     let named = InputError("dataset \(source.name), training sample \(index) (\(error.location))", error.problem)
                     guard policy == .skip else { throw named }

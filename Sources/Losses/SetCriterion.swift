@@ -44,6 +44,12 @@ public struct LossConfig: Equatable, Codable, Sendable {
     public var pilotingLayers: [Int] = []
     /// Pilot the thing segments only (stuff segments train the learnable queries alone).
     public var pilotingThingsOnly: Bool = false
+    /// Entity segmentation's class-agnostic training: on batches with masks or boxes the
+    /// classifier's foreground columns are pooled into one "entity" logit (their log-sum-exp)
+    /// against the background, so matching and the class loss ask only "object or not" and the
+    /// masks are trained without naming. Evaluation then scores a query by its whole foreground
+    /// probability (`InferenceOptions.objectness`). Image-label batches train as before.
+    public var classAgnostic: Bool = false
 
     public init() {}
 
@@ -56,6 +62,7 @@ public struct LossConfig: Equatable, Codable, Sendable {
         case maskPiloting = "mask_piloting", pilotingGroups = "piloting_groups", pilotingPointNoise = "piloting_point_noise"
         case pilotingShiftNoise = "piloting_shift_noise", pilotingScaleNoise = "piloting_scale_noise"
         case pilotingLabelNoise = "piloting_label_noise", pilotingLayers = "piloting_layers", pilotingThingsOnly = "piloting_things_only"
+        case classAgnostic = "class_agnostic"
     }
 }
 

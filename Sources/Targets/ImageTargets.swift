@@ -20,4 +20,22 @@ public struct ImageTargets {
         self.maskCrops = masks.map { MaskCrop.of($0) } ?? []
         self.boxes = boxes
     }
+
+    /// The targets without those of `dropped` classes (their masks and boxes too).
+    public func removing(classes dropped: Set<Int>) -> ImageTargets {
+        let kept = classes.indices.filter { !dropped.contains(classes[$0]) }
+        guard kept.count < classes.count else { return self }
+        return selecting(kept)
+    }
+
+    /// Targets `kept` (indices, in their order), with their masks and boxes.
+    public func selecting(_ kept: [Int]) -> ImageTargets {
+        var keptMasks: Tensor? = nil
+        if let masks, masks.rank == 3 {
+            let plane = masks.shape[1] * masks.shape[2], values = masks.data
+            keptMasks = Tensor(shape: [kept.count, masks.shape[1], masks.shape[2]],
+                               data: kept.flatMap { values[($0 * plane)..<(($0 + 1) * plane)] })
+        }
+        return ImageTargets(classes: kept.map { classes[$0] }, masks: keptMasks, boxes: boxes.map { b in kept.map { b[$0] } })
+    }
 }

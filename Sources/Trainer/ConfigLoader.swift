@@ -235,6 +235,8 @@ public enum ConfigLoader {
         if !(0...1).contains(c.test.overlayThreshold) { throw fail("test.overlay_threshold", "must be in [0, 1]") }
         if c.test.evalPeriod < 0 { throw fail("test.eval_period", "must be >= 0") }
         if c.test.maxImages < 0 { throw fail("test.max_images", "must be >= 0 (0: all)") }
+        if c.test.calibration.power < 0 { throw fail("test.calibration.power", "must be >= 0 (0: no calibration)") }
+        if c.test.calibration.images < 1 { throw fail("test.calibration.images", "must be >= 1") }
         try atMost("solver.ims_per_batch", s.imsPerBatch, 1024)
         try atMost("loss.points", l.points, 1 << 20)
         try atMost("loss.oversample_ratio", l.oversampleRatio, 16)

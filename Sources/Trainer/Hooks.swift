@@ -25,7 +25,7 @@ public final class PeriodicEvaluation: TrainingHook {
     public func afterStep(_ run: TrainingRun, _ step: StepRecord) throws {
         let period = run.config.test.evalPeriod
         guard (period > 0 && (step.iteration + 1) % period == 0) || step.isLast else { return }
-        let options = InferenceOptions(run.config.test)
+        let options = InferenceOptions(run.config)
         let report = try ModelEvaluation.run(model: run.model, data: run.data, options: options, maxImages: run.config.test.maxImages,
                                              communicator: run.communicator, log: run.log)
         run.latestEvaluation = (step.iteration, report)

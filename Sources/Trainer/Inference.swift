@@ -35,15 +35,26 @@ public struct InferenceOptions: Sendable {
     public var unionMerges: [(Int, Int)] = []
     /// Also score every split with all classes merged into one (entity segmentation).
     public var classAgnostic = false
+    /// Score a query by its whole foreground probability (1 − P(background)), named by its most
+    /// probable class: how a model trained with `loss.class_agnostic` is read.
+    public var objectness = false
+    /// UniDetector's calibration (`test.calibration`): the power, and the images of a split
+    /// whose mean predicted probabilities are its classes' priors.
+    public var calibration = CalibrationConfig()
+    /// The evaluated columns' priors (set per split by `ModelEvaluation` when calibrating).
+    public var classPrior: [Float]? = nil
     public init() {}
 
-    /// The settings of a config's `test` section.
-    public init(_ test: TestConfig, labelSpace: EvaluationLabelSpace = .dataset) {
+    /// The settings of a config: its `test` section, and objectness for a class-agnostic model.
+    public init(_ config: TrainConfig, labelSpace: EvaluationLabelSpace = .dataset) {
+        let test = config.test
         self.labelSpace = labelSpace
         objectMaskThreshold = test.objectMaskThreshold
         overlapThreshold = test.overlapThreshold
         unionSimilarity = test.unionSimilarity
         overlayThreshold = test.overlayThreshold
+        calibration = test.calibration
+        objectness = config.loss.classAgnostic
     }
 }
 
@@ -90,6 +101,33 @@ public func inferenceOnDataset(model: M2FModel, labelSpace: UnifiedLabelSpace, s
 /// (`options.labelSpace == .union`: predicted over every class, then mapped back).
 func predict(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData.ValidationSplit, sample: DecodedSample,
              options: InferenceOptions) -> ImageAnnotations {
+    let e = evaluatedLogits(model: model, labelSpace: labelSpace, split: split, sample: sample, options: options)
+    return postProcessed(logits: e.logits, masks: e.masks, task: split.source.task, columnIsThing: e.isThing, reported: e.local,
+                         classIsThing: split.source.classes.isThing, options: options)
+}
+
+/// UniDetector's class priors: the mean predicted probability of each evaluated column over
+/// every query of the first `count` images of `split` (the columns of `evaluatedLogits`).
+func classPrior(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData.ValidationSplit, count: Int,
+                options: InferenceOptions) throws -> [Float] {
+    var sums: [Double] = [], rows = 0
+    for i in 0..<count {
+        let logits = evaluatedLogits(model: model, labelSpace: labelSpace, split: split, sample: try split.source.decoded(i), options: options).logits
+        let (q, c1) = (logits.shape[0], logits.shape[1])
+        let p = withoutGrad { logits.softmax(axis: -1) }.data
+        if sums.isEmpty { sums = [Double](repeating: 0, count: c1 - 1) }
+        for r in 0..<q { for c in 0..<(c1 - 1) { sums[c] += Double(p[r * c1 + c]) } }
+        rows += q
+    }
+    return sums.map { Float($0 / Double(max(rows, 1))) }
+}
+
+/// One sample's class logits `[Q, C + 1]` in the columns the post-processing numbers (the
+/// dataset's classes, or with the union space its classes and then the foreign ones), each
+/// column's thing flag and the dataset class it is reported as (-1: foreign), and its mask
+/// logits at the image's size `[Q, H, W]`.
+func evaluatedLogits(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData.ValidationSplit, sample: DecodedSample,
+                     options: InferenceOptions) -> (logits: Tensor, masks: Tensor, isThing: [Bool], local: [Int]) {
     let source = split.source, d = split.dataset, classes = source.classes
     let k = classes.count, u = labelSpace.count
     // Classes as the post-processing numbers them, and the dataset class each counts as (-1: foreign).
@@ -112,8 +150,40 @@ func predict(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData
         logits = reportedLogits(last.logits.reshape([-1, u + 1]), map: map, classes: k)
     }
     let masks = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
-    return postProcessed(logits: logits, masks: masks, task: source.task, columnIsThing: isThing, reported: local,
-                         classIsThing: classes.isThing, options: options)
+    return (logits, masks, isThing, local)
+}
+
+/// Class logits `[Q, C + 1]` as the post-processing scores them: with a class prior and a
+/// calibration power, each class's probability divided by its prior^power and the query's
+/// foreground probability shared out again in those proportions (UniDetector); with
+/// `objectness`, the whole foreground probability given to the most probable class. Returned
+/// as log-probabilities (the post-processing's softmax gives them back).
+func scoredLogits(_ logits: Tensor, options: InferenceOptions) -> Tensor {
+    let calibrate = options.calibration.power > 0 ? options.classPrior : nil
+    guard options.objectness || calibrate != nil else { return logits }
+    let (q, c1) = (logits.shape[0], logits.shape[1]), c = c1 - 1
+    var p = withoutGrad { logits.softmax(axis: -1) }.data
+    let divisors = calibrate.map { prior in
+        precondition(prior.count == c, "scoredLogits: \(prior.count) priors for \(c) classes")
+        return prior.map { Foundation.pow(Double(max($0, 1e-12)), Double(options.calibration.power)) }
+    }
+    for r in 0..<q {
+        let row = r * c1
+        var foreground = 0.0
+        for j in 0..<c { foreground += Double(p[row + j]) }
+        if let divisors {
+            var weights = (0..<c).map { Double(p[row + $0]) / divisors[$0] }
+            let total = weights.reduce(0, +)
+            if total > 0 { weights = weights.map { foreground * $0 / total } }
+            for j in 0..<c { p[row + j] = Float(weights[j]) }
+        }
+        if options.objectness {
+            var best = 0
+            for j in 1..<max(c, 1) where p[row + j] > p[row + best] { best = j }
+            for j in 0..<c { p[row + j] = j == best ? Float(foreground) : 0 }
+        }
+    }
+    return Tensor(shape: [q, c1], data: p.map { Float(Foundation.log(Double(max($0, 1e-38)))) })
 }
 
 /// Mask2Former's inference for one image of `task`, from its class logits `[Q, C + 1]` (C
@@ -121,9 +191,10 @@ func predict(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData
 /// panoptic map, the semantic labels and the thing instances; semantic data the labels;
 /// detection and instance data the instances. Column `c` is reported as class `reported[c]`
 /// (-1: not at all: a dropped segment or detection, an uncounted pixel).
-func postProcessed(logits: Tensor, masks: Tensor, task: ShardTask, columnIsThing: [Bool], reported local: [Int],
+func postProcessed(logits given: Tensor, masks: Tensor, task: ShardTask, columnIsThing: [Bool], reported local: [Int],
                    classIsThing: [Bool], options: InferenceOptions) -> ImageAnnotations {
     let (h, w) = (masks.shape[1], masks.shape[2])
+    let logits = scoredLogits(given, options: options)
     var prediction = ImageAnnotations()
     func instances(keep: @escaping (Int) -> Bool) -> [InstanceObject] {
         PostProcessing.instances(logits: logits, masks: masks, keepClass: { local[$0] >= 0 && keep(local[$0]) }).map { det in

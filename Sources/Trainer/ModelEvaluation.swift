@@ -55,7 +55,12 @@ public enum ModelEvaluation {
                                                                                                  overlayThreshold: Double(options.overlayThreshold))) }
             let count = maxImages > 0 ? min(maxImages, split.source.count) : split.source.count
             let all = DatasetEvaluators(evaluators)
-            try inferenceOnDataset(model: model, labelSpace: data.labelSpace, split: split, count: count, options: options, evaluator: all,
+            var splitOptions = options
+            if options.calibration.power > 0 {
+                splitOptions.classPrior = try classPrior(model: model, labelSpace: data.labelSpace, split: split,
+                                                         count: min(options.calibration.images, split.source.count), options: options)
+            }
+            try inferenceOnDataset(model: model, labelSpace: data.labelSpace, split: split, count: count, options: splitOptions, evaluator: all,
                                    communicator: communicator)
             guard communicator.isMain else { continue }
             var entry: [String: [String: Double]] = [:]

@@ -46,10 +46,16 @@ public struct DataConfig: Codable, Equatable, Sendable {
     /// With `skip`: the run stops once more than this share of a dataset's training samples
     /// turned out bad.
     public var maxBadFraction = 0.01
+    /// Classes (by name, in every dataset that has them) whose labels training never sees: their
+    /// segments, boxes and image labels are dropped from the targets and their classifier
+    /// columns take no part in the training losses, so the class is known by its name alone
+    /// (the held-out class of an open-vocabulary experiment; see `test.calibration`).
+    public var heldOutClasses: [String] = []
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case root, datasets, labelspaces, labelSpace = "label_space", prefetch, onBadSample = "on_bad_sample", maxBadFraction = "max_bad_fraction"
+        case heldOutClasses = "held_out_classes"
     }
 }
 
@@ -143,12 +149,27 @@ public struct TestConfig: Codable, Equatable, Sendable {
     /// The score from which `train evaluate --dump` and `train predict` draw an instance or a
     /// detection in their overlay pictures.
     public var overlayThreshold: Float = 0.5
+    /// UniDetector's probability calibration (off at power 0).
+    public var calibration = CalibrationConfig()
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case evalPeriod = "eval_period", maxImages = "max_images"
         case objectMaskThreshold = "object_mask_threshold", overlapThreshold = "overlap_threshold"
-        case unionSimilarity = "union_similarity", overlayThreshold = "overlay_threshold"
+        case unionSimilarity = "union_similarity", overlayThreshold = "overlay_threshold", calibration
     }
+}
+
+/// UniDetector's calibration (`test.calibration`): each class's probability is divided by its
+/// prior raised to `power` — the prior being the class's mean predicted probability over the
+/// first `images` images of the evaluated split — so that classes the model rarely predicts
+/// (seen only through other datasets, or only by name) are not drowned by the classes trained
+/// most. A query's foreground probability is kept; only how it splits among the classes changes.
+public struct CalibrationConfig: Codable, Equatable, Sendable {
+    /// 0: no calibration; UniDetector uses 0.3-1.
+    public var power: Float = 0
+    public var images = 100
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable { case power, images }
 }
 
 #if canImport(Glibc)

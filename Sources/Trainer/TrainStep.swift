@@ -29,6 +29,9 @@ public final class TrainStep {
     public let communicator: Communicator
     let seed: UInt64
     let parameters: [Tensor]
+    /// Per dataset: its restricted logits' columns of held-out classes (`data.held_out_classes`),
+    /// filled with a large negative value so that they take no part in matching or losses.
+    let heldOutColumns: [BoolMask?]
     /// All gradients in one buffer for the all-reduce (and a flag per parameter: has one).
     private var gradientBuffer: [Float] = []
     /// Wall and process-CPU seconds of each phase of the last iteration (`bench step`).
@@ -37,7 +40,7 @@ public final class TrainStep {
     public var profileOps = false
 
     public init(model: M2FModel, labelSpace: UnifiedLabelSpace, loss: LossConfig, solver: SolverConfig, seed: UInt64,
-                communicator: Communicator = SingleProcess()) {
+                communicator: Communicator = SingleProcess(), heldOut: [Set<Int>] = []) {
         self.model = model
         self.communicator = communicator
         self.labelSpace = labelSpace
@@ -47,6 +50,11 @@ public final class TrainStep {
         optimizer = AdamW(groups: model.referenceParameterGroups(weightDecay: solver.weightDecay, backboneLRMultiplier: solver.backboneMultiplier),
                           learningRate: solver.baseLR, beta1: solver.betas[0], beta2: solver.betas[1])
         parameters = model.parameters
+        heldOutColumns = labelSpace.datasets.indices.map { d in
+            guard d < heldOut.count, !heldOut[d].isEmpty else { return nil }
+            let k = labelSpace.datasets[d].classNames.count
+            return BoolMask(shape: [1, 1, k + 1], values: (0...k).map { heldOut[d].contains($0) })
+        }
     }
 
     /// What the forward half of an iteration found.
@@ -85,10 +93,10 @@ public final class TrainStep {
         }
         OpProfile.phase = nil
         clock.lap(.forward)
-        let targets = batch.targets, b = batch.images.shape[0], q = predictions[0].logits.shape[1]
+        let b = batch.images.shape[0], q = predictions[0].logits.shape[1]
         // The whole batch's counts: what every loss divides by.
-        let local = LossNormalizers(targets, queries: q)
-        var counts = [Double(local.images), Double(targets.images.reduce(0) { $0 + $1.classes.count }), Double(local.matched)]
+        let local = LossNormalizers(batch.targets, queries: q)
+        var counts = [Double(local.images), Double(batch.targets.images.reduce(0) { $0 + $1.classes.count }), Double(local.matched)]
         communicator.allReduceSum(&counts)
         let normalizers = LossNormalizers(images: Int(counts[0]), queries: q, targets: Float(max(1, counts[1])), matched: Int(counts[2]))
         var byName: [String: Double] = [:], names: [String] = [], total: Tensor? = nil
@@ -101,8 +109,9 @@ public final class TrainStep {
                 total = total.map { $0 + value } ?? value
             }
         }
+        let targets = criterion.config.classAgnostic ? Self.entityTargets(batch.targets) : batch.targets
         for (s, p) in predictions.enumerated() {
-            let set = PredictionSet(logits: labelSpace.restrict(p.logits, to: batch.dataset), masks: p.masks, unifiedCosines: p.cosines)
+            let set = predictionSet(p, batch)
             var rngs = (0..<b).map { i in
                 SeededRNG(seed: stepSeed ^ (UInt64(s) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(batch.firstSlot + i) &* 0xBF58_476D_1CE4_E5B9))
             }
@@ -130,7 +139,7 @@ public final class TrainStep {
                 return Assignment(rows: slots, cols: slots.map { pilotedTargets[i][piloted.segment(image: i, slot: $0)!] }, totalCost: 0)
             }
             for (s, p) in pilotedPredictions.enumerated() {
-                let set = PredictionSet(logits: labelSpace.restrict(p.logits, to: batch.dataset), masks: p.masks, unifiedCosines: p.cosines)
+                let set = predictionSet(p, batch)
                 var rngs = (0..<b).map { i in
                     SeededRNG(seed: stepSeed ^ (UInt64(s + 1) &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(batch.firstSlot + i) &* 0xBF58_476D_1CE4_E5B9))
                 }
@@ -156,6 +165,34 @@ public final class TrainStep {
             byName[name] = value
         }
         return Output(predictions: predictions, byName: byName, total: total!, totalLoss: totalLoss, perSet: perSet)
+    }
+
+    /// A prediction set as the batch's losses see it: the logits restricted to its dataset's
+    /// columns (held-out classes filled out), or with `loss.class_agnostic` on a batch with
+    /// masks or boxes, pooled into `[entity, background]` (`entityLogits`; no ScaleDet losses).
+    func predictionSet(_ p: TransformerDecoder.Prediction, _ batch: TrainingBatch) -> PredictionSet {
+        var logits = labelSpace.restrict(p.logits, to: batch.dataset)
+        if let blocked = heldOutColumns[batch.dataset] { logits = logits.maskedFill(blocked, -1e4) }
+        guard criterion.config.classAgnostic, batch.targets.supervision != .imageLabels else {
+            return PredictionSet(logits: logits, masks: p.masks, unifiedCosines: p.cosines)
+        }
+        return PredictionSet(logits: Self.entityLogits(logits), masks: p.masks)
+    }
+
+    /// `[..., K + 1]` logits (background last) → `[..., 2]`: the log-sum-exp of the K foreground
+    /// logits (the log of their softmax mass, up to the shared normaliser) and the background's,
+    /// so a softmax over the two gives P(some class) and P(background) exactly.
+    static func entityLogits(_ logits: Tensor) -> Tensor {
+        let k = logits.shape[logits.rank - 1] - 1
+        return Tensor.concat([logits.slice(axis: -1, 0..<k).logSumExp(axis: -1), logits.slice(axis: -1, k..<(k + 1))], axis: -1)
+    }
+
+    /// Every target of class 0, the one entity class (`loss.class_agnostic`; image labels as they are).
+    static func entityTargets(_ targets: BatchTargets) -> BatchTargets {
+        guard targets.supervision != .imageLabels else { return targets }
+        var out = targets
+        for i in out.images.indices { out.images[i].classes = out.images[i].classes.map { _ in 0 } }
+        return out
     }
 
     /// The batch's piloted queries (`loss.mask_piloting`, batches with masks only): per image

@@ -16,6 +16,8 @@ public struct TrainingData {
     public let validation: [ValidationSplit]
     /// What opening the data did that the log should say (label-space files it made).
     public private(set) var notes: [String] = []
+    /// Per dataset, its classes named by `data.held_out_classes` (never seen in training).
+    public let heldOut: [Set<Int>]
 
     public struct ValidationSplit {
         /// The dataset's index in the config and in the label space.
@@ -51,7 +53,20 @@ public struct TrainingData {
         self.sources = sources
         self.validation = splits
         self.notes = notes
+        heldOut = try Self.heldOutClasses(config.data.heldOutClasses, in: sources)
         labelSpace = UnifiedLabelSpace(datasets: parts, dim: dim, form: config.data.labelSpace)
+    }
+
+    /// Per dataset, the classes whose name (trimmed, any case) is one of `names`; a name that no
+    /// dataset has is an error naming the nearest class.
+    static func heldOutClasses(_ names: [String], in sources: [DatasetSource]) throws -> [Set<Int>] {
+        let keys = Set(names.map(UnifiedLabelSpace.mergeKey))
+        let all = sources.flatMap(\.classes.names)
+        for name in names where !all.contains(where: { UnifiedLabelSpace.mergeKey($0) == UnifiedLabelSpace.mergeKey(name) }) {
+            let hint = nearestName(name, in: all).map { " (did you mean '\($0)'?)" } ?? ""
+            throw InputError("data.held_out_classes", "'\(name)' is no class of any dataset\(hint)")
+        }
+        return sources.map { source in Set(source.classes.names.indices.filter { keys.contains(UnifiedLabelSpace.mergeKey(source.classes.names[$0])) }) }
     }
 
     /// The class text embeddings of a dataset: from its shards when they carry them at the

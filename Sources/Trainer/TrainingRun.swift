@@ -48,7 +48,7 @@ public final class TrainingRun {
         model = M2FModel(config.model, rng: &rng)
         model.applyReferenceInitialization(rng: &rng)
         step = TrainStep(model: model, labelSpace: data.labelSpace, loss: config.loss, solver: config.solver, seed: config.seed,
-                         communicator: communicator)
+                         communicator: communicator, heldOut: data.heldOut)
         configYAML = try ConfigLoader.yaml(config)
     }
 
@@ -102,7 +102,8 @@ public final class TrainingRun {
         let loader = DataLoader(sources: sources, augmentations: config.data.datasets.map(\.augmentation), sampler: sampler,
                                 batchSize: solver.imsPerBatch, slots: (communicator.rank * share)..<((communicator.rank + 1) * share),
                                 maskStride: M2FModel.maskStride, seed: config.seed &+ 29, startIteration: start, prefetch: config.data.prefetch,
-                                onBadSample: config.data.onBadSample, maxBadFraction: config.data.maxBadFraction)
+                                onBadSample: config.data.onBadSample, maxBadFraction: config.data.maxBadFraction,
+                                rules: TargetRules(heldOut: data.heldOut))
         defer { loader.stop() }
         var lines: [MetricsLine] = []
         var badSamples = [Double](repeating: 0, count: sources.count)     // skipped so far by this process

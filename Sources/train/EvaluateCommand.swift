@@ -40,7 +40,7 @@ struct Evaluate: ParsableCommand {
         var rng = SeededRNG(seed: config.seed)
         let model = M2FModel(config.model, rng: &rng)
         try model.loadWeights(checkpoint)
-        var inference = InferenceOptions(config.test, labelSpace: labelSpace)
+        var inference = InferenceOptions(config, labelSpace: labelSpace)
         inference.classAgnostic = classAgnostic
         if learnMerges > 0 {
             inference.unionMerges = try LearnedMerges.learn(model: model, data: data, images: learnMerges, threshold: mergeThreshold)

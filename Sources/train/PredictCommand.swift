@@ -65,7 +65,7 @@ struct Predict: ParsableCommand {
         let files = try imageFiles()
         let size = self.size ?? config.data.datasets.map(\.augmentation.size).max() ?? 128
         let predictor = ImagePredictor(model: model, classes: predictionClasses, size: size, task: task.shardTask,
-                                       options: InferenceOptions(config.test))
+                                       options: InferenceOptions(config))
         let outputs = PredictionWriter(task: task.shardTask, classes: predictionClasses,
                                        overlayThreshold: threshold ?? Double(config.test.overlayThreshold))
         if FileManager.default.fileExists(atPath: output), !PredictionWriter.isPredictionFolder(output) {

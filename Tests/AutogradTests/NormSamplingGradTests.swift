@@ -18,6 +18,15 @@ final class NormSamplingGradTests: XCTestCase {
         assertClose(big.data, [0, -1000], "log_softmax stable")
     }
 
+    func testLogSumExp() {
+        let x = param([2, 3, 4], 3, low: -2, high: 2)
+        for axis in [0, 1, -1] { checkGradients([x]) { $0[0].logSumExp(axis: axis) } }
+        let v = Tensor(shape: [1, 3], data: [1, 2, 3]).logSumExp(axis: 1)
+        XCTAssertEqual(v.shape, [1, 1])
+        assertClose(v.data, [3.40760596], "log-sum-exp")
+        assertClose(Tensor(shape: [1, 2], data: [1000, 1000]).logSumExp(axis: 1).data, [1000.693147], "log-sum-exp stable")
+    }
+
     func testLayerNorm() {
         let x = param([2, 3, 5], 3, low: -2, high: 2), w = param([5], 4), b = param([5], 5)
         checkGradients([x, w, b], atol: 5e-3) { $0[0].layerNorm(weight: $0[1], bias: $0[2]) }

@@ -89,6 +89,12 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["test.overlap_threshold=1.5"])) {
             XCTAssertEqual("\($0)", "--set: test.overlap_threshold: must be in [0, 1]")
         }
+        XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["test.calibration.power=-1"])) {
+            XCTAssertEqual("\($0)", "--set: test.calibration.power: must be >= 0 (0: no calibration)")
+        }
+        XCTAssertThrowsError(try ConfigLoader.load(range, overrides: ["test.calibration.images=0"])) {
+            XCTAssertEqual("\($0)", "--set: test.calibration.images: must be >= 1")
+        }
         let loop = try write("_base_: loop.yaml\n", "loop.yaml")
         XCTAssertThrowsError(try ConfigLoader.load(loop)) { XCTAssertTrue("\($0)".contains("inherits from itself"), "\($0)") }
     }

@@ -7,7 +7,7 @@ import Evaluation
 import Images
 import Targets
 
-final class TrainingRunTests: XCTestCase {
+extension XCTestCase {
     /// A tiny model and the small synthetic world at 32 px: a few iterations in seconds.
     func tinyConfig(_ dir: String) throws -> TrainConfig {
         let data = (dir as NSString).appendingPathComponent("data")
@@ -47,7 +47,9 @@ final class TrainingRunTests: XCTestCase {
         c.outputDir = (dir as NSString).appendingPathComponent("run")
         return c
     }
+}
 
+final class TrainingRunTests: XCTestCase {
     func testTrainsWritesMetricsAndCheckpointsAndResumesExactly() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("trainrun-\(getpid())").path
         try? FileManager.default.removeItem(atPath: dir)

@@ -54,6 +54,15 @@ extension Tensor {
 
     public func mean(axis: Int, keepDims: Bool = false) -> Tensor { mean(axes: [axis], keepDims: keepDims) }
 
+    /// log Σ exp over one axis, kept as size 1: the maximum (a constant: the result does not
+    /// depend on it) subtracted before `exp` so that large logits do not overflow. Composed of
+    /// ops with their own backward rules.
+    public func logSumExp(axis: Int) -> Tensor {
+        let m = withoutGrad { max(axis: axis, keepDims: true) }
+        let shift = Tensor(shape: m.shape, data: m.data.map { $0.isFinite ? $0 : 0 })
+        return (self - shift).exp().sum(axis: axis, keepDims: true).log() + shift
+    }
+
     /// Maximum over one axis; the gradient goes to the first maximal element, as in PyTorch's
     /// `max(dim)`. NaN propagates.
     public func max(axis: Int, keepDims: Bool = false) -> Tensor {

@@ -1,0 +1,139 @@
+import Foundation
+import XCTest
+@testable import Trainer
+import Autograd
+import Datasets
+import Evaluation
+import Models
+import Targets
+import TestSupport
+import Samplers
+import Core
+
+/// The options of the other universal-segmentation ideas (docs/results.md, README "idea ->
+/// option"): each mechanism on its own, then a few iterations of training with it.
+final class UniversalIdeasTests: XCTestCase {
+    func scratch(_ name: String) -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        return dir
+    }
+
+    // MARK: Entity segmentation: class-agnostic training
+
+    /// The entity logits' softmax is exactly (P(some class), P(background)) of the K + 1 logits,
+    /// and their gradient is right.
+    func testEntityLogitsPoolTheForeground() {
+        var rng = SeededRNG(seed: 4)
+        let logits = Tensor.randn([2, 3, 5], rng: &rng, requiresGrad: true)
+        let entity = TrainStep.entityLogits(logits)
+        XCTAssertEqual(entity.shape, [2, 3, 2])
+        let p = logits.softmax(axis: -1).data, e = entity.softmax(axis: -1).data
+        for r in 0..<6 {
+            let foreground = (0..<4).reduce(Float(0)) { $0 + p[r * 5 + $1] }
+            XCTAssertEqual(e[r * 2], foreground, accuracy: 1e-6)
+            XCTAssertEqual(e[r * 2 + 1], p[r * 5 + 4], accuracy: 1e-6)
+        }
+        checkGradients([logits]) { TrainStep.entityLogits($0[0]) }
+    }
+
+    /// `loss.class_agnostic` trains: the class loss is over entity / background (no ScaleDet
+    /// terms on any batch), and evaluation reads the model by objectness.
+    func testClassAgnosticTrainingTrainsAndEvaluates() throws {
+        let dir = scratch("agnostic")
+        var config = try tinyConfig(dir)
+        config.solver.maxIter = 3
+        config.loss.classAgnostic = true
+        let run = try TrainingRun(config: config)
+        let lines = try run.run(log: { _ in })
+        XCTAssertEqual(lines.count, 3)
+        for line in lines {
+            XCTAssertTrue(line.totalLoss.isFinite)
+            XCTAssertNil(line.losses["loss_scaledet_soft"])
+        }
+        let options = InferenceOptions(config)
+        XCTAssertTrue(options.objectness)
+        var agnostic = options
+        agnostic.classAgnostic = true
+        let report = try ModelEvaluation.run(model: run.model, data: run.data, options: agnostic, maxImages: 2, log: { _ in })
+        XCTAssertNotNil(report["synth_panoptic"]?["panoptic_agnostic"]?["PQ"])
+    }
+
+    // MARK: UniDetector: held-out classes and calibration
+
+    /// Calibration divides each class's probability by its prior^power and shares the query's
+    /// foreground probability out again in those proportions; objectness gives it all to the
+    /// most probable class.
+    func testCalibrationAndObjectnessScoring() {
+        let logits = Tensor(shape: [2, 4], data: [2, 1, 0, 0.5, -1, 0.3, 0.2, 1.5])
+        let p = logits.softmax(axis: -1).data
+        var options = InferenceOptions()
+        XCTAssertEqual(scoredLogits(logits, options: options).data, logits.data)      // neither: unchanged
+        options.calibration.power = 0.5
+        options.classPrior = [0.4, 0.1, 0.01]
+        let c = scoredLogits(logits, options: options).softmax(axis: -1).data
+        for r in 0..<2 {
+            let row = r * 4
+            XCTAssertEqual(c[row + 3], p[row + 3], accuracy: 1e-6, "background kept")
+            XCTAssertEqual(c[row] + c[row + 1] + c[row + 2], p[row] + p[row + 1] + p[row + 2], accuracy: 1e-6, "foreground kept")
+            // Ratios of two classes change by the ratio of their priors^power.
+            XCTAssertEqual(c[row + 2] / c[row], (p[row + 2] / p[row]) * Float((0.4 / 0.01).squareRoot()), accuracy: 1e-3)
+        }
+        options.calibration.power = 0
+        options.objectness = true
+        let o = scoredLogits(logits, options: options).softmax(axis: -1).data
+        XCTAssertEqual(o[0], p[0] + p[1] + p[2], accuracy: 1e-6)
+        XCTAssertEqual(o[1] + o[2], 0, accuracy: 1e-6)
+        XCTAssertEqual(o[4 + 1], p[4] + p[5] + p[6], accuracy: 1e-6)       // row 2's best class is column 1
+    }
+
+    /// `data.held_out_classes`: the class's targets never reach the step, its column takes no
+    /// part in the losses, a name no dataset has is refused naming the nearest, and evaluation
+    /// with calibration runs (its priors from the split's first images).
+    func testHeldOutClassesAreNeverTrainedAndCalibrationEvaluates() throws {
+        let dir = scratch("heldout")
+        var config = try tinyConfig(dir)
+        config.data.heldOutClasses = ["Tent"]
+        let data = try TrainingData(config, validation: false)
+        let names = data.sources.map(\.classes.names)
+        XCTAssertEqual(data.heldOut.count, 4)
+        for (d, set) in data.heldOut.enumerated() {
+            XCTAssertEqual(set, Set(names[d].indices.filter { names[d][$0] == "tent" }), data.sources[d].name)
+        }
+        XCTAssertFalse(data.heldOut[0].isEmpty)
+        let loader = DataLoader(sources: data.sources, augmentations: config.data.datasets.map(\.augmentation),
+                                sampler: MultiDatasetSampler(counts: data.sources.map(\.count), ratios: [1, 1, 1, 1], seed: 1),
+                                batchSize: 2, maskStride: M2FModel.maskStride, seed: 2, prefetch: 0, rules: TargetRules(heldOut: data.heldOut))
+        var seen = 0
+        for _ in 0..<24 {
+            let batch = try loader.next()
+            let classes = batch.targets.images.flatMap(\.classes) + batch.targets.imageLabels.flatMap { $0 }
+            XCTAssertTrue(classes.allSatisfy { !data.heldOut[batch.dataset].contains($0) })
+            for image in batch.targets.images { XCTAssertEqual(image.masks?.shape[0] ?? image.boxes?.count ?? 0, image.classes.count) }
+            seen += classes.count
+        }
+        XCTAssertGreaterThan(seen, 0)
+        var wrong = config
+        wrong.data.heldOutClasses = ["tnet"]
+        XCTAssertThrowsError(try TrainingData(wrong, validation: false)) {
+            XCTAssertEqual("\($0)", "data.held_out_classes: 'tnet' is no class of any dataset (did you mean 'tent'?)")
+        }
+
+        config.solver.maxIter = 2
+        let run = try TrainingRun(config: config)
+        try run.run(log: { _ in })
+        var panoptic = try loader.next()
+        while panoptic.dataset != 0 { panoptic = try loader.next() }
+        let tent = try XCTUnwrap(data.heldOut[0].first)
+        let (predictions, _) = run.model.forward(panoptic.images, classEmbeddings: run.data.labelSpace.embeddings, piloted: nil)
+        let set = run.step.predictionSet(predictions.last!, panoptic)
+        let k1 = set.logits.shape[2], values = set.logits.data
+        XCTAssertTrue(stride(from: tent, to: values.count, by: k1).allSatisfy { $0 < values.count && values[$0] == -1e4 })
+        var options = InferenceOptions(config)
+        options.calibration.power = 0.5
+        options.calibration.images = 2
+        let report = try ModelEvaluation.run(model: run.model, data: run.data, options: options, maxImages: 2, log: { _ in })
+        XCTAssertTrue(try XCTUnwrap(report["synth_panoptic"]?["panoptic"]?["PQ"]).isFinite)
+    }
+}
