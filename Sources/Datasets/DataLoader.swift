@@ -60,15 +60,38 @@ public enum BadSamplePolicy: String, Codable, CaseIterable, Sendable {
     case skip
 }
 
+extension SegmentationTask {
+    /// The task a dataset of `task` is evaluated as (and trained as, but for panoptic data,
+    /// which trains all three): image labels count as panoptic (things and stuff alike).
+    public init(_ task: ShardTask) {
+        switch task {
+        case .panoptic, .imageLabels: self = .panoptic
+        case .semantic: self = .semantic
+        case .instance, .detection: self = .instance
+        }
+    }
+}
+
 /// What the loader changes in the targets it collates (nothing by default).
 public struct TargetRules: Sendable {
     /// Per dataset: classes dropped from every sample's targets (`data.held_out_classes`).
     public var heldOut: [Set<Int>] = []
-    public init(heldOut: [Set<Int>] = []) { self.heldOut = heldOut }
+    /// OneFormer (`model.task_conditioning`): every sample gets a task; a panoptic sample one of
+    /// the three drawn uniformly, its targets derived for it (`ImageTargets.derived`).
+    public var sampleTasks = false
+    public init(heldOut: [Set<Int>] = [], sampleTasks: Bool = false) {
+        self.heldOut = heldOut
+        self.sampleTasks = sampleTasks
+    }
 
     /// `targets` of a sample of dataset `d` as the rules make them.
     func apply(_ targets: ImageTargets, dataset d: Int) -> ImageTargets {
         d < heldOut.count && !heldOut[d].isEmpty ? targets.removing(classes: heldOut[d]) : targets
+    }
+
+    /// The task of a sample of a dataset of `task` (drawn with `rng` for panoptic data).
+    static func task(of task: ShardTask, rng: inout SeededRNG) -> SegmentationTask {
+        task == .panoptic ? SegmentationTask(rawValue: rng.nextInt(below: SegmentationTask.allCases.count))! : SegmentationTask(task)
     }
 }
 
@@ -184,7 +207,7 @@ public final class DataLoader: @unchecked Sendable {
         let indices = Array(all[slots]), first = slots.lowerBound
         let source = sources[d], config = augmentations[d], stride = maskStride, seed = self.seed
         let policy = onBadSample, rules = self.rules
-        let results = try Parallel.map(indices.count) { i -> (sample: DecodedSample, targets: ImageTargets, skipped: [String]) in
+        let results = try Parallel.map(indices.count) { i -> (sample: DecodedSample, targets: ImageTargets, task: SegmentationTask, skipped: [String]) in
             let j = first + i
             // A bad sample: stop naming it, or (skip) the next sample of the dataset in its place.
             var skipped: [String] = []
@@ -193,7 +216,11 @@ public final class DataLoader: @unchecked Sendable {
                 do {
                     var rng = SeededRNG(seed: seed &* 0x9E37_79B9 &+ UInt64(iteration) &* 1_000_003 &+ UInt64(j))
                     let sample = Augmentation.apply(try source.decoded(index), config, rng: &rng)
-                    return (sample, rules.apply(try ImageTargets(sample, task: source.task, maskStride: stride), dataset: d), skipped)
+                    var targets = rules.apply(try ImageTargets(sample, task: source.task, maskStride: stride), dataset: d)
+                    var taskRNG = SeededRNG(seed: rng.next() ^ 0x7A5C_0F1E_D2B3_9481)
+                    let task = TargetRules.task(of: source.task, rng: &taskRNG)
+                    if rules.sampleTasks, source.task == .panoptic { targets = targets.derived(for: task, isThing: source.classes.isThing) }
+                    return (sample, targets, task, skipped)
                 } catch let error as LocatedError {
                     let named = InputError("dataset \(source.name), training sample \(index) (\(error.location))", error.problem)
                     guard policy == .skip else { throw named }
@@ -215,9 +242,10 @@ public final class DataLoader: @unchecked Sendable {
             for (j, s) in samples.enumerated() { s.0.image.writePlanarRGB(into: out.baseAddress! + j * plane) }
         }
         let supervision = Supervision(source.task)
-        let targets = supervision == .imageLabels
+        var targets = supervision == .imageLabels
             ? BatchTargets(supervision: supervision, imageLabels: samples.map(\.1.classes), dataset: d)
             : BatchTargets(supervision: supervision, images: samples.map(\.1), dataset: d)
+        if rules.sampleTasks { targets.tasks = results.map(\.task) }
         return TrainingBatch(iteration: iteration, dataset: d, indices: indices, firstSlot: first, skipped: skipped, badSoFar: bad[d],
                              images: Tensor(shape: [samples.count, 3, size, size], data: pixels), targets: targets, samplerState: state)
     }

@@ -50,6 +50,9 @@ public struct LossConfig: Equatable, Codable, Sendable {
     /// masks are trained without naming. Evaluation then scores a query by its whole foreground
     /// probability (`InferenceOptions.objectness`). Image-label batches train as before.
     public var classAgnostic: Bool = false
+    /// OneFormer's query-text contrastive loss (`ContrastiveLoss`) on the final prediction set
+    /// of batches with masks or boxes; 0 turns it off (OneFormer uses 0.5).
+    public var contrastiveWeight: Float = 0
 
     public init() {}
 
@@ -62,7 +65,7 @@ public struct LossConfig: Equatable, Codable, Sendable {
         case maskPiloting = "mask_piloting", pilotingGroups = "piloting_groups", pilotingPointNoise = "piloting_point_noise"
         case pilotingShiftNoise = "piloting_shift_noise", pilotingScaleNoise = "piloting_scale_noise"
         case pilotingLabelNoise = "piloting_label_noise", pilotingLayers = "piloting_layers", pilotingThingsOnly = "piloting_things_only"
-        case classAgnostic = "class_agnostic"
+        case classAgnostic = "class_agnostic", contrastiveWeight = "contrastive_weight"
     }
 }
 

@@ -27,6 +27,10 @@ public struct M2FConfig: Equatable, Codable, Sendable {
     /// the classifier normalises them (`predictor.class_prompt`, zeros at the start), shared by
     /// all datasets so that one name stays one embedding across vocabularies.
     public var learnablePrompt = false
+    /// OneFormer's task conditioning: a learned embedding per task (panoptic, semantic,
+    /// instance; `predictor.task_embed`) added to every object query's content, so the one model
+    /// is told which task it is doing, in training (the batch's per-image tasks) and inference.
+    public var taskConditioning = false
 
     public init() {}
 
@@ -36,7 +40,7 @@ public struct M2FConfig: Equatable, Codable, Sendable {
         case encoderHeads = "encoder_heads", encoderPoints = "encoder_points", encoderFFN = "encoder_ffn"
         case hidden, queries, heads, ffn, decoderLayers = "decoder_layers", maskDim = "mask_dim"
         case embeddingDim = "embedding_dim", temperature, pixelMean = "pixel_mean", pixelStd = "pixel_std"
-        case learnablePrompt = "learnable_prompt"
+        case learnablePrompt = "learnable_prompt", taskConditioning = "task_conditioning"
     }
 
 

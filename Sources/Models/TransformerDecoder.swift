@@ -44,6 +44,10 @@ public final class TransformerDecoder: Module {
     /// LMSeg's learnable prompt (`model.learnable_prompt`), added to the class embeddings.
     let classPrompt: Tensor?
     let queryFeat: Embedding, queryEmbed: Embedding, levelEmbed: Embedding
+    /// OneFormer's task embeddings (`model.task_conditioning`): one row per task.
+    let taskEmbed: Embedding?
+    /// The tasks a task-conditioned model knows, in the order of `task_embed`'s rows.
+    public static let tasks = ["panoptic", "semantic", "instance"]
     let layers: ModuleList<DecoderLayer>
     let decoderNorm: LayerNorm
     let classProj: Linear
@@ -56,6 +60,7 @@ public final class TransformerDecoder: Module {
         queryFeat = Embedding(c.queries, c.hidden, rng: &rng)
         queryEmbed = Embedding(c.queries, c.hidden, rng: &rng)
         levelEmbed = Embedding(3, c.hidden, rng: &rng)
+        taskEmbed = c.taskConditioning ? Embedding(Self.tasks.count, c.hidden, rng: &rng) : nil
         layers = ModuleList((0..<c.decoderLayers).map { _ in DecoderLayer(c, rng: &rng) })
         decoderNorm = LayerNorm(c.hidden)
         classProj = Linear(c.hidden, c.embeddingDim, rng: &rng)
@@ -68,29 +73,33 @@ public final class TransformerDecoder: Module {
     public var children: [(String, Module)] {
         [("query_feat", queryFeat), ("query_embed", queryEmbed), ("level_embed", levelEmbed), ("layers", layers),
          ("decoder_norm", decoderNorm), ("class_proj", classProj), ("mask_embed", maskEmbed)]
+            + (taskEmbed.map { [("task_embed", $0 as Module)] } ?? [])
     }
 
     /// One prediction set: class logits `[B, Q, K+1]` (background last) and mask logits
-    /// `[B, Q, H/4, W/4]`, plus the cosine similarities `[B, Q, K]` before the temperature.
+    /// `[B, Q, H/4, W/4]`, plus the cosine similarities `[B, Q, K]` before the temperature and
+    /// the queries' unit-length class-space embeddings `[B, Q, D]` (OneFormer's contrastive loss).
     public struct Prediction {
         public var logits: Tensor
         public var masks: Tensor
         public var cosines: Tensor
+        public var embeddings: Tensor
     }
 
     /// Runs the decoder on the pixel decoder's output. `classEmbeddings` `[K, D]` (normalised
     /// here). `attentionMasks`, when given, replaces the computed mask of decoder layer i
     /// (`[B, Q, HW_level]`, true = blocked): for parity tests at the threshold's edge.
     public func callAsFunction(_ pixel: PixelDecoder.Output, classEmbeddings: Tensor,
-                               attentionMasks: [BoolMask]? = nil) -> [Prediction] {
-        forward(pixel, classEmbeddings: classEmbeddings, attentionMasks: attentionMasks, piloted: nil).predictions
+                               attentionMasks: [BoolMask]? = nil, tasks: [Int]? = nil) -> [Prediction] {
+        forward(pixel, classEmbeddings: classEmbeddings, attentionMasks: attentionMasks, piloted: nil, tasks: tasks).predictions
     }
 
     /// The same, with `piloted` queries beside the learnable ones (training with mask piloting):
     /// the learnable queries' prediction sets and the piloted queries' (`[B, P, ...]`, slot
-    /// order of `PilotedQueries`), one per set.
+    /// order of `PilotedQueries`), one per set. `tasks` (a task-conditioned model): per image,
+    /// the row of `tasks` it is told (panoptic when not given).
     public func forward(_ pixel: PixelDecoder.Output, classEmbeddings: Tensor, attentionMasks: [BoolMask]? = nil,
-                        piloted: PilotedQueries?) -> (predictions: [Prediction], piloted: [Prediction]) {
+                        piloted: PilotedQueries?, tasks: [Int]? = nil) -> (predictions: [Prediction], piloted: [Prediction]) {
         let c = config, b = pixel.maskFeatures.shape[0], d = c.hidden, q = c.queries
         var memories: [Tensor] = [], positions: [Tensor] = [], sizes: [(Int, Int)] = []
         for (l, x) in pixel.multiScale.enumerated() {
@@ -102,6 +111,11 @@ public final class TransformerDecoder: Module {
         }
         var queryPos = queryEmbed.weight.reshape([1, q, d])
         var output = queryFeat.weight.reshape([1, q, d]).expand(to: [b, q, d])
+        if let taskEmbed {
+            let rows = tasks ?? [Int](repeating: 0, count: b)
+            precondition(rows.count == b && rows.allSatisfy { Self.tasks.indices.contains($0) }, "TransformerDecoder: tasks \(rows) for a batch of \(b)")
+            output = output + taskEmbed.weight.indexSelect(axis: 0, rows).reshape([b, 1, d])
+        }
         let classes = normalizeRows(classPrompt.map { classEmbeddings + $0 } ?? classEmbeddings)
         let background = normalizeRows(backgroundEmbed.reshape([1, c.embeddingDim]))
         let classifier = Tensor.concat([classes, background], axis: 0)           // [K+1, D]
@@ -134,8 +148,10 @@ public final class TransformerDecoder: Module {
         }
         guard p > 0 else { return (predictions, []) }
         func part(_ x: Tensor, _ range: Range<Int>) -> Tensor { x.slice(axis: 1, range) }
-        return (predictions.map { Prediction(logits: part($0.logits, 0..<q), masks: part($0.masks, 0..<q), cosines: part($0.cosines, 0..<q)) },
-                predictions.map { Prediction(logits: part($0.logits, q..<(q + p)), masks: part($0.masks, q..<(q + p)), cosines: part($0.cosines, q..<(q + p))) })
+        func parts(_ x: Prediction, _ r: Range<Int>) -> Prediction {
+            Prediction(logits: part(x.logits, r), masks: part(x.masks, r), cosines: part(x.cosines, r), embeddings: part(x.embeddings, r))
+        }
+        return (predictions.map { parts($0, 0..<q) }, predictions.map { parts($0, q..<(q + p)) })
     }
 
     /// `mask` `[B, N, HW]` with rows `from...` of each image replaced by `rows` `[B, N - from, HW]`.
@@ -158,7 +174,8 @@ public final class TransformerDecoder: Module {
         let decoded = decoderNorm(output)
         let embedding = maskEmbed(decoded)                                            // [B, Q, C]
         let masks = Tensor.matmul(embedding, maskFeatures.reshape([b, config.maskDim, h * w])).reshape([b, q, h, w])
-        let cosines = Tensor.matmul(normalizeRows(classProj(decoded)), classifier, transB: true)   // [B, Q, K+1]
+        let embeddings = normalizeRows(classProj(decoded))
+        let cosines = Tensor.matmul(embeddings, classifier, transB: true)   // [B, Q, K+1]
         let logits = cosines / config.temperature
         let k = classifier.shape[0] - 1
         let blocked: BoolMask = withoutGrad {
@@ -177,7 +194,7 @@ public final class TransformerDecoder: Module {
             }
             return BoolMask(shape: [b, q, hw], values: values)
         }
-        return (Prediction(logits: logits, masks: masks, cosines: cosines.slice(axis: 2, 0..<k)), blocked)
+        return (Prediction(logits: logits, masks: masks, cosines: cosines.slice(axis: 2, 0..<k), embeddings: embeddings), blocked)
     }
 }
 

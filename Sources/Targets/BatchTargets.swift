@@ -8,6 +8,8 @@ public struct BatchTargets {
     public var imageLabels: [[Int]]
     /// The dataset's index in the unified label space (its classes' columns there).
     public var dataset: Int
+    /// Per image, the task a task-conditioned model is told (OneFormer); empty otherwise.
+    public var tasks: [SegmentationTask] = []
 
     public init(supervision: Supervision, images: [ImageTargets] = [], imageLabels: [[Int]] = [], dataset: Int = 0) {
         self.supervision = supervision

@@ -247,7 +247,8 @@ public enum ConfigLoader {
         for (name, w) in [("class_weight", l.classWeight), ("mask_weight", l.maskWeight), ("dice_weight", l.diceWeight),
                           ("no_object_weight", l.noObjectWeight), ("box_projection_weight", l.boxProjectionWeight),
                           ("image_label_weight", l.imageLabelWeight), ("scaledet_hard_weight", l.scaleDetHardWeight),
-                          ("scaledet_soft_weight", l.scaleDetSoftWeight), ("focal_gamma", l.focalGamma)] where w < 0 {
+                          ("scaledet_soft_weight", l.scaleDetSoftWeight), ("focal_gamma", l.focalGamma),
+                          ("contrastive_weight", l.contrastiveWeight)] where w < 0 {
             throw fail("loss." + name, "must be >= 0")
         }
         if !(0...1).contains(l.focalAlpha) { throw fail("loss.focal_alpha", "must be in [0, 1]") }

@@ -77,7 +77,8 @@ public struct ImagePredictor {
                 batch[((i * 3 + c) * s + y) * s + x] = f.pixels[c * f.height * f.width + y * f.width + x]
             } } }
         }
-        let last = withoutGrad { model(Tensor(shape: [n, 3, s, s], data: batch), classEmbeddings: classes.embeddings) }.last!
+        let told = [Int](repeating: SegmentationTask(task).rawValue, count: n)
+        let last = withoutGrad { model(Tensor(shape: [n, 3, s, s], data: batch), classEmbeddings: classes.embeddings, tasks: told) }.last!
         let q = last.logits.shape[1], rows = classes.embeddings.shape[0], k = classes.names.count
         let local = Array(0..<k)
         return (0..<n).map { i in

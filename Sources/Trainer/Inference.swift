@@ -135,7 +135,9 @@ func evaluatedLogits(model: M2FModel, labelSpace: UnifiedLabelSpace, split: Trai
     let (h, w) = (sample.image.height, sample.image.width)
     var pixels = [Float](repeating: 0, count: 3 * h * w)
     pixels.withUnsafeMutableBufferPointer { sample.image.writePlanarRGB(into: $0.baseAddress!) }
-    let last = withoutGrad { model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings) }.last!
+    let last = withoutGrad {
+        model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings, tasks: [SegmentationTask(source.task).rawValue])
+    }.last!
     let logits: Tensor
     switch options.labelSpace {
     case .dataset:

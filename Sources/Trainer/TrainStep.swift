@@ -87,7 +87,8 @@ public final class TrainStep {
         let pilotedBatch = try pilotedQueries(batch, stepSeed: stepSeed), piloted = pilotedBatch?.queries
         let (predictions, pilotedPredictions): ([TransformerDecoder.Prediction], [TransformerDecoder.Prediction])
         if attentionMasks == nil {
-            (predictions, pilotedPredictions) = model.forward(batch.images, classEmbeddings: labelSpace.embeddings, piloted: piloted)
+            (predictions, pilotedPredictions) = model.forward(batch.images, classEmbeddings: labelSpace.embeddings, piloted: piloted,
+                                                              tasks: batch.targets.tasks.isEmpty ? nil : batch.targets.tasks.map(\.rawValue))
         } else {
             (predictions, pilotedPredictions) = (model(batch.images, classEmbeddings: labelSpace.embeddings, attentionMasks: attentionMasks), [])
         }
@@ -127,6 +128,10 @@ public final class TrainStep {
             add(losses)
             perSet.append((losses, assignments))
         }
+        if criterion.config.contrastiveWeight > 0, let loss = contrastiveLoss(predictions.last!, batch, assignments: perSet.last!.assignments,
+                                                                              images: normalizers.images) {
+            add([("loss_contrastive", loss * criterion.config.contrastiveWeight)])
+        }
         // Mask piloting: each piloted prediction set against its segments, matched by construction.
         if let (piloted, pilotedTargets) = pilotedBatch {
             let groups = piloted.settings.groups
@@ -165,6 +170,31 @@ public final class TrainStep {
             byName[name] = value
         }
         return Output(predictions: predictions, byName: byName, total: total!, totalLoss: totalLoss, perSet: perSet)
+    }
+
+    /// OneFormer's query-text contrastive loss of the final prediction set (`ContrastiveLoss`):
+    /// each image of this process's share with a target, its matched queries against the text
+    /// embeddings of its targets' classes, the share's other images the negatives, summed and
+    /// divided by the whole batch's `images`. None with fewer than two such images.
+    func contrastiveLoss(_ last: TransformerDecoder.Prediction, _ batch: TrainingBatch, assignments: [Assignment], images: Int) -> Tensor? {
+        let targets = batch.targets
+        guard targets.supervision != .imageLabels else { return nil }
+        let used = assignments.indices.filter { !assignments[$0].rows.isEmpty }
+        guard used.count >= 2 else { return nil }
+        let (q, dim) = (last.embeddings.shape[1], last.embeddings.shape[2])
+        let part = labelSpace.datasets[batch.dataset], rows = labelSpace.embeddings.data
+        var flat: [Int] = [], imageOf: [Int] = [], texts = [Float](repeating: 0, count: used.count * dim)
+        for (n, i) in used.enumerated() {
+            for r in assignments[i].rows { flat.append(i * q + r); imageOf.append(n) }
+            for c in targets.images[i].classes {
+                let column = part.columns[c]
+                let v = rows[(column * dim)..<((column + 1) * dim)], norm = max(1e-12, v.reduce(0) { $0 + $1 * $1 }.squareRoot())
+                for (e, x) in v.enumerated() { texts[n * dim + e] += x / norm }
+            }
+        }
+        let queries = last.embeddings.reshape([-1, dim]).indexSelect(axis: 0, flat)
+        return ContrastiveLoss.loss(queries: queries, imageOf: imageOf, texts: Tensor(shape: [used.count, dim], data: texts),
+                                    temperature: criterion.config.temperature, divisor: Float(max(1, images)))
     }
 
     /// A prediction set as the batch's losses see it: the logits restricted to its dataset's

@@ -103,7 +103,7 @@ public final class TrainingRun {
                                 batchSize: solver.imsPerBatch, slots: (communicator.rank * share)..<((communicator.rank + 1) * share),
                                 maskStride: M2FModel.maskStride, seed: config.seed &+ 29, startIteration: start, prefetch: config.data.prefetch,
                                 onBadSample: config.data.onBadSample, maxBadFraction: config.data.maxBadFraction,
-                                rules: TargetRules(heldOut: data.heldOut))
+                                rules: TargetRules(heldOut: data.heldOut, sampleTasks: config.model.taskConditioning))
         defer { loader.stop() }
         var lines: [MetricsLine] = []
         var badSamples = [Double](repeating: 0, count: sources.count)     // skipped so far by this process

@@ -196,6 +196,34 @@ final class LossesTests: XCTestCase {
             XCTAssertEqual(got, expected, "trial \(trial)")
         }
     }
+    /// OneFormer's query-text contrastive loss: its value as the formula computes it in Double,
+    /// its gradient, and lower when each image's queries point at its own text.
+    func testContrastiveLoss() {
+        var rng = SeededRNG(seed: 9)
+        let queries = Tensor.randn([5, 4], rng: &rng, requiresGrad: true)
+        let texts = Tensor.randn([3, 4], rng: &rng)
+        let imageOf = [0, 0, 1, 2, 2], tau: Float = 0.5
+        let loss = ContrastiveLoss.loss(queries: queries, imageOf: imageOf, texts: texts, temperature: tau, divisor: 3)
+        // The same in Double.
+        func unit(_ v: [Double]) -> [Double] { let n = max(1e-12, v.map { $0 * $0 }.reduce(0, +).squareRoot()); return v.map { $0 / n } }
+        let q = queries.data.map(Double.init), t = texts.data.map(Double.init)
+        let pooled = (0..<3).map { i in unit((0..<4).map { c in (0..<5).filter { imageOf[$0] == i }.reduce(0.0) { $0 + q[$1 * 4 + c] } }) }
+        let text = (0..<3).map { unit(Array(t[($0 * 4)..<($0 * 4 + 4)])) }
+        let logits = (0..<3).map { i in (0..<3).map { j in zip(pooled[i], text[j]).map(*).reduce(0, +) / Double(tau) } }
+        var expected = 0.0
+        for i in 0..<3 {
+            let row = Foundation.log((0..<3).map { Foundation.exp(logits[i][$0]) }.reduce(0, +)) - logits[i][i]
+            let column = Foundation.log((0..<3).map { Foundation.exp(logits[$0][i]) }.reduce(0, +)) - logits[i][i]
+            expected += (row + column) / 2
+        }
+        XCTAssertEqual(Double(loss.item), expected / 3, accuracy: 1e-5)
+        checkGradients([queries]) { ContrastiveLoss.loss(queries: $0[0], imageOf: imageOf, texts: texts, temperature: tau, divisor: 3) }
+        // Queries equal to their image's text score lower than the same queries given to other images.
+        let aligned = Tensor(shape: [3, 4], data: texts.data)
+        let right = ContrastiveLoss.loss(queries: aligned, imageOf: [0, 1, 2], texts: texts, temperature: tau, divisor: 3).item
+        let wrong = ContrastiveLoss.loss(queries: aligned, imageOf: [1, 2, 0], texts: texts, temperature: tau, divisor: 3).item
+        XCTAssertLessThan(right, wrong)
+    }
 }
 
 nonisolated(unsafe) var rngForTests = SeededRNG(seed: 1000)

@@ -136,4 +136,83 @@ final class UniversalIdeasTests: XCTestCase {
         let report = try ModelEvaluation.run(model: run.model, data: run.data, options: options, maxImages: 2, log: { _ in })
         XCTAssertTrue(try XCTUnwrap(report["synth_panoptic"]?["panoptic"]?["PQ"]).isFinite)
     }
+
+    // MARK: OneFormer: task conditioning and the query-text contrastive loss
+
+    /// Panoptic targets as the semantic task sees them (one per class, segments united) and as
+    /// the instance task sees them (things alone).
+    func testTargetsDerivedForEachTask() {
+        // Classes 0 (thing, two segments), 2 (stuff); 2x2 masks.
+        let targets = ImageTargets(classes: [0, 2, 0], masks: Tensor(shape: [3, 2, 2], data: [1, 0, 0, 0,  0, 1, 1, 0,  0, 0, 0, 1]))
+        let isThing = [true, true, false]
+        let semantic = targets.derived(for: .semantic, isThing: isThing)
+        XCTAssertEqual(semantic.classes, [0, 2])
+        XCTAssertEqual(semantic.masks?.data, [1, 0, 0, 1,  0, 1, 1, 0])
+        let instance = targets.derived(for: .instance, isThing: isThing)
+        XCTAssertEqual(instance.classes, [0, 0])
+        XCTAssertEqual(instance.masks?.data, [1, 0, 0, 0,  0, 0, 0, 1])
+        XCTAssertEqual(targets.derived(for: .panoptic, isThing: isThing).classes, [0, 2, 0])
+        XCTAssertEqual(instance.maskCrops.count, 2)
+    }
+
+    /// A task-conditioned model answers differently when told another task (its only change is
+    /// the task embedding added to the queries), and the task embedding learns: its gradient
+    /// reaches the rows of the tasks used and no other.
+    func testTaskConditioningConditionsTheQueries() {
+        var c = M2FConfig()
+        (c.stemChannels, c.stageChannels, c.convDim, c.hidden, c.maskDim) = ([8, 16], [16, 16, 32, 32], 32, 32, 32)
+        (c.encoderFFN, c.ffn, c.queries, c.decoderLayers, c.decoderGroups, c.embeddingDim) = (32, 32, 4, 2, 8, 16)
+        var rng = SeededRNG(seed: 3)
+        XCTAssertFalse(M2FModel(c, rng: &rng).namedParameters().contains { $0.0.contains("task_embed") })
+        c.taskConditioning = true
+        let model = M2FModel(c, rng: &rng)
+        XCTAssertTrue(model.namedParameters().contains { $0.0 == "predictor.task_embed.weight" })
+        let images = Tensor.randn([2, 3, 32, 32], rng: &rng) * 50 + 120, classes = Tensor.randn([5, 16], rng: &rng)
+        let panoptic = model(images, classEmbeddings: classes, tasks: [0, 0]).last!.logits.data
+        let mixed = model(images, classEmbeddings: classes, tasks: [0, 1]).last!.logits.data
+        let half = panoptic.count / 2
+        XCTAssertEqual(Array(panoptic[..<half]), Array(mixed[..<half]), "image 0 told the same task")
+        XCTAssertNotEqual(Array(panoptic[half...]), Array(mixed[half...]), "image 1 told another")
+        model.zeroGrad()
+        model(images, classEmbeddings: classes, tasks: [0, 2]).last!.logits.sum().backward()
+        let grad = try! XCTUnwrap(model.namedParameters().first { $0.0 == "predictor.task_embed.weight" }?.1.grad)
+        let d = c.hidden
+        XCTAssertTrue(grad[0..<d].contains { $0 != 0 } && grad[(2 * d)..<(3 * d)].contains { $0 != 0 })
+        XCTAssertTrue(grad[d..<(2 * d)].allSatisfy { $0 == 0 })
+    }
+
+    /// Task conditioning and the contrastive loss train together: panoptic batches carry all
+    /// three tasks with their derived targets, the other datasets their own, the contrastive
+    /// loss is finite, and evaluation tells each split its task.
+    func testTaskConditioningAndContrastiveLossTrain() throws {
+        let dir = scratch("oneformer")
+        var config = try tinyConfig(dir)
+        let data = try TrainingData(config, validation: false)
+        let loader = DataLoader(sources: data.sources, augmentations: config.data.datasets.map(\.augmentation),
+                                sampler: MultiDatasetSampler(counts: data.sources.map(\.count), ratios: [1, 1, 1, 1], seed: 1),
+                                batchSize: 2, maskStride: M2FModel.maskStride, seed: 2, prefetch: 0, rules: TargetRules(sampleTasks: true))
+        var panopticTasks = Set<SegmentationTask>()
+        for _ in 0..<40 {
+            let batch = try loader.next()
+            XCTAssertEqual(batch.targets.tasks.count, 2)
+            let isThing = data.sources[batch.dataset].classes.isThing
+            for (task, image) in zip(batch.targets.tasks, batch.targets.images) {
+                if batch.dataset == 0 { panopticTasks.insert(task) } else { XCTAssertEqual(task, SegmentationTask(data.sources[batch.dataset].task)) }
+                if batch.dataset == 0 && task == .semantic { XCTAssertEqual(Set(image.classes).count, image.classes.count) }
+                if batch.dataset == 0 && task == .instance { XCTAssertTrue(image.classes.allSatisfy { isThing[$0] }) }
+            }
+        }
+        XCTAssertEqual(panopticTasks, Set(SegmentationTask.allCases))
+
+        config.model.taskConditioning = true
+        config.loss.contrastiveWeight = 0.5
+        config.solver.maxIter = 4
+        let run = try TrainingRun(config: config)
+        let lines = try run.run(log: { _ in })
+        let contrastive = lines.compactMap { $0.losses["loss_contrastive"] }
+        XCTAssertFalse(contrastive.isEmpty)
+        XCTAssertTrue(contrastive.allSatisfy { $0.isFinite && $0 > 0 })
+        let report = try ModelEvaluation.run(model: run.model, data: run.data, options: InferenceOptions(config), maxImages: 2, log: { _ in })
+        XCTAssertNotNil(report["synth_semantic"]?["semantic"]?["mIoU"])
+    }
 }
