@@ -53,6 +53,13 @@ public struct LossConfig: Equatable, Codable, Sendable {
     /// OneFormer's query-text contrastive loss (`ContrastiveLoss`) on the final prediction set
     /// of batches with masks or boxes; 0 turns it off (OneFormer uses 0.5).
     public var contrastiveWeight: Float = 0
+    /// OpenSeeD's conditioned mask decoding (`ConditionedQueries.swift`): beside the learnable
+    /// queries, one query per target box (its class's text embedding, cross-attention limited to
+    /// the box), trained on mask data (thing segments' boxes against their masks) and on box
+    /// data (the box projection loss); from iteration `box_conditioned_start` on, its mask
+    /// inside the box becomes the pseudo mask target of the learnable query matched to the box.
+    public var boxConditionedMasks: Bool = false
+    public var boxConditionedStart: Int = 500
 
     public init() {}
 
@@ -66,6 +73,7 @@ public struct LossConfig: Equatable, Codable, Sendable {
         case pilotingShiftNoise = "piloting_shift_noise", pilotingScaleNoise = "piloting_scale_noise"
         case pilotingLabelNoise = "piloting_label_noise", pilotingLayers = "piloting_layers", pilotingThingsOnly = "piloting_things_only"
         case classAgnostic = "class_agnostic", contrastiveWeight = "contrastive_weight"
+        case boxConditionedMasks = "box_conditioned_masks", boxConditionedStart = "box_conditioned_start"
     }
 }
 
@@ -124,6 +132,10 @@ public struct SetCriterion {
     public var config: LossConfig
     /// The classes of every dataset (for the ScaleDet losses: offsets and label similarity).
     public var labelSpace: UnifiedLabelSpace?
+    /// OpenSeeD's decoupled queries (`model.decoupled_queries`): queries `0..<thingQueries`
+    /// are matched only to thing targets, the rest only to stuff targets (the label space's
+    /// thing flags). nil: any query to any target.
+    public var thingQueries: Int? = nil
 
     public init(config: LossConfig, labelSpace: UnifiedLabelSpace? = nil) {
         self.config = config
@@ -161,8 +173,17 @@ public struct SetCriterion {
         // through its own serial parts.
         let points = (0..<b).map { m.randomPoints(for: targets.images[$0], rng: &rngs[$0]) }
         let matcher = m
+        var kinds: [Bool]? = nil
+        if thingQueries != nil {
+            guard let space = labelSpace, targets.dataset < space.datasets.count else {
+                throw HungarianMatcher.MatchError.badTargets("decoupled queries need the label space's thing flags")
+            }
+            kinds = space.datasets[targets.dataset].isThing
+        }
+        let thingQueries = self.thingQueries
         return try Parallel.map(b) { i in
-            try matcher.match(logits: set.logits, masks: set.masks, targets: targets.images[i], image: i, points: points[i])
+            try matcher.match(logits: set.logits, masks: set.masks, targets: targets.images[i], image: i, points: points[i],
+                              decoupled: thingQueries.map { ($0, targets.images[i].classes.map { kinds![$0] }) })
         }
     }
 

@@ -118,11 +118,28 @@ public struct HungarianMatcher {
 
     /// `match` on points drawn beforehand by `randomPoints(for:rng:)`; `logits` and `masks` as
     /// in `costMatrix(logits:masks:targets:image:points:)` (one image, or entry `image` of a batch).
+    /// With `decoupled` (OpenSeeD), queries `0..<thingQueries` take only the targets flagged
+    /// thing and the others only the rest: two assignments, one per kind.
     public func match(logits: Tensor, masks: Tensor, targets: ImageTargets, image: Int = 0,
-                      points: [Float]?) throws -> Assignment {
+                      points: [Float]?, decoupled: (thingQueries: Int, targetIsThing: [Bool])? = nil) throws -> Assignment {
         let cost = try costMatrix(logits: logits, masks: masks, targets: targets, image: image, points: points)
         if cost.contains(where: { !$0.isFinite }) { throw MatchError.nonFiniteCost(image: image) }
-        return try linearSumAssignment(cost, rows: logits.shape[logits.rank - 2], cols: targets.classes.count)
+        let (q, t) = (logits.shape[logits.rank - 2], targets.classes.count)
+        guard let (thingQueries, targetIsThing) = decoupled else { return try linearSumAssignment(cost, rows: q, cols: t) }
+        guard targetIsThing.count == t, (0...q).contains(thingQueries) else {
+            throw MatchError.badTargets("decoupled matching: \(targetIsThing.count) kinds for \(t) targets, \(thingQueries) thing queries of \(q)")
+        }
+        var pairs: [(row: Int, col: Int)] = [], total = 0.0
+        for things in [true, false] {
+            let rows = things ? 0..<thingQueries : thingQueries..<q, cols = (0..<t).filter { targetIsThing[$0] == things }
+            guard !rows.isEmpty, !cols.isEmpty else { continue }
+            let sub = rows.flatMap { r in cols.map { cost[r * t + $0] } }
+            let a = try linearSumAssignment(sub, rows: rows.count, cols: cols.count)
+            pairs += zip(a.rows, a.cols).map { (rows.lowerBound + $0, cols[$1]) }
+            total += a.totalCost
+        }
+        pairs.sort { $0.row < $1.row }
+        return Assignment(rows: pairs.map(\.row), cols: pairs.map(\.col), totalCost: total)
     }
 
     /// w_mask·BCE + w_dice·dice, `[Q, T]`, on `points` (`[P, 2]`, x then y, in the unit square

@@ -31,6 +31,10 @@ public struct M2FConfig: Equatable, Codable, Sendable {
     /// instance; `predictor.task_embed`) added to every object query's content, so the one model
     /// is told which task it is doing, in training (the batch's per-image tasks) and inference.
     public var taskConditioning = false
+    /// OpenSeeD's decoupled queries: `[things, stuff]` — the first `things` queries are matched
+    /// only to thing targets, the other `stuff` only to stuff targets (the two add up to
+    /// `queries`); empty: every query may take any target (Mask2Former).
+    public var decoupledQueries: [Int] = []
 
     public init() {}
 
@@ -40,7 +44,7 @@ public struct M2FConfig: Equatable, Codable, Sendable {
         case encoderHeads = "encoder_heads", encoderPoints = "encoder_points", encoderFFN = "encoder_ffn"
         case hidden, queries, heads, ffn, decoderLayers = "decoder_layers", maskDim = "mask_dim"
         case embeddingDim = "embedding_dim", temperature, pixelMean = "pixel_mean", pixelStd = "pixel_std"
-        case learnablePrompt = "learnable_prompt", taskConditioning = "task_conditioning"
+        case learnablePrompt = "learnable_prompt", taskConditioning = "task_conditioning", decoupledQueries = "decoupled_queries"
     }
 
 
@@ -62,6 +66,9 @@ public struct M2FConfig: Equatable, Codable, Sendable {
             guard v > 0 else { throw fail(key, "must be positive") }
         }
         guard temperature > 0 else { throw fail(.temperature, "must be positive") }
+        guard decoupledQueries.isEmpty || (decoupledQueries.count == 2 && decoupledQueries.allSatisfy { $0 > 0 } && decoupledQueries.reduce(0, +) == queries) else {
+            throw fail(.decoupledQueries, "needs [things, stuff], two positive counts that add up to queries (\(queries)); [] turns it off")
+        }
         // Sizes that would exhaust memory or time are refused up front (README: input limits).
         for (key, v, limit) in [(CodingKeys.queries, queries, 1000), (.encoderLayers, encoderLayers, 64), (.decoderLayers, decoderLayers, 64),
                                 (.heads, heads, 64), (.encoderHeads, encoderHeads, 64), (.encoderPoints, encoderPoints, 64),

@@ -235,6 +235,13 @@ public enum ConfigLoader {
         if !(0...1).contains(c.test.overlayThreshold) { throw fail("test.overlay_threshold", "must be in [0, 1]") }
         if c.test.evalPeriod < 0 { throw fail("test.eval_period", "must be >= 0") }
         if c.test.maxImages < 0 { throw fail("test.max_images", "must be >= 0 (0: all)") }
+        if !c.model.decoupledQueries.isEmpty && l.classAgnostic {
+            throw fail("model.decoupled_queries", "matches things and stuff apart, which loss.class_agnostic does not tell apart; use one of them")
+        }
+        if l.boxConditionedMasks && l.maskPiloting {
+            throw fail("loss.box_conditioned_masks", "and loss.mask_piloting both feed extra queries to the decoder; use one of them")
+        }
+        if l.boxConditionedStart < 0 { throw fail("loss.box_conditioned_start", "must be >= 0") }
         if c.test.calibration.power < 0 { throw fail("test.calibration.power", "must be >= 0 (0: no calibration)") }
         if c.test.calibration.images < 1 { throw fail("test.calibration.images", "must be >= 1") }
         try atMost("solver.ims_per_batch", s.imsPerBatch, 1024)

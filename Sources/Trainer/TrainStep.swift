@@ -46,7 +46,9 @@ public final class TrainStep {
         self.labelSpace = labelSpace
         self.solver = solver
         self.seed = seed
-        criterion = SetCriterion(config: loss, labelSpace: labelSpace)
+        var criterion = SetCriterion(config: loss, labelSpace: labelSpace)
+        if model.config.decoupledQueries.count == 2 { criterion.thingQueries = model.config.decoupledQueries[0] }
+        self.criterion = criterion
         optimizer = AdamW(groups: model.referenceParameterGroups(weightDecay: solver.weightDecay, backboneLRMultiplier: solver.backboneMultiplier),
                           learningRate: solver.baseLR, beta1: solver.betas[0], beta2: solver.betas[1])
         parameters = model.parameters
@@ -84,7 +86,7 @@ public final class TrainStep {
         clock.start()
         if profileOps { OpProfile.phase = .forward }
         let stepSeed = seed &* 0x2545_F491_4F6C_DD1D &+ UInt64(batch.iteration)
-        let pilotedBatch = try pilotedQueries(batch, stepSeed: stepSeed), piloted = pilotedBatch?.queries
+        let conditioned = try conditionedQueries(batch, stepSeed: stepSeed), piloted = conditioned?.queries
         let (predictions, pilotedPredictions): ([TransformerDecoder.Prediction], [TransformerDecoder.Prediction])
         if attentionMasks == nil {
             (predictions, pilotedPredictions) = model.forward(batch.images, classEmbeddings: labelSpace.embeddings, piloted: piloted,
@@ -132,8 +134,9 @@ public final class TrainStep {
                                                                               images: normalizers.images) {
             add([("loss_contrastive", loss * criterion.config.contrastiveWeight)])
         }
-        // Mask piloting: each piloted prediction set against its segments, matched by construction.
-        if let (piloted, pilotedTargets) = pilotedBatch {
+        // Mask piloting or box conditioning: each such prediction set against its targets,
+        // matched by construction; then box-only data's pseudo masks.
+        if let (piloted, pilotedTargets, suffix) = conditioned {
             let groups = piloted.settings.groups
             var segments = [Double(pilotedTargets.reduce(0) { $0 + $1.count })]
             communicator.allReduceSum(&segments)
@@ -151,11 +154,15 @@ public final class TrainStep {
                 let losses: [(name: String, value: Tensor)]
                 do {
                     losses = try criterion.losses(set, targets, assignments: assignments, normalizers: pilotedNormalizers, rngs: &rngs)
-                        .map { ($0.name + "_piloted", $0.value) }
+                        .map { ($0.name + suffix, $0.value) }
                 } catch let error as HungarianMatcher.MatchError {
                     throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)", "\(error)")
                 }
                 add(losses)
+            }
+            if criterion.config.boxConditionedMasks, targets.supervision == .boxes, batch.iteration >= criterion.config.boxConditionedStart {
+                add(pseudoMaskLosses(predictions, perSet.map(\.assignments), conditioned: pilotedPredictions.last!, piloted, pilotedTargets,
+                                     targets, numMasks: normalizers.targets))
             }
             clock.lap(.losses)
         }
@@ -223,50 +230,6 @@ public final class TrainStep {
         var out = targets
         for i in out.images.indices { out.images[i].classes = out.images[i].classes.map { _ in 0 } }
         return out
-    }
-
-    /// The batch's piloted queries (`loss.mask_piloting`, batches with masks only): per image
-    /// and group a slot per segment (things only with `loss.piloting_things_only`; as many slots
-    /// as the most segments of an image in the whole batch, so every process builds the same
-    /// shapes), the segment's class embedding (a random class of the dataset instead, at the
-    /// label-noise rate) and its mask; and per image the target index of each piloted segment.
-    func pilotedQueries(_ batch: TrainingBatch, stepSeed: UInt64) throws -> (queries: PilotedQueries, targets: [[Int]])? {
-        let loss = criterion.config, targets = batch.targets
-        guard loss.maskPiloting, targets.supervision == .masks else { return nil }
-        let space = labelSpace, part = space.datasets[batch.dataset], dim = space.embeddings.shape[1], rows = space.embeddings.data
-        let chosen = targets.images.map { image in image.classes.indices.filter { !loss.pilotingThingsOnly || part.isThing[image.classes[$0]] } }
-        var most = [Double(chosen.map(\.count).max() ?? 0)]
-        communicator.allReduceMax(&most)
-        let perGroup = Int(most[0]), b = targets.images.count
-        guard perGroup > 0 else { return nil }
-        let (h, w) = (batch.images.shape[2], batch.images.shape[3])
-        var settings = PilotedQueries.Settings()
-        settings.groups = loss.pilotingGroups
-        (settings.pointNoise, settings.shiftNoise, settings.scaleNoise) = (loss.pilotingPointNoise, loss.pilotingShiftNoise, loss.pilotingScaleNoise)
-        settings.layers = loss.pilotingLayers
-        let p = settings.groups * perGroup
-        var embeddings = [Float](repeating: 0, count: b * p * dim), masks: [[[UInt8]]] = [], seeds: [UInt64] = []
-        for (i, image) in targets.images.enumerated() {
-            let imageSeed = stepSeed ^ 0x5851_F42D_4C95_7F2D ^ (UInt64(batch.firstSlot + i) &* 0xBF58_476D_1CE4_E5B9)
-            var rng = SeededRNG(seed: imageSeed)
-            seeds.append(imageSeed)
-            guard let m = image.masks, m.rank == 3, m.shape[0] == image.classes.count, m.shape[1] == h, m.shape[2] == w else {
-                throw InputError("iteration \(batch.iteration), dataset \(part.name)", "mask piloting needs target masks at the input's \(h)x\(w)")
-            }
-            let values = m.data
-            masks.append(chosen[i].map { t in values[(t * h * w)..<((t + 1) * h * w)].map { $0 >= 0.5 ? 1 : 0 } })
-            for g in 0..<settings.groups {
-                for (slot, t) in chosen[i].enumerated() {
-                    let c = image.classes[t]
-                    let shown = rng.nextUniform() < loss.pilotingLabelNoise ? rng.nextInt(below: part.classNames.count) : c
-                    let column = part.columns[shown], row = (i * p + g * perGroup + slot) * dim
-                    embeddings.replaceSubrange(row..<(row + dim), with: rows[(column * dim)..<((column + 1) * dim)])
-                }
-            }
-        }
-        let queries = PilotedQueries(settings: settings, perGroup: perGroup, segmentCounts: chosen.map(\.count),
-                                     classEmbeddings: Tensor(shape: [b * p, dim], data: embeddings), masks: masks, height: h, width: w, seeds: seeds)
-        return (queries, chosen)
     }
 
     /// Backward from `total`, clipping, the learning rate of `iteration`, the optimiser step.

@@ -63,4 +63,34 @@ final class ParallelMatchTests: XCTestCase {
         let half = try criterion.match(slice, BatchTargets(supervision: .masks, images: Array(images[1...])), rngs: &part)
         XCTAssertEqual(Array(whole[1...]), half)
     }
+
+    /// OpenSeeD's decoupled matching (`SetCriterion.thingQueries`): thing targets go to the
+    /// thing queries and stuff targets to the stuff queries, at the least total cost any such
+    /// assignment has (every one tried).
+    func testDecoupledMatchingKeepsKindsApartAtLeastCost() throws {
+        var rng = SeededRNG(seed: 23)
+        let (q, k, h, n) = (5, 4, 8, 3)
+        let set = PredictionSet(logits: Tensor.randn([1, q, k + 1], rng: &rng), masks: Tensor.randn([1, q, h, h], std: 2, rng: &rng))
+        let classes = [0, 3, 1, 2], isThing = [true, true, false, false]      // targets: thing, stuff, thing, stuff
+        let masks = (0..<(classes.count * 16 * h * h)).map { _ in Float(rng.nextUniform() < 0.3 ? 1 : 0) }
+        let targets = BatchTargets(supervision: .masks, images: [ImageTargets(classes: classes, masks: Tensor(shape: [classes.count, 4 * h, 4 * h], data: masks))])
+        var config = LossConfig()
+        config.densePoints = true
+        let space = UnifiedLabelSpace(datasets: [("d", ["a", "b", "c", "e"], isThing, [Float](repeating: 1, count: 4 * 2))], dim: 2)
+        var criterion = SetCriterion(config: config, labelSpace: space)
+        criterion.thingQueries = n
+        var generator = SeededRNG(seed: 1)
+        let a = try XCTUnwrap(try criterion.match(set, targets, rng: &generator).first)
+        XCTAssertEqual(Set(a.cols), Set(0..<4))
+        for (r, t) in zip(a.rows, a.cols) { XCTAssertEqual(r < n, isThing[classes[t]], "query \(r) took target \(t)") }
+        // Every kind-respecting assignment's cost: none is below the one found.
+        let cost = try criterion.matcher(height: h, width: h).costMatrix(logits: set.logits, masks: set.masks, targets: targets.images[0], image: 0, points: nil)
+        var best = Double.infinity
+        for r0 in 0..<n { for r2 in 0..<n where r2 != r0 { for r1 in n..<q { for r3 in n..<q where r3 != r1 {
+            best = min(best, cost[r0 * 4 + 0] + cost[r1 * 4 + 1] + cost[r2 * 4 + 2] + cost[r3 * 4 + 3])
+        } } } }
+        let found = zip(a.rows, a.cols).reduce(0.0) { $0 + cost[$1.0 * 4 + $1.1] }
+        XCTAssertEqual(found, best, accuracy: 1e-9)
+        XCTAssertEqual(a.totalCost, best, accuracy: 1e-9)
+    }
 }

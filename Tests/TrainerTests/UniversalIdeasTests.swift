@@ -215,4 +215,75 @@ final class UniversalIdeasTests: XCTestCase {
         let report = try ModelEvaluation.run(model: run.model, data: run.data, options: InferenceOptions(config), maxImages: 2, log: { _ in })
         XCTAssertNotNil(report["synth_semantic"]?["semantic"]?["mIoU"])
     }
+
+    // MARK: OpenSeeD: decoupled queries and box-conditioned masks
+
+    /// Box regions as the conditioned queries attend: a box's pixels clipped to the map (an
+    /// inverted or outside box gives nothing), and a mask's bounding rectangle.
+    func testBoxRegions() {
+        XCTAssertEqual(TrainStep.span(1.5, 3.2, limit: 10), 1..<4)
+        XCTAssertEqual(TrainStep.span(-2, 30, limit: 10), 0..<10)
+        XCTAssertEqual(TrainStep.span(5, 2, limit: 10).count, 0)
+        XCTAssertEqual(TrainStep.span(12, 14, limit: 10).count, 0)
+        let mask: [UInt8] = [0, 0, 0, 0,
+                             0, 1, 0, 0,
+                             0, 0, 0, 1,
+                             0, 0, 0, 0]
+        XCTAssertEqual(TrainStep.boundingRectangle(of: mask, height: 4, width: 4), [0, 0, 0, 0,  0, 1, 1, 1,  0, 1, 1, 1,  0, 0, 0, 0])
+        XCTAssertEqual(TrainStep.boundingRectangle(of: [UInt8](repeating: 0, count: 4), height: 2, width: 2), [0, 0, 0, 0])
+    }
+
+    /// Decoupled queries and box-conditioned masks train: a thing query never takes a stuff
+    /// target, box batches' conditioned queries attend inside their boxes only, their losses and
+    /// (from the start iteration on) the pseudo-mask losses are finite.
+    func testDecoupledQueriesAndBoxConditionedMasksTrain() throws {
+        let dir = scratch("openseed")
+        var config = try tinyConfig(dir)
+        config.model.decoupledQueries = [4, 2]
+        config.loss.boxConditionedMasks = true
+        config.loss.boxConditionedStart = 0
+        config.data.datasets = config.data.datasets.filter { ["synth_panoptic", "synth_detection"].contains($0.name) }
+        config.solver.maxIter = 8
+        let run = try TrainingRun(config: config)
+        XCTAssertEqual(run.step.criterion.thingQueries, 4)
+        var lines = try run.run(log: { _ in })
+        // Mask data alone: thing segments' boxes decoded into their masks.
+        var maskOnly = config
+        maskOnly.data.datasets = Array(config.data.datasets.prefix(1))
+        maskOnly.solver.maxIter = 2
+        maskOnly.outputDir = (dir as NSString).appendingPathComponent("masks")
+        lines += try TrainingRun(config: maskOnly).run(log: { _ in })
+        let names = Set(lines.flatMap(\.losses.keys))
+        for name in ["loss_ce_conditioned", "loss_mask_conditioned", "loss_dice_conditioned", "loss_box_proj_conditioned", "loss_mask_pseudo", "loss_dice_pseudo"] {
+            XCTAssertTrue(names.contains(name), "\(name) in \(names.sorted())")
+        }
+        XCTAssertTrue(lines.allSatisfy { $0.totalLoss.isFinite })
+
+        // A box batch: one conditioned slot per box, its attention open inside the box alone.
+        let data = run.data
+        let loader = DataLoader(sources: data.sources, augmentations: config.data.datasets.map(\.augmentation),
+                                sampler: MultiDatasetSampler(counts: data.sources.map(\.count), ratios: [1, 1], seed: 4),
+                                batchSize: 2, maskStride: M2FModel.maskStride, seed: 2, prefetch: 0)
+        var batch = try loader.next()
+        while batch.targets.supervision != .boxes || batch.targets.images.allSatisfy({ $0.classes.isEmpty }) { batch = try loader.next() }
+        let (queries, chosen, suffix) = try XCTUnwrap(try run.step.conditionedQueries(batch, stepSeed: 1))
+        XCTAssertEqual(suffix, "_conditioned")
+        let s = batch.images.shape[2]
+        for (i, image) in batch.targets.images.enumerated() {
+            XCTAssertEqual(chosen[i], Array(image.classes.indices))
+            for (slot, t) in chosen[i].enumerated() {
+                let (x0, y0, x1, y1) = image.boxes![t]
+                let region = queries.masks[i][slot]
+                for y in 0..<s { for x in 0..<s {
+                    let inside = Float(x) >= (x0 * 4).rounded(.down) && Float(x) < (x1 * 4).rounded(.up) && Float(y) >= (y0 * 4).rounded(.down) && Float(y) < (y1 * 4).rounded(.up)
+                    XCTAssertEqual(region[y * s + x] != 0, inside)
+                } }
+            }
+        }
+        var wrong = config
+        wrong.model.decoupledQueries = [4, 3]
+        XCTAssertThrowsError(try ConfigLoader.validate(wrong, origins: [:], root: "test", requireData: false)) {
+            XCTAssertEqual("\($0)", "test: model.decoupled_queries: needs [things, stuff], two positive counts that add up to queries (6); [] turns it off")
+        }
+    }
 }
