@@ -20,6 +20,13 @@ final class UniversalIdeasTests: XCTestCase {
         return dir
     }
 
+    /// Batches of two from every dataset alike, collated on this thread.
+    func batches(_ data: TrainingData, _ config: TrainConfig, seed: UInt64 = 1, rules: TargetRules = TargetRules()) -> DataLoader {
+        DataLoader(sources: data.sources, augmentations: config.data.datasets.map(\.augmentation),
+                   sampler: MultiDatasetSampler(counts: data.sources.map(\.count), ratios: data.sources.map { _ in 1 }, seed: seed),
+                   batchSize: 2, maskStride: M2FModel.maskStride, seed: 2, prefetch: 0, rules: rules)
+    }
+
     // MARK: Entity segmentation: class-agnostic training
 
     /// The entity logits' softmax is exactly (P(some class), P(background)) of the K + 1 logits,
@@ -102,9 +109,7 @@ final class UniversalIdeasTests: XCTestCase {
             XCTAssertEqual(set, Set(names[d].indices.filter { names[d][$0] == "tent" }), data.sources[d].name)
         }
         XCTAssertFalse(data.heldOut[0].isEmpty)
-        let loader = DataLoader(sources: data.sources, augmentations: config.data.datasets.map(\.augmentation),
-                                sampler: MultiDatasetSampler(counts: data.sources.map(\.count), ratios: [1, 1, 1, 1], seed: 1),
-                                batchSize: 2, maskStride: M2FModel.maskStride, seed: 2, prefetch: 0, rules: TargetRules(heldOut: data.heldOut))
+        let loader = batches(data, config, rules: TargetRules(heldOut: data.heldOut))
         var seen = 0
         for _ in 0..<24 {
             let batch = try loader.next()
@@ -188,9 +193,7 @@ final class UniversalIdeasTests: XCTestCase {
         let dir = scratch("oneformer")
         var config = try tinyConfig(dir)
         let data = try TrainingData(config, validation: false)
-        let loader = DataLoader(sources: data.sources, augmentations: config.data.datasets.map(\.augmentation),
-                                sampler: MultiDatasetSampler(counts: data.sources.map(\.count), ratios: [1, 1, 1, 1], seed: 1),
-                                batchSize: 2, maskStride: M2FModel.maskStride, seed: 2, prefetch: 0, rules: TargetRules(sampleTasks: true))
+        let loader = batches(data, config, rules: TargetRules(sampleTasks: true))
         var panopticTasks = Set<SegmentationTask>()
         for _ in 0..<40 {
             let batch = try loader.next()
@@ -261,9 +264,7 @@ final class UniversalIdeasTests: XCTestCase {
 
         // A box batch: one conditioned slot per box, its attention open inside the box alone.
         let data = run.data
-        let loader = DataLoader(sources: data.sources, augmentations: config.data.datasets.map(\.augmentation),
-                                sampler: MultiDatasetSampler(counts: data.sources.map(\.count), ratios: [1, 1], seed: 4),
-                                batchSize: 2, maskStride: M2FModel.maskStride, seed: 2, prefetch: 0)
+        let loader = batches(data, config, seed: 4)
         var batch = try loader.next()
         while batch.targets.supervision != .boxes || batch.targets.images.allSatisfy({ $0.classes.isEmpty }) { batch = try loader.next() }
         let (queries, chosen, suffix) = try XCTUnwrap(try run.step.conditionedQueries(batch, stepSeed: 1))
