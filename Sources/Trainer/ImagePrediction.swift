@@ -60,7 +60,7 @@ public struct ImagePredictor {
     public let classes: PredictionClasses
     public let size: Int
     public let task: ShardTask
-    public let options: InferenceOptions
+    public var options: InferenceOptions
 
     public init(model: M2FModel, classes: PredictionClasses, size: Int, task: ShardTask, options: InferenceOptions) {
         (self.model, self.classes, self.size, self.task, self.options) = (model, classes, size, task, options)
@@ -69,6 +69,40 @@ public struct ImagePredictor {
     /// Predictions for `images` (RGB), in order, one forward pass for all of them.
     public func predict(_ images: [Image8]) -> [ImageAnnotations] {
         guard !images.isEmpty else { return [] }
+        let (last, fitted) = forward(images)
+        let local = Array(0..<classes.names.count), s = size, q = last.logits.shape[1]
+        return (0..<images.count).map { i in
+            let f = fitted[i]
+            // Masks at the padded input size, cut to the image's area.
+            let masks = withoutGrad {
+                last.masks.slice(axis: 0, i..<(i + 1)).resizeBilinear(to: (s, s))
+                    .slice(axis: 2, 0..<f.height).slice(axis: 3, 0..<f.width).reshape([q, f.height, f.width])
+            }
+            let small = postProcessed(logits: logits(last, image: i), masks: masks, task: task, columnIsThing: classes.isThing,
+                                      reported: local, classIsThing: classes.isThing, options: options)
+            return Self.resized(small, from: (f.height, f.width), to: (images[i].height, images[i].width))
+        }
+    }
+
+    /// UniDetector's class priors from `images`: per class, its predicted probability summed
+    /// over every query of every image, and the number of queries (`test.calibration`: the
+    /// prior is their ratio).
+    public func probabilitySums(_ images: [Image8]) -> (sums: [Double], queries: Int) {
+        var sums = [Double](repeating: 0, count: classes.names.count)
+        guard !images.isEmpty else { return (sums, 0) }
+        let last = forward(images).last, k = classes.names.count
+        var queries = 0
+        for i in 0..<images.count {
+            let p = withoutGrad { logits(last, image: i).softmax(axis: -1) }.data
+            let q = p.count / (k + 1)
+            for r in 0..<q { for c in 0..<k { sums[c] += Double(p[r * (k + 1) + c]) } }
+            queries += q
+        }
+        return (sums, queries)
+    }
+
+    /// The model's final prediction set on `images` fitted into one padded batch.
+    func forward(_ images: [Image8]) -> (last: TransformerDecoder.Prediction, fitted: [(pixels: [Float], height: Int, width: Int)]) {
         let s = size, n = images.count
         let fitted = images.map { fit($0) }
         var batch = [Float](repeating: 0, count: n * 3 * s * s)
@@ -79,20 +113,13 @@ public struct ImagePredictor {
         }
         let told = [Int](repeating: SegmentationTask(task).rawValue, count: n)
         let last = withoutGrad { model(Tensor(shape: [n, 3, s, s], data: batch), classEmbeddings: classes.embeddings, tasks: told) }.last!
-        let q = last.logits.shape[1], rows = classes.embeddings.shape[0], k = classes.names.count
-        let local = Array(0..<k)
-        return (0..<n).map { i in
-            let f = fitted[i]
-            let logits = reportedLogits(last.logits.slice(axis: 0, i..<(i + 1)).reshape([q, rows + 1]), map: classes.reportedAs, classes: k)
-            // Masks at the padded input size, cut to the image's area.
-            let masks = withoutGrad {
-                last.masks.slice(axis: 0, i..<(i + 1)).resizeBilinear(to: (s, s))
-                    .slice(axis: 2, 0..<f.height).slice(axis: 3, 0..<f.width).reshape([q, f.height, f.width])
-            }
-            let small = postProcessed(logits: logits, masks: masks, task: task, columnIsThing: classes.isThing,
-                                      reported: local, classIsThing: classes.isThing, options: options)
-            return Self.resized(small, from: (f.height, f.width), to: (images[i].height, images[i].width))
-        }
+        return (last, fitted)
+    }
+
+    /// Image `i`'s class logits `[Q, K + 1]` in the prediction classes.
+    func logits(_ last: TransformerDecoder.Prediction, image i: Int) -> Tensor {
+        let q = last.logits.shape[1], rows = classes.embeddings.shape[0]
+        return reportedLogits(last.logits.slice(axis: 0, i..<(i + 1)).reshape([q, rows + 1]), map: classes.reportedAs, classes: classes.names.count)
     }
 
     /// The image as planar float RGB resized (bilinear, aspect kept) to fit `size`.

@@ -64,8 +64,21 @@ struct Predict: ParsableCommand {
         let predictionClasses = try chooseClasses(config)
         let files = try imageFiles()
         let size = self.size ?? config.data.datasets.map(\.augmentation.size).max() ?? 128
-        let predictor = ImagePredictor(model: model, classes: predictionClasses, size: size, task: task.shardTask,
+        var predictor = ImagePredictor(model: model, classes: predictionClasses, size: size, task: task.shardTask,
                                        options: InferenceOptions(config))
+        if config.test.calibration.power > 0 {
+            // UniDetector's priors: the mean predicted probabilities over the first images.
+            var sums = [Double](repeating: 0, count: predictionClasses.names.count), queries = 0, used = 0
+            let first = files.prefix(config.test.calibration.images)
+            for chunk in stride(from: 0, to: first.count, by: batch).map({ Array(first[$0..<min($0 + batch, first.count)]) }) {
+                let images = chunk.compactMap { try? ImageFile.read($0) }
+                let (s, q) = predictor.probabilitySums(images)
+                for c in sums.indices { sums[c] += s[c] }
+                (queries, used) = (queries + q, used + images.count)
+            }
+            predictor.options.classPrior = sums.map { Float($0 / Double(max(queries, 1))) }
+            print("calibrated: each class's probability divided by its prior^\(config.test.calibration.power), priors from \(used) image\(used == 1 ? "" : "s")")
+        }
         let outputs = PredictionWriter(task: task.shardTask, classes: predictionClasses,
                                        overlayThreshold: threshold ?? Double(config.test.overlayThreshold))
         if FileManager.default.fileExists(atPath: output), !PredictionWriter.isPredictionFolder(output) {

@@ -76,6 +76,13 @@ final class PredictCommandTests: TrainBinaryTestCase {
             XCTAssertTrue((0..<3).contains(r["category_id"] as! Int))
             XCTAssertEqual((r["segmentation"] as! [String: Any])["size"] as! [Int], [160, 96])
         }
+        // UniDetector's calibration: priors from the images' own predictions (the readable ones).
+        let calibrated = try run(["predict", "--checkpoint", checkpoint, "--input", Self.images, "--output", path("calibrated"),
+                                  "--classes", "zebra, giraffe, savanna", "--stuff", "savanna", "--task", "instance", "--threshold", "0",
+                                  "--set", "test.calibration.power=1", "--set", "test.calibration.images=3"])
+        XCTAssertEqual(calibrated.0, 0, calibrated.1)
+        XCTAssertTrue(calibrated.1.contains("calibrated: each class's probability divided by its prior^1.0, priors from 2 images"), calibrated.1)
+        XCTAssertFalse((try json(path("calibrated/instances.json")) as! [Any]).isEmpty)
         let huge = try run(["predict", "--checkpoint", checkpoint, "--input", Self.images, "--output", path("x"), "--size", "1000000"])
         XCTAssertTrue(huge.0 != 0 && huge.1.contains("--size must be from 32 to 4096"), huge.1)
         let bad = try run(["predict", "--checkpoint", checkpoint, "--input", Self.images, "--output", path("x"), "--classes", "a, b", "--stuff", "c"])
