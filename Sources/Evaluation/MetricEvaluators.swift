@@ -1,7 +1,7 @@
 import COCOMask
 
 /// Panoptic quality (panopticapi) of the predicted panoptic maps: `panoptic/PQ`, `SQ`, `RQ`,
-/// `PQ_th`, `PQ_st`.
+/// `PQ_th`, `PQ_st`, and `panoptic/PQ-<class>` for the classes that occur.
 public final class PanopticQualityEvaluator: DatasetEvaluator {
     let categories: EvaluationCategories
     var metric: PanopticEvaluator
@@ -23,8 +23,11 @@ public final class PanopticQualityEvaluator: DatasetEvaluator {
     public func evaluate() throws -> [String: Double] {
         let m = metric.summarize()
         // −1 where a kind has no category (class-agnostic scoring has no stuff), as the interface's "undefined".
-        return ["panoptic/PQ": m.all.pq, "panoptic/SQ": m.all.sq, "panoptic/RQ": m.all.rq,
-                "panoptic/PQ_th": m.things.n == 0 ? -1 : m.things.pq, "panoptic/PQ_st": m.stuff.n == 0 ? -1 : m.stuff.pq]
+        var out = ["panoptic/PQ": m.all.pq, "panoptic/SQ": m.all.sq, "panoptic/RQ": m.all.rq,
+                   "panoptic/PQ_th": m.things.n == 0 ? -1 : m.things.pq, "panoptic/PQ_st": m.stuff.n == 0 ? -1 : m.stuff.pq]
+        // Per class that occurs (panopticapi's per_class), named as the other per-class keys.
+        for c in m.perClass where c.id < categories.count && metric.occurs(c.id) { out["panoptic/PQ-" + categories.names[c.id]] = c.pq }
+        return out
     }
 }
 

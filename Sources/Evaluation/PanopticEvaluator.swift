@@ -153,6 +153,9 @@ public struct PanopticEvaluator {
         }
     }
 
+    /// Whether category `id` has a ground-truth or predicted segment counted (its PQ is defined).
+    public func occurs(_ id: Int) -> Bool { (tp[id] ?? 0) + (fp[id] ?? 0) + (fn[id] ?? 0) > 0 }
+
     public func summarize() -> PanopticMetrics {
         var perClass: [(id: Int, pq: Double, sq: Double, rq: Double)] = []
         func average(_ filter: Bool?) -> PanopticMetrics.Summary {

@@ -26,7 +26,10 @@ final class ClassAgnosticEvaluatorTests: XCTestCase {
         try all.process(image)
         let metrics = try all.evaluate()
         XCTAssertEqual(metrics["panoptic/PQ"]!, 0, accuracy: 1e-12)
+        XCTAssertEqual(metrics["panoptic/PQ-ball"], 0)        // per class: both occur, neither matched
+        XCTAssertEqual(metrics["panoptic/PQ-grass"], 0)
         XCTAssertEqual(metrics["panoptic_agnostic/PQ"]!, 1, accuracy: 1e-12)
+        XCTAssertEqual(metrics["panoptic_agnostic/PQ-entity"]!, 1, accuracy: 1e-12)
         XCTAssertEqual(metrics["panoptic_agnostic/PQ_st"], -1)   // no stuff category: undefined
         XCTAssertEqual(metrics["segm/AP"]!, 0, accuracy: 1e-12)
         XCTAssertEqual(metrics["segm_agnostic/AP"]!, 1, accuracy: 1e-12)
