@@ -99,11 +99,21 @@ public func inferenceOnDataset(model: M2FModel, labelSpace: UnifiedLabelSpace, s
 
 /// The model's post-processed prediction for one validation sample, in the dataset's classes
 /// (`options.labelSpace == .union`: predicted over every class, then mapped back).
+/// A task-conditioned model (OneFormer) is told each metric's task: on panoptic data the
+/// panoptic map comes from the panoptic task, the semantic labels from the semantic task and
+/// the instances from the instance task (three forward passes).
 func predict(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData.ValidationSplit, sample: DecodedSample,
              options: InferenceOptions) -> ImageAnnotations {
-    let e = evaluatedLogits(model: model, labelSpace: labelSpace, split: split, sample: sample, options: options)
-    return postProcessed(logits: e.logits, masks: e.masks, task: split.source.task, columnIsThing: e.isThing, reported: e.local,
-                         classIsThing: split.source.classes.isThing, options: options)
+    func run(_ told: SegmentationTask) -> ImageAnnotations {
+        let e = evaluatedLogits(model: model, labelSpace: labelSpace, split: split, sample: sample, options: options, task: told)
+        return postProcessed(logits: e.logits, masks: e.masks, task: split.source.task, columnIsThing: e.isThing, reported: e.local,
+                             classIsThing: split.source.classes.isThing, options: options)
+    }
+    guard model.config.taskConditioning, split.source.task == .panoptic else { return run(SegmentationTask(split.source.task)) }
+    var out = run(.panoptic)
+    out.semantic = run(.semantic).semantic
+    out.instances = run(.instance).instances
+    return out
 }
 
 /// UniDetector's class priors: the mean predicted probability of each evaluated column over
@@ -112,7 +122,8 @@ func classPrior(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingD
                 options: InferenceOptions) throws -> [Float] {
     var sums: [Double] = [], rows = 0
     for i in 0..<count {
-        let logits = evaluatedLogits(model: model, labelSpace: labelSpace, split: split, sample: try split.source.decoded(i), options: options).logits
+        let logits = evaluatedLogits(model: model, labelSpace: labelSpace, split: split, sample: try split.source.decoded(i), options: options,
+                                     task: SegmentationTask(split.source.task)).logits
         let (q, c1) = (logits.shape[0], logits.shape[1])
         let p = withoutGrad { logits.softmax(axis: -1) }.data
         if sums.isEmpty { sums = [Double](repeating: 0, count: c1 - 1) }
@@ -127,7 +138,7 @@ func classPrior(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingD
 /// column's thing flag and the dataset class it is reported as (-1: foreign), and its mask
 /// logits at the image's size `[Q, H, W]`.
 func evaluatedLogits(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingData.ValidationSplit, sample: DecodedSample,
-                     options: InferenceOptions) -> (logits: Tensor, masks: Tensor, isThing: [Bool], local: [Int]) {
+                     options: InferenceOptions, task told: SegmentationTask) -> (logits: Tensor, masks: Tensor, isThing: [Bool], local: [Int]) {
     let source = split.source, d = split.dataset, classes = source.classes
     let k = classes.count, u = labelSpace.count
     // Classes as the post-processing numbers them, and the dataset class each counts as (-1: foreign).
@@ -136,7 +147,7 @@ func evaluatedLogits(model: M2FModel, labelSpace: UnifiedLabelSpace, split: Trai
     var pixels = [Float](repeating: 0, count: 3 * h * w)
     pixels.withUnsafeMutableBufferPointer { sample.image.writePlanarRGB(into: $0.baseAddress!) }
     let last = withoutGrad {
-        model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings, tasks: [SegmentationTask(source.task).rawValue])
+        model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings, tasks: [told.rawValue])
     }.last!
     let logits: Tensor
     switch options.labelSpace {
