@@ -66,9 +66,6 @@ public struct M2FConfig: Equatable, Codable, Sendable {
             guard v > 0 else { throw fail(key, "must be positive") }
         }
         guard temperature > 0 else { throw fail(.temperature, "must be positive") }
-        guard decoupledQueries.isEmpty || (decoupledQueries.count == 2 && decoupledQueries.allSatisfy { $0 > 0 } && decoupledQueries.reduce(0, +) == queries) else {
-            throw fail(.decoupledQueries, "needs [things, stuff], two positive counts that add up to queries (\(queries)); [] turns it off")
-        }
         // Sizes that would exhaust memory or time are refused up front (README: input limits).
         for (key, v, limit) in [(CodingKeys.queries, queries, 1000), (.encoderLayers, encoderLayers, 64), (.decoderLayers, decoderLayers, 64),
                                 (.heads, heads, 64), (.encoderHeads, encoderHeads, 64), (.encoderPoints, encoderPoints, 64),
@@ -81,6 +78,9 @@ public struct M2FConfig: Equatable, Codable, Sendable {
         }
         guard pixelMean.count == 3, pixelStd.count == 3, pixelStd.allSatisfy({ $0 > 0 }) else {
             throw fail(.pixelStd, "pixel_mean and pixel_std need three values, std positive")
+        }
+        guard decoupledQueries.isEmpty || (decoupledQueries.count == 2 && decoupledQueries.allSatisfy { $0 > 0 } && decoupledQueries.reduce(0, +) == queries) else {
+            throw fail(.decoupledQueries, "needs [things, stuff], two positive counts that add up to queries (\(queries)); [] turns it off")
         }
     }
 }
