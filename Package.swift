@@ -122,7 +122,7 @@ let package = Package(
 
         // Fixtures/ holds JSON made by the Python scripts beside it; tests read it by path.
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
-        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Core", "TestSupport"], exclude: ["Fixtures"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "CGEMM", "Core", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "MatchingTests", dependencies: ["Matching", "Autograd", "CGEMM", "Core", "Targets"], exclude: ["Fixtures"]),
         .testTarget(name: "LossesTests", dependencies: ["Losses", "Matching", "Autograd", "Core", "Targets", "TestSupport"], exclude: ["Fixtures"]),
         // Fixtures/parity holds the PyTorch reference files of docs/m2f-tiny.md's parity check.

@@ -54,18 +54,20 @@ public enum PointSampling {
                         let d = dst + i * count * 2
                         var slot = 0
                         if kept > 0 {
-                            let cut = kthLargest(kept, of: UnsafeBufferPointer(start: uncertainty, count: candidates))
-                            var above = 0
-                            for c in 0..<candidates where uncertainty[c] > cut { above += 1 }
+                            let (cut, above) = kthLargestAndGreater(kept, of: UnsafeBufferPointer(start: uncertainty, count: candidates))
                             var ties = kept - above
-                            for c in 0..<candidates where slot < kept {
+                            // Without branches (a quarter of the candidates are kept, at random:
+                            // a branch per candidate mispredicted often): every candidate is
+                            // written to the next slot, which advances only when it is kept.
+                            var c = 0
+                            while slot < kept && c < candidates {
                                 let u = uncertainty[c]
-                                if u > cut || (u == cut && ties > 0) {
-                                    if u == cut { ties -= 1 }
-                                    d[2 * slot] = coords[2 * c]
-                                    d[2 * slot + 1] = coords[2 * c + 1]
-                                    slot += 1
-                                }
+                                let tie = u == cut && ties > 0
+                                d[2 * slot] = coords[2 * c]
+                                d[2 * slot + 1] = coords[2 * c + 1]
+                                slot &+= u > cut || tie ? 1 : 0
+                                ties &-= tie ? 1 : 0
+                                c &+= 1
                             }
                         }
                         for c in (2 * slot)..<(2 * count) { d[c] = g.nextUniform() }
@@ -81,36 +83,59 @@ public enum PointSampling {
     public static func sample(_ maps: Tensor, at coords: [Float], count: Int) -> Tensor {
         let m = maps.shape[0]
         precondition(coords.count == m * count * 2, "point sampling: \(coords.count / 2) points for \(m) maps of \(count)")
-        let grid = Tensor(shape: [m, 1, count, 2], data: coords.map { 2 * $0 - 1 })
-        return Tensor.gridSample(maps.reshape([m, 1, maps.shape[1], maps.shape[2]]), grid: grid).reshape([m, count])
+        return Tensor.pointSample(maps, points: coords, count: count)
     }
 
     /// The `k`-th largest of `values` (1 ≤ k ≤ count), by radix selection on the floats' bits:
     /// three counting passes (11, 11 and 10 bits) with no data-dependent swaps — a quickselect
     /// spent most of its time on mispredicted branches, a full sort or top-k is slower still.
+    /// The second and third passes count only the values in the first pass's chosen bin.
     /// −0 counts as +0; with NaNs the result may be NaN (then nothing compares above it).
-    static func kthLargest(_ k: Int, of values: UnsafeBufferPointer<Float>) -> Float {
+    /// Also returns how many values are strictly greater (exact without NaNs): the selection's
+    /// last bin holds exactly the values equal to the k-th largest, so no further pass counts them.
+    static func kthLargestAndGreater(_ k: Int, of values: UnsafeBufferPointer<Float>) -> (value: Float, greater: Int) {
         precondition(k >= 1 && k <= values.count, "kthLargest: k = \(k) of \(values.count)")
         // An order-preserving map of floats to unsigned integers.
         @inline(__always) func key(_ f: Float) -> UInt32 {
             let b = (f + 0).bitPattern
             return b & 0x8000_0000 != 0 ? ~b : b | 0x8000_0000
         }
-        var prefix: UInt32 = 0, fixed: UInt32 = 0, rank = k
+        var prefix: UInt32 = 0, rank = k
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 2048) { histogram in
-            for (shift, bits) in [(21, 11), (10, 11), (0, 10)] as [(UInt32, UInt32)] {
-                let bins = 1 << Int(bits), binMask = UInt32(bins - 1)
-                for b in 0..<bins { histogram[b] = 0 }
-                for v in values {
-                    let kv = key(v)
-                    if kv & fixed == prefix { histogram[Int((kv >> shift) & binMask)] += 1 }
-                }
+            // The bin of the top 11 bits holding the k-th largest, and its rank in that bin.
+            @inline(__always) func select(bins: Int) -> Int {
                 var b = bins - 1
                 while rank > histogram[b] { rank -= histogram[b]; b -= 1 }
-                prefix |= UInt32(b) << shift
-                fixed |= binMask << shift
+                return b
+            }
+            for b in 0..<2048 { histogram[b] = 0 }
+            for v in values { histogram[Int(key(v) >> 21)] += 1 }
+            let top = select(bins: 2048)
+            prefix = UInt32(top) << 21
+            // The later passes read only the keys of that bin, gathered once (without
+            // branches): a pass over all values tested each against the prefix, and the test
+            // mispredicted.
+            let inBin = histogram[top]
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: inBin + 1) { buffer in
+                // Every key is written to the next free slot, which advances on a key of the bin
+                // (the spare slot takes the writes after the last of them).
+                var n = 0
+                for v in values {
+                    let kv = key(v)
+                    buffer[n] = kv
+                    n &+= kv >> 21 == UInt32(top) ? 1 : 0
+                }
+                let bin = UnsafeBufferPointer(rebasing: buffer[0..<inBin])
+                for b in 0..<2048 { histogram[b] = 0 }
+                for kv in bin { histogram[Int((kv >> 10) & 0x7FF)] += 1 }
+                let middle = select(bins: 2048)
+                prefix |= UInt32(middle) << 10
+                for b in 0..<1024 { histogram[b] = 0 }
+                for kv in bin { histogram[Int(kv & 0x3FF)] += (kv >> 10) & 0x7FF == UInt32(middle) ? 1 : 0 }
+                prefix |= UInt32(select(bins: 1024))
             }
         }
-        return Float(bitPattern: prefix & 0x8000_0000 != 0 ? prefix & 0x7FFF_FFFF : ~prefix)
+        // `rank` is now the k-th largest's rank among the values equal to it.
+        return (Float(bitPattern: prefix & 0x8000_0000 != 0 ? prefix & 0x7FFF_FFFF : ~prefix), k - rank)
     }
 }

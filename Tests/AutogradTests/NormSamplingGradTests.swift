@@ -1,4 +1,5 @@
 import XCTest
+import CGEMM
 @testable import Autograd
 import TestSupport
 import Core
@@ -146,6 +147,53 @@ final class NormSamplingGradTests: XCTestCase {
             let tp = (0..<(2 * 2 * 40)).map { _ in rng.nextUniform() * 1.2 - 0.1 }
             let ref = Tensor.gridSample(thin.reshape([2, 1, th, tw]), grid: Tensor(shape: [2, 1, 40, 2], data: tp.map { 2 * $0 - 1 })).data
             XCTAssertEqual(Tensor.sampledValues(thin, points: tp, count: 40), ref, "\(th) x \(tw)")
+        }
+    }
+
+    /// The differentiable point reader: gridSample's values and map gradient bit for bit on a
+    /// constant grid (points inside, on edges and outside), and a finite-difference check.
+    func testPointSampleEqualsGridSample() {
+        var rng = SeededRNG(seed: 25)
+        let (m, h, w, n) = (3, 9, 11, 500)
+        let maps = Tensor.randn([m, h, w], rng: &rng, requiresGrad: true)
+        var points = (0..<(m * n * 2)).map { _ in rng.nextUniform() * 1.2 - 0.1 }
+        for (i, v) in [0, 1, 0.5 / 11, 10.5 / 11, 1e-7, 0.9999999].enumerated() { points[2 * i] = Float(v); points[2 * i + 1] = Float(v) }
+        points[20] = .nan
+        let seed = (0..<(m * n)).map { _ in rng.nextUniform() - 0.5 }
+        let sampled = Tensor.pointSample(maps, points: points, count: n)
+        sampled.backward(seed: seed)
+        let ours = maps.grad!
+        maps.zeroGrad()
+        let reference = Tensor.gridSample(maps.reshape([m, 1, h, w]), grid: Tensor(shape: [m, 1, n, 2], data: points.map { 2 * $0 - 1 }))
+        XCTAssertEqual(sampled.data, reference.data)
+        reference.backward(seed: seed)
+        XCTAssertEqual(ours, maps.grad!)
+
+        let small = param([2, 4, 5], 26)
+        let g = grid(n: 2, ho: 1, wo: 6, h: 4, w: 5, seed: 27).data.map { ($0 + 1) / 2 }
+        checkGradients([small], eps: 1e-3, atol: 5e-3) { Tensor.pointSample($0[0], points: g, count: 6) }
+    }
+
+    /// The vector and portable paths of the point reader agree with gridSample bit for bit on
+    /// every kind of point: inside (groups of eight on the fast path), on edges, outside, NaN,
+    /// mixed within a group, and counts that leave a tail.
+    func testSampleMapPathsAgree() {
+        var rng = SeededRNG(seed: 28)
+        for (h, w) in [(9, 11), (64, 64), (1, 7), (5, 1), (2, 2)] {
+            let map = Tensor.randn([1, h, w], rng: &rng)
+            let n = 203
+            var points = (0..<(2 * n)).map { _ in rng.nextUniform() }
+            for i in stride(from: 40, to: 2 * n, by: 37) { points[i] = rng.nextUniform() * 1.4 - 0.2 }   // a few outside
+            for (i, v) in [0, 1, 0.5 / Float(w), 1e-7, 0.9999999, -3, 4].enumerated() { points[2 * i] = v; points[2 * i + 1] = 1 - v }
+            points[101] = .nan
+            let reference = Tensor.gridSample(map.reshape([1, 1, h, w]), grid: Tensor(shape: [1, 1, n, 2], data: points.map { 2 * $0 - 1 })).data
+            var vector = [Float](repeating: -1, count: n), portable = [Float](repeating: -1, count: n)
+            map.data.withUnsafeBufferPointer { m in
+                Tensor.sampleMap(m.baseAddress!, height: h, width: w, points: points, count: n, into: &vector)
+                uniseg_sample_map_portable(m.baseAddress!, Int64(h), Int64(w), points, Int64(n), &portable)
+            }
+            XCTAssertEqual(vector.map(\.bitPattern), reference.map(\.bitPattern), "\(h) x \(w)")
+            XCTAssertEqual(portable.map(\.bitPattern), reference.map(\.bitPattern), "\(h) x \(w), portable")
         }
     }
 

@@ -192,10 +192,34 @@ final class LossesTests: XCTestCase {
             }
             let k = 1 + rng.nextInt(below: n)
             let expected = values.sorted(by: >)[k - 1]
-            let got = values.withUnsafeBufferPointer { PointSampling.kthLargest(k, of: $0) }
-            XCTAssertEqual(got, expected, "trial \(trial)")
+            let got = values.withUnsafeBufferPointer { PointSampling.kthLargestAndGreater(k, of: $0) }
+            XCTAssertEqual(got.value, expected, "trial \(trial)")
+            XCTAssertEqual(got.greater, values.filter { $0 > expected }.count, "trial \(trial)")
         }
     }
+    /// Long inputs, where the later passes read only the first pass's bin: values crowded into
+    /// one bin (all of a narrow range), many ties, and NaN-free uncertainties as the sampler makes.
+    func testKthLargestOnLongInputs() {
+        var rng = SeededRNG(seed: 7)
+        for trial in 0..<24 {
+            let n = 1000 + rng.nextInt(below: 40_000)
+            let values = (0..<n).map { _ -> Float in
+                switch trial % 4 {
+                case 0: return 1 + rng.nextUniform() * 1e-3                       // one first-pass bin
+                case 1: return Float(rng.nextInt(below: 7)) - 3                   // ties
+                case 2: return -abs(rng.nextNormal() * 4)                           // the sampler's −|logit|
+                default: return rng.nextUniform() < 0.5 ? 0 : -rng.nextUniform()    // half zeros
+                }
+            }
+            let sorted = values.sorted(by: >)
+            for k in [1, n / 4, n / 2, n] where k >= 1 {
+                let got = values.withUnsafeBufferPointer { PointSampling.kthLargestAndGreater(k, of: $0) }
+                XCTAssertEqual(got.value, sorted[k - 1], "trial \(trial), k \(k) of \(n)")
+                XCTAssertEqual(got.greater, values.filter { $0 > got.value }.count, "trial \(trial), k \(k) of \(n)")
+            }
+        }
+    }
+
     /// OneFormer's query-text contrastive loss: its value as the formula computes it in Double,
     /// its gradient, and lower when each image's queries point at its own text.
     func testContrastiveLoss() {

@@ -1,3 +1,4 @@
+import CGEMM
 import Core
 /// Resampling: bilinear and nearest resize of NCHW maps (PyTorch's `interpolate`), and
 /// bilinear point sampling at normalised coordinates (PyTorch's `grid_sample`).
@@ -248,17 +249,53 @@ extension Tensor {
         }
     }
 
+    /// `sampledValues` on the tape: each map of `maps` `[M, H, W]` at its own `count` points
+    /// (`[M, count, 2]`, unit square), `[M, count]`, differentiable in `maps` — PointRend's
+    /// `point_sample`, which is `gridSample` on a constant `[M, 1, count, 2]` grid. The same
+    /// values and gradient bit for bit (`testPointSampleEqualsGridSample`), without the grid
+    /// tensor and the stored taps (40 bytes a point, used once): the backward pass recomputes
+    /// each point's taps and adds into the map's gradient in point order, as `gridSample` does.
+    public static func pointSample(_ maps: Tensor, points: [Float], count: Int) -> Tensor {
+        let values = sampledValues(maps, points: points, count: count)   // checks the shapes
+        let (m, h, w) = (maps.shape[0], maps.shape[1], maps.shape[2])
+        return record("point_sample", shape: [m, count], data: values, inputs: [maps]) { g, _ in
+            var d = [Float](repeating: 0, count: m * h * w)
+            d.withUnsafeMutableBufferPointer { dp in
+                g.withUnsafeBufferPointer { gp in
+                    points.withUnsafeBufferPointer { pp in
+                        // Each map's gradient is its own plane: maps are independent.
+                        Parallel.forRanges(m, costPerElement: count * 12) { range in
+                            let fw = Float(w), fh = Float(h)
+                            for i in range {
+                                let dst = dp.baseAddress! + i * h * w, gs = gp.baseAddress! + i * count
+                                let pts = pp.baseAddress! + i * count * 2
+                                for q in 0..<count {
+                                    let tap = bilinearTap(unitToPixel(pts[2 * q], size: fw), unitToPixel(pts[2 * q + 1], size: fh),
+                                                          height: h, width: w)
+                                    let gv = gs[q]
+                                    dst[tap.o00] += tap.w00 * gv
+                                    dst[tap.o01] += tap.w01 * gv
+                                    dst[tap.o10] += tap.w10 * gv
+                                    dst[tap.o11] += tap.w11 * gv
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return [d]
+        }
+    }
+
     /// Bilinear values of one `h` x `w` map at `n` points (x, y in the unit square, as in
     /// `sampledValues`), written to `out`: the per-map kernel, for callers that sample many
     /// maps in their own parallel loop.
+    /// `unitToPixel` and `bilinearTap`'s arithmetic in C (`uniseg_sample_map`), eight points at a
+    /// time with gathers on CPUs with AVX2, chosen at run time: the same values on every path
+    /// (`testSampleMapPathsAgree`).
     public static func sampleMap(_ map: UnsafePointer<Float>, height h: Int, width w: Int,
                                  points: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
-        let fw = Float(w), fh = Float(h)
-        for e in 0..<n {
-            let ix = unitToPixel(points[2 * e], size: fw), iy = unitToPixel(points[2 * e + 1], size: fh)
-            let tap = bilinearTap(ix, iy, height: h, width: w)
-            out[e] = tap.w00 * map[tap.o00] + tap.w01 * map[tap.o01] + tap.w10 * map[tap.o10] + tap.w11 * map[tap.o11]
-        }
+        uniseg_sample_map(map, Int64(h), Int64(w), points, Int64(n), out)
     }
 }
 

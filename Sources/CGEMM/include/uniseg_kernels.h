@@ -18,6 +18,13 @@ void uniseg_sigmoid_softplus_sums(const float *x, int64_t rows, int64_t lanes, f
 void uniseg_sigmoid_softplus_sums_portable(const float *x, int64_t rows, int64_t lanes, float *sigmoid,
                                            float *softplus_sum, float *sigmoid_sum, float *scratch);
 
+/// Bilinear values of one `h` x `w` map at `n` points (x, y in the unit square, interleaved),
+/// exactly as Autograd's `Tensor.sampleMap` defines them (gridSample's arithmetic, zero outside).
+void uniseg_sample_map(const float *map, int64_t h, int64_t w, const float *points, int64_t n, float *out);
+
+/// The same with the portable path forced (for tests).
+void uniseg_sample_map_portable(const float *map, int64_t h, int64_t w, const float *points, int64_t n, float *out);
+
 /// 1 when the AVX2 + FMA path runs on this CPU.
 int uniseg_kernels_avx2(void);
 
