@@ -162,15 +162,16 @@ void uniseg_sigmoid_softplus_sums(const float *x, int64_t rows, int64_t lanes, f
 
 static inline float unit_to_pixel(float u, float size) { return ((2.0f * u - 1.0f + 1.0f) * size - 1.0f) / 2.0f; }
 
-// One point: `bilinearTap`'s fast path (all four taps inside) or its general path (clamped
-// taps, zero weights outside; NaN and far-away positions read only zeros).
-static inline float sample_one(const float *map, int64_t h, int64_t w, float u, float v) {
+// One point's taps: `bilinearTap`'s fast path (all four taps inside) or its general path
+// (clamped offsets, zero weights outside; NaN and far-away positions read only zeros).
+static inline void taps_one(int64_t h, int64_t w, float u, float v, int64_t o[4], float wt[4]) {
     float ix = unit_to_pixel(u, (float)w), iy = unit_to_pixel(v, (float)h);
     if (ix >= 0 && ix < (float)(w - 1) && iy >= 0 && iy < (float)(h - 1)) {
         int64_t x0 = (int64_t)ix, y0 = (int64_t)iy;
         float lx = ix - (float)x0, ly = iy - (float)y0;
-        const float *t = map + y0 * w + x0;
-        return (1 - ly) * (1 - lx) * t[0] + (1 - ly) * lx * t[1] + ly * (1 - lx) * t[w] + ly * lx * t[w + 1];
+        o[0] = y0 * w + x0; o[1] = o[0] + 1; o[2] = o[0] + w; o[3] = o[0] + w + 1;
+        wt[0] = (1 - ly) * (1 - lx); wt[1] = (1 - ly) * lx; wt[2] = ly * (1 - lx); wt[3] = ly * lx;
+        return;
     }
     float cx = ix != ix ? -2.0f : fminf(fmaxf(ix, -2.0f), (float)w + 1.0f);
     float cy = iy != iy ? -2.0f : fminf(fmaxf(iy, -2.0f), (float)h + 1.0f);
@@ -181,39 +182,67 @@ static inline float sample_one(const float *map, int64_t h, int64_t w, float u, 
 #define CLAMP(a, hi) ((a) < 0 ? 0 : ((a) > (hi) ? (hi) : (a)))
     int64_t cy0 = CLAMP(y0, h - 1), cy1 = CLAMP(y0 + 1, h - 1), cx0 = CLAMP(x0, w - 1), cx1 = CLAMP(x0 + 1, w - 1);
 #undef CLAMP
-    float w00 = in_y0 && in_x0 ? (1 - ly) * (1 - lx) : 0, w01 = in_y0 && in_x1 ? (1 - ly) * lx : 0;
-    float w10 = in_y1 && in_x0 ? ly * (1 - lx) : 0, w11 = in_y1 && in_x1 ? ly * lx : 0;
-    return w00 * map[cy0 * w + cx0] + w01 * map[cy0 * w + cx1] + w10 * map[cy1 * w + cx0] + w11 * map[cy1 * w + cx1];
+    o[0] = cy0 * w + cx0; o[1] = cy0 * w + cx1; o[2] = cy1 * w + cx0; o[3] = cy1 * w + cx1;
+    wt[0] = in_y0 && in_x0 ? (1 - ly) * (1 - lx) : 0; wt[1] = in_y0 && in_x1 ? (1 - ly) * lx : 0;
+    wt[2] = in_y1 && in_x0 ? ly * (1 - lx) : 0; wt[3] = in_y1 && in_x1 ? ly * lx : 0;
+}
+
+static inline float sample_one(const float *map, int64_t h, int64_t w, float u, float v) {
+    int64_t o[4]; float wt[4];
+    taps_one(h, w, u, v, o, wt);
+    return wt[0] * map[o[0]] + wt[1] * map[o[1]] + wt[2] * map[o[2]] + wt[3] * map[o[3]];
+}
+
+// The gradient: each point adds its four weighted taps, in point order.
+static inline void scatter_one(float *dmap, const int64_t o[4], const float wt[4], float g) {
+    dmap[o[0]] += wt[0] * g; dmap[o[1]] += wt[1] * g; dmap[o[2]] += wt[2] * g; dmap[o[3]] += wt[3] * g;
+}
+
+void uniseg_sample_map_backward_portable(const float *grad, int64_t h, int64_t w, const float *points, int64_t n, float *dmap) {
+    for (int64_t e = 0; e < n; e++) {
+        int64_t o[4]; float wt[4];
+        taps_one(h, w, points[2 * e], points[2 * e + 1], o, wt);
+        scatter_one(dmap, o, wt, grad[e]);
+    }
 }
 
 void uniseg_sample_map_portable(const float *map, int64_t h, int64_t w, const float *points, int64_t n, float *out) {
     for (int64_t e = 0; e < n; e++) out[e] = sample_one(map, h, w, points[2 * e], points[2 * e + 1]);
 }
 
-// Eight points at a time with gathers; points off the fast path go one by one.
-TARGET static void sample_map_avx2(const float *map, int64_t h, int64_t w, const float *points, int64_t n, float *out) {
+// The taps of eight points on the fast path: offsets of the top-left taps, the fractions, and
+// which points are on it (the others get offset 0 and are redone one by one by the callers).
+TARGET static inline int taps_8(const float *points, __m256 fw, __m256 fh, __m256 xmax, __m256 ymax, __m256i wv,
+                                __m256i *o, __m256 *lx, __m256 *ly) {
     const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), zero = _mm256_setzero_ps();
-    const __m256 fw = _mm256_set1_ps((float)w), fh = _mm256_set1_ps((float)h);
+    __m256 a = _mm256_loadu_ps(points), b = _mm256_loadu_ps(points + 8);
+    // (x0 y0 x1 y1 ...) -> x0..x7 and y0..y7
+    __m256 xs = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+    __m256 ys = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+    __m256 ix = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, xs), one), one), fw), one), two);
+    __m256 iy = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, ys), one), one), fh), one), two);
+    __m256 fast = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(ix, zero, _CMP_GE_OQ), _mm256_cmp_ps(ix, xmax, _CMP_LT_OQ)),
+                                _mm256_and_ps(_mm256_cmp_ps(iy, zero, _CMP_GE_OQ), _mm256_cmp_ps(iy, ymax, _CMP_LT_OQ)));
+    ix = _mm256_and_ps(ix, fast);
+    iy = _mm256_and_ps(iy, fast);
+    __m256i x0 = _mm256_cvttps_epi32(ix), y0 = _mm256_cvttps_epi32(iy);
+    *lx = _mm256_sub_ps(ix, _mm256_cvtepi32_ps(x0));
+    *ly = _mm256_sub_ps(iy, _mm256_cvtepi32_ps(y0));
+    *o = _mm256_add_epi32(_mm256_mullo_epi32(y0, wv), x0);
+    return ~_mm256_movemask_ps(fast) & 0xFF;
+}
+
+// Eight points at a time with gathers; points off the fast path (near the border: a third of
+// the groups on a 64-pixel map hold one) go one by one.
+TARGET static void sample_map_avx2(const float *map, int64_t h, int64_t w, const float *points, int64_t n, float *out) {
+    const __m256 one = _mm256_set1_ps(1.0f), fw = _mm256_set1_ps((float)w), fh = _mm256_set1_ps((float)h);
     const __m256 xmax = _mm256_set1_ps((float)(w - 1)), ymax = _mm256_set1_ps((float)(h - 1));
     const __m256i wv = _mm256_set1_epi32((int32_t)w), onei = _mm256_set1_epi32(1);
     int64_t e = 0;
     for (; e + 8 <= n; e += 8) {
-        __m256 a = _mm256_loadu_ps(points + 2 * e), b = _mm256_loadu_ps(points + 2 * e + 8);
-        // (x0 y0 x1 y1 ...) -> x0..x7 and y0..y7
-        __m256 xs = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
-        __m256 ys = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
-        __m256 ix = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, xs), one), one), fw), one), two);
-        __m256 iy = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, ys), one), one), fh), one), two);
-        __m256 fast = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(ix, zero, _CMP_GE_OQ), _mm256_cmp_ps(ix, xmax, _CMP_LT_OQ)),
-                                    _mm256_and_ps(_mm256_cmp_ps(iy, zero, _CMP_GE_OQ), _mm256_cmp_ps(iy, ymax, _CMP_LT_OQ)));
-        // Points off the fast path (near the border: a third of the groups on a 64-pixel map
-        // hold one) read pixel 0 here and are redone one by one below.
-        ix = _mm256_and_ps(ix, fast);
-        iy = _mm256_and_ps(iy, fast);
-        __m256i x0 = _mm256_cvttps_epi32(ix), y0 = _mm256_cvttps_epi32(iy);
-        __m256 lx = _mm256_sub_ps(ix, _mm256_cvtepi32_ps(x0)), ly = _mm256_sub_ps(iy, _mm256_cvtepi32_ps(y0));
+        __m256i o; __m256 lx, ly;
+        int slow = taps_8(points + 2 * e, fw, fh, xmax, ymax, wv, &o, &lx, &ly);
         __m256 mx = _mm256_sub_ps(one, lx), my = _mm256_sub_ps(one, ly);
-        __m256i o = _mm256_add_epi32(_mm256_mullo_epi32(y0, wv), x0);
         __m256 t00 = _mm256_i32gather_ps(map, o, 4), t01 = _mm256_i32gather_ps(map, _mm256_add_epi32(o, onei), 4);
         __m256i o1 = _mm256_add_epi32(o, wv);
         __m256 t10 = _mm256_i32gather_ps(map, o1, 4), t11 = _mm256_i32gather_ps(map, _mm256_add_epi32(o1, onei), 4);
@@ -221,7 +250,6 @@ TARGET static void sample_map_avx2(const float *map, int64_t h, int64_t w, const
         s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_mul_ps(ly, mx), t10));
         s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_mul_ps(ly, lx), t11));
         _mm256_storeu_ps(out + e, s);
-        int slow = ~_mm256_movemask_ps(fast) & 0xFF;
         while (slow) {
             int k = __builtin_ctz(slow);
             out[e + k] = sample_one(map, h, w, points[2 * (e + k)], points[2 * (e + k) + 1]);
@@ -231,8 +259,45 @@ TARGET static void sample_map_avx2(const float *map, int64_t h, int64_t w, const
     for (; e < n; e++) out[e] = sample_one(map, h, w, points[2 * e], points[2 * e + 1]);
 }
 
+// The gradient with the taps of eight points computed at once; the adds stay in point order.
+TARGET static void sample_map_backward_avx2(const float *grad, int64_t h, int64_t w, const float *points, int64_t n, float *dmap) {
+    const __m256 one = _mm256_set1_ps(1.0f), fw = _mm256_set1_ps((float)w), fh = _mm256_set1_ps((float)h);
+    const __m256 xmax = _mm256_set1_ps((float)(w - 1)), ymax = _mm256_set1_ps((float)(h - 1));
+    const __m256i wv = _mm256_set1_epi32((int32_t)w);
+    int64_t e = 0;
+    for (; e + 8 <= n; e += 8) {
+        __m256i o; __m256 lx, ly;
+        int slow = taps_8(points + 2 * e, fw, fh, xmax, ymax, wv, &o, &lx, &ly);
+        __m256 mx = _mm256_sub_ps(one, lx), my = _mm256_sub_ps(one, ly);
+        int32_t off[8]; float w00[8], w01[8], w10[8], w11[8];
+        _mm256_storeu_si256((__m256i *)off, o);
+        _mm256_storeu_ps(w00, _mm256_mul_ps(my, mx)); _mm256_storeu_ps(w01, _mm256_mul_ps(my, lx));
+        _mm256_storeu_ps(w10, _mm256_mul_ps(ly, mx)); _mm256_storeu_ps(w11, _mm256_mul_ps(ly, lx));
+        for (int k = 0; k < 8; k++) {
+            int64_t t[4]; float wt[4];
+            if (slow >> k & 1) {
+                taps_one(h, w, points[2 * (e + k)], points[2 * (e + k) + 1], t, wt);
+            } else {
+                t[0] = off[k]; t[1] = t[0] + 1; t[2] = t[0] + w; t[3] = t[0] + w + 1;
+                wt[0] = w00[k]; wt[1] = w01[k]; wt[2] = w10[k]; wt[3] = w11[k];
+            }
+            scatter_one(dmap, t, wt, grad[e + k]);
+        }
+    }
+    for (; e < n; e++) {
+        int64_t t[4]; float wt[4];
+        taps_one(h, w, points[2 * e], points[2 * e + 1], t, wt);
+        scatter_one(dmap, t, wt, grad[e]);
+    }
+}
+
 void uniseg_sample_map(const float *map, int64_t h, int64_t w, const float *points, int64_t n, float *out) {
     // Gathers index with 32-bit offsets: larger maps take the portable path.
     if (uniseg_kernels_avx2() && h * w < ((int64_t)1 << 31) - w - 1) sample_map_avx2(map, h, w, points, n, out);
     else uniseg_sample_map_portable(map, h, w, points, n, out);
+}
+
+void uniseg_sample_map_backward(const float *grad, int64_t h, int64_t w, const float *points, int64_t n, float *dmap) {
+    if (uniseg_kernels_avx2() && h * w < ((int64_t)1 << 31) - w - 1) sample_map_backward_avx2(grad, h, w, points, n, dmap);
+    else uniseg_sample_map_backward_portable(grad, h, w, points, n, dmap);
 }

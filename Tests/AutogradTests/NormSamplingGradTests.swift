@@ -194,6 +194,16 @@ final class NormSamplingGradTests: XCTestCase {
             }
             XCTAssertEqual(vector.map(\.bitPattern), reference.map(\.bitPattern), "\(h) x \(w)")
             XCTAssertEqual(portable.map(\.bitPattern), reference.map(\.bitPattern), "\(h) x \(w), portable")
+
+            // The gradient, both paths, against gridSample's.
+            let source = Tensor(shape: [1, 1, h, w], data: map.data, requiresGrad: true)
+            let seed = (0..<n).map { _ in rng.nextUniform() - 0.5 }
+            Tensor.gridSample(source, grid: Tensor(shape: [1, 1, n, 2], data: points.map { 2 * $0 - 1 })).backward(seed: seed)
+            var dVector = [Float](repeating: 0, count: h * w), dPortable = dVector
+            uniseg_sample_map_backward(seed, Int64(h), Int64(w), points, Int64(n), &dVector)
+            uniseg_sample_map_backward_portable(seed, Int64(h), Int64(w), points, Int64(n), &dPortable)
+            XCTAssertEqual(dVector.map(\.bitPattern), source.grad!.map(\.bitPattern), "\(h) x \(w), gradient")
+            XCTAssertEqual(dPortable.map(\.bitPattern), source.grad!.map(\.bitPattern), "\(h) x \(w), gradient, portable")
         }
     }
 

@@ -254,7 +254,8 @@ extension Tensor {
     /// `point_sample`, which is `gridSample` on a constant `[M, 1, count, 2]` grid. The same
     /// values and gradient bit for bit (`testPointSampleEqualsGridSample`), without the grid
     /// tensor and the stored taps (40 bytes a point, used once): the backward pass recomputes
-    /// each point's taps and adds into the map's gradient in point order, as `gridSample` does.
+    /// each point's taps and adds into the map's gradient in point order, as `gridSample` does
+    /// (`uniseg_sample_map_backward`, vectorised where the CPU has AVX2).
     public static func pointSample(_ maps: Tensor, points: [Float], count: Int) -> Tensor {
         let values = sampledValues(maps, points: points, count: count)   // checks the shapes
         let (m, h, w) = (maps.shape[0], maps.shape[1], maps.shape[2])
@@ -265,19 +266,9 @@ extension Tensor {
                     points.withUnsafeBufferPointer { pp in
                         // Each map's gradient is its own plane: maps are independent.
                         Parallel.forRanges(m, costPerElement: count * 12) { range in
-                            let fw = Float(w), fh = Float(h)
                             for i in range {
-                                let dst = dp.baseAddress! + i * h * w, gs = gp.baseAddress! + i * count
-                                let pts = pp.baseAddress! + i * count * 2
-                                for q in 0..<count {
-                                    let tap = bilinearTap(unitToPixel(pts[2 * q], size: fw), unitToPixel(pts[2 * q + 1], size: fh),
-                                                          height: h, width: w)
-                                    let gv = gs[q]
-                                    dst[tap.o00] += tap.w00 * gv
-                                    dst[tap.o01] += tap.w01 * gv
-                                    dst[tap.o10] += tap.w10 * gv
-                                    dst[tap.o11] += tap.w11 * gv
-                                }
+                                uniseg_sample_map_backward(gp.baseAddress! + i * count, Int64(h), Int64(w),
+                                                           pp.baseAddress! + i * count * 2, Int64(count), dp.baseAddress! + i * h * w)
                             }
                         }
                     }

@@ -25,6 +25,13 @@ void uniseg_sample_map(const float *map, int64_t h, int64_t w, const float *poin
 /// The same with the portable path forced (for tests).
 void uniseg_sample_map_portable(const float *map, int64_t h, int64_t w, const float *points, int64_t n, float *out);
 
+/// Its gradient: adds each point's `grad[e]` times its four bilinear weights into `dmap`
+/// (`h` x `w`), point after point, as Autograd's `gridSample` backward does.
+void uniseg_sample_map_backward(const float *grad, int64_t h, int64_t w, const float *points, int64_t n, float *dmap);
+
+/// The same with the portable path forced (for tests).
+void uniseg_sample_map_backward_portable(const float *grad, int64_t h, int64_t w, const float *points, int64_t n, float *dmap);
+
 /// 1 when the AVX2 + FMA path runs on this CPU.
 int uniseg_kernels_avx2(void);
 
