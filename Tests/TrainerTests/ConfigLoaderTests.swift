@@ -22,7 +22,8 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(joint.data.datasets[0].ratio, 2)
         var tiny = M2FConfig()
         tiny.queries = 20
-        XCTAssertEqual(joint.model, tiny, "m2f-tiny from the base, with the demo recipe's 20 queries")
+        tiny.decoupledQueries = [14, 6]
+        XCTAssertEqual(joint.model, tiny, "m2f-tiny from the base, with the main job's 20 queries, 14 for things and 6 for stuff")
         XCTAssertTrue(joint.loss.densePoints)
         XCTAssertEqual(joint.solver.backboneMultiplier, 1)
         XCTAssertEqual(joint.solver.baseLR, 3e-4)
