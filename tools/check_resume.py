@@ -19,6 +19,7 @@ train, data, work = sys.argv[1:4]
 common = ["--config", "configs/synth-joint.yaml", "--set", f"data.root={data}",
           "--set", "solver.max_iter=10", "--set", "solver.checkpoint_period=3", "--set", "solver.log_period=1",
           "--set", "solver.keep_checkpoints=5", "--set", "test.max_images=1", "--set", "model.queries=10",
+          "--set", "model.decoupled_queries=[7, 3]",  # the main job's split of things and stuff queries, scaled
           "--set", "loss.points=256", "--set",
           "data.datasets=[{name: synth_panoptic, path: synth_panoptic, augmentation: {size: 64}},"
           " {name: synth_detection, path: synth_detection, augmentation: {size: 64}},"
