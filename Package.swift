@@ -31,8 +31,8 @@ let package = Package(
                        providers: [.apt(["libturbojpeg0-dev"])]),
 
         // Our C kernels, each chosen at run time on the CPU's features: an AVX-512 SGEMM (used instead
-        // of OpenBLAS's pinned Haswell kernels where AVX-512 is present) and the matcher's
-        // elementwise pass (AVX2 + FMA or portable). Always optimised: debug test builds would
+        // of OpenBLAS's pinned Haswell kernels where AVX-512 is present), the matcher's
+        // elementwise pass and bilinear point sampling (AVX2 or portable). Always optimised: debug test builds would
         // otherwise run them at -O0.
         .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O2"])]),
 
