@@ -301,3 +301,76 @@ void uniseg_sample_map_backward(const float *grad, int64_t h, int64_t w, const f
     if (uniseg_kernels_avx2() && h * w < ((int64_t)1 << 31) - w - 1) sample_map_backward_avx2(grad, h, w, points, n, dmap);
     else uniseg_sample_map_backward_portable(grad, h, w, points, n, dmap);
 }
+
+// ---- bilinear reads of a window of a map (Autograd's `Tensor.sampleWindow`) ----
+
+// One point; -1 marks a point whose taps leave the window.
+static inline float window_one(const float *win, int64_t ww, int64_t wh, float ox, float oy, float fw, float fh,
+                               float u, float v, int *outside) {
+    float ix = unit_to_pixel(u, fw), iy = unit_to_pixel(v, fh);
+    float fx = floorf(ix), fy = floorf(iy);
+    float dx = fx - ox, dy = fy - oy;
+    if (!(dx >= 0 && dx < (float)(ww - 1) && dy >= 0 && dy < (float)(wh - 1))) { *outside = 1; return 0; }
+    float lx = ix - fx, ly = iy - fy;
+    const float *t = win + (int64_t)dy * ww + (int64_t)dx;
+    return (1 - ly) * (1 - lx) * t[0] + (1 - ly) * lx * t[1] + ly * (1 - lx) * t[ww] + ly * lx * t[ww + 1];
+}
+
+int64_t uniseg_sample_window_portable(const float *win, int64_t ww, int64_t wh, int64_t ox, int64_t oy, int64_t h, int64_t w,
+                                      const float *points, int64_t n, int zero_ring, float *out) {
+    for (int64_t e = 0; e < n; e++) {
+        int outside = 0;
+        out[e] = window_one(win, ww, wh, (float)ox, (float)oy, (float)w, (float)h, points[2 * e], points[2 * e + 1], &outside);
+        if (outside && !zero_ring) return e;
+    }
+    return -1;
+}
+
+TARGET static int64_t sample_window_avx2(const float *win, int64_t ww, int64_t wh, int64_t ox, int64_t oy, int64_t h, int64_t w,
+                                         const float *points, int64_t n, int zero_ring, float *out) {
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), zero = _mm256_setzero_ps();
+    const __m256 fw = _mm256_set1_ps((float)w), fh = _mm256_set1_ps((float)h);
+    const __m256 oxv = _mm256_set1_ps((float)ox), oyv = _mm256_set1_ps((float)oy);
+    const __m256 xmax = _mm256_set1_ps((float)(ww - 1)), ymax = _mm256_set1_ps((float)(wh - 1));
+    const __m256i wwv = _mm256_set1_epi32((int32_t)ww), onei = _mm256_set1_epi32(1);
+    int64_t e = 0;
+    for (; e + 8 <= n; e += 8) {
+        __m256 a = _mm256_loadu_ps(points + 2 * e), b = _mm256_loadu_ps(points + 2 * e + 8);
+        __m256 xs = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
+        __m256 ys = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
+        __m256 ix = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, xs), one), one), fw), one), two);
+        __m256 iy = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, ys), one), one), fh), one), two);
+        __m256 fx = _mm256_floor_ps(ix), fy = _mm256_floor_ps(iy);
+        __m256 dx = _mm256_sub_ps(fx, oxv), dy = _mm256_sub_ps(fy, oyv);
+        __m256 in = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(dx, zero, _CMP_GE_OQ), _mm256_cmp_ps(dx, xmax, _CMP_LT_OQ)),
+                                  _mm256_and_ps(_mm256_cmp_ps(dy, zero, _CMP_GE_OQ), _mm256_cmp_ps(dy, ymax, _CMP_LT_OQ)));
+        int inside = _mm256_movemask_ps(in);
+        if (inside != 0xFF && !zero_ring) return e + __builtin_ctz(~inside & 0xFF);
+        __m256 lx = _mm256_sub_ps(ix, fx), ly = _mm256_sub_ps(iy, fy);
+        __m256 mx = _mm256_sub_ps(one, lx), my = _mm256_sub_ps(one, ly);
+        // Points outside read nothing (masked gathers at offset 0) and give 0.
+        __m256i o = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_cvttps_epi32(_mm256_and_ps(dy, in)), wwv),
+                                     _mm256_cvttps_epi32(_mm256_and_ps(dx, in)));
+        __m256i o1 = _mm256_add_epi32(o, wwv);
+        __m256 t00 = _mm256_mask_i32gather_ps(zero, win, o, in, 4);
+        __m256 t01 = _mm256_mask_i32gather_ps(zero, win, _mm256_add_epi32(o, onei), in, 4);
+        __m256 t10 = _mm256_mask_i32gather_ps(zero, win, o1, in, 4);
+        __m256 t11 = _mm256_mask_i32gather_ps(zero, win, _mm256_add_epi32(o1, onei), in, 4);
+        __m256 s = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(my, mx), t00), _mm256_mul_ps(_mm256_mul_ps(my, lx), t01));
+        s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_mul_ps(ly, mx), t10));
+        s = _mm256_add_ps(s, _mm256_mul_ps(_mm256_mul_ps(ly, lx), t11));
+        _mm256_storeu_ps(out + e, _mm256_and_ps(s, in));
+    }
+    for (; e < n; e++) {
+        int outside = 0;
+        out[e] = window_one(win, ww, wh, (float)ox, (float)oy, (float)w, (float)h, points[2 * e], points[2 * e + 1], &outside);
+        if (outside && !zero_ring) return e;
+    }
+    return -1;
+}
+
+int64_t uniseg_sample_window(const float *win, int64_t ww, int64_t wh, int64_t ox, int64_t oy, int64_t h, int64_t w,
+                             const float *points, int64_t n, int zero_ring, float *out) {
+    if (uniseg_kernels_avx2() && ww * wh < ((int64_t)1 << 31)) return sample_window_avx2(win, ww, wh, ox, oy, h, w, points, n, zero_ring, out);
+    return uniseg_sample_window_portable(win, ww, wh, ox, oy, h, w, points, n, zero_ring, out);
+}

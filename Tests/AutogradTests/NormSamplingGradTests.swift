@@ -243,6 +243,26 @@ final class NormSamplingGradTests: XCTestCase {
                                 zeroRing: true, into: &all)
         }
         XCTAssertEqual(all, allExpected)
+
+        // The portable C path gives the same bits; without a zero ring it reports the first
+        // point whose taps leave the window.
+        var portable = [Float](repeating: -1, count: 500), vector = portable
+        var withNaN = anywhere
+        withNaN[7] = .nan
+        let vectorOutside = uniseg_sample_window(window, Int64(ww), Int64(wh), Int64(ox), Int64(oy), Int64(h), Int64(w), withNaN, 500, 1, &vector)
+        let portableOutside = uniseg_sample_window_portable(window, Int64(ww), Int64(wh), Int64(ox), Int64(oy), Int64(h), Int64(w), withNaN, 500, 1, &portable)
+        XCTAssertEqual([vectorOutside, portableOutside], [-1, -1])
+        XCTAssertEqual(vector.map(\.bitPattern), portable.map(\.bitPattern))
+        XCTAssertEqual(vector[3], 0, "a NaN point reads 0")
+        let firstOutside = (0..<500).first { i in
+            var v: Float = 0
+            return uniseg_sample_window_portable(window, Int64(ww), Int64(wh), Int64(ox), Int64(oy), Int64(h), Int64(w),
+                                                 Array(anywhere[(2 * i)..<(2 * i + 2)]), 1, 0, &v) == 0
+        }!
+        XCTAssertEqual(uniseg_sample_window(window, Int64(ww), Int64(wh), Int64(ox), Int64(oy), Int64(h), Int64(w), anywhere, 500, 0, &vector),
+                       Int64(firstOutside))
+        XCTAssertEqual(uniseg_sample_window_portable(window, Int64(ww), Int64(wh), Int64(ox), Int64(oy), Int64(h), Int64(w), anywhere, 500, 0, &portable),
+                       Int64(firstOutside))
     }
 
     func testAttention() {

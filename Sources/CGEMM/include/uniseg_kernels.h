@@ -32,6 +32,17 @@ void uniseg_sample_map_backward(const float *grad, int64_t h, int64_t w, const f
 /// The same with the portable path forced (for tests).
 void uniseg_sample_map_backward_portable(const float *grad, int64_t h, int64_t w, const float *points, int64_t n, float *dmap);
 
+/// Bilinear values at `n` points of an `h` x `w` map of which only a `ww` x `wh` window is given,
+/// its top-left pixel at (`ox`, `oy`) of the map, exactly as Autograd's `Tensor.sampleWindow`
+/// defines them. A point whose taps leave the window reads 0 with `zero_ring`; without, the
+/// index of the first such point is returned (values from its group of eight on unwritten); else -1.
+int64_t uniseg_sample_window(const float *win, int64_t ww, int64_t wh, int64_t ox, int64_t oy, int64_t h, int64_t w,
+                             const float *points, int64_t n, int zero_ring, float *out);
+
+/// The same with the portable path forced (for tests).
+int64_t uniseg_sample_window_portable(const float *win, int64_t ww, int64_t wh, int64_t ox, int64_t oy, int64_t h, int64_t w,
+                                      const float *points, int64_t n, int zero_ring, float *out);
+
 /// 1 when the AVX2 + FMA path runs on this CPU.
 int uniseg_kernels_avx2(void);
 
