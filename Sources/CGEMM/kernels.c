@@ -210,17 +210,24 @@ void uniseg_sample_map_portable(const float *map, int64_t h, int64_t w, const fl
     for (int64_t e = 0; e < n; e++) out[e] = sample_one(map, h, w, points[2 * e], points[2 * e + 1]);
 }
 
-// The taps of eight points on the fast path: offsets of the top-left taps, the fractions, and
-// which points are on it (the others get offset 0 and are redone one by one by the callers).
-TARGET static inline int taps_8(const float *points, __m256 fw, __m256 fh, __m256 xmax, __m256 ymax, __m256i wv,
-                                __m256i *o, __m256 *lx, __m256 *ly) {
-    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), zero = _mm256_setzero_ps();
+// The pixel positions (`unit_to_pixel`) of eight interleaved (x, y) unit-square points.
+TARGET static inline void pixel_positions_8(const float *points, __m256 fw, __m256 fh, __m256 *ix, __m256 *iy) {
+    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f);
     __m256 a = _mm256_loadu_ps(points), b = _mm256_loadu_ps(points + 8);
     // (x0 y0 x1 y1 ...) -> x0..x7 and y0..y7
     __m256 xs = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
     __m256 ys = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
-    __m256 ix = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, xs), one), one), fw), one), two);
-    __m256 iy = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, ys), one), one), fh), one), two);
+    *ix = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, xs), one), one), fw), one), two);
+    *iy = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, ys), one), one), fh), one), two);
+}
+
+// The taps of eight points on the fast path: offsets of the top-left taps, the fractions, and
+// which points are on it (the others get offset 0 and are redone one by one by the callers).
+TARGET static inline int taps_8(const float *points, __m256 fw, __m256 fh, __m256 xmax, __m256 ymax, __m256i wv,
+                                __m256i *o, __m256 *lx, __m256 *ly) {
+    const __m256 zero = _mm256_setzero_ps();
+    __m256 ix, iy;
+    pixel_positions_8(points, fw, fh, &ix, &iy);
     __m256 fast = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(ix, zero, _CMP_GE_OQ), _mm256_cmp_ps(ix, xmax, _CMP_LT_OQ)),
                                 _mm256_and_ps(_mm256_cmp_ps(iy, zero, _CMP_GE_OQ), _mm256_cmp_ps(iy, ymax, _CMP_LT_OQ)));
     ix = _mm256_and_ps(ix, fast);
@@ -328,18 +335,15 @@ int64_t uniseg_sample_window_portable(const float *win, int64_t ww, int64_t wh, 
 
 TARGET static int64_t sample_window_avx2(const float *win, int64_t ww, int64_t wh, int64_t ox, int64_t oy, int64_t h, int64_t w,
                                          const float *points, int64_t n, int zero_ring, float *out) {
-    const __m256 one = _mm256_set1_ps(1.0f), two = _mm256_set1_ps(2.0f), zero = _mm256_setzero_ps();
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     const __m256 fw = _mm256_set1_ps((float)w), fh = _mm256_set1_ps((float)h);
     const __m256 oxv = _mm256_set1_ps((float)ox), oyv = _mm256_set1_ps((float)oy);
     const __m256 xmax = _mm256_set1_ps((float)(ww - 1)), ymax = _mm256_set1_ps((float)(wh - 1));
     const __m256i wwv = _mm256_set1_epi32((int32_t)ww), onei = _mm256_set1_epi32(1);
     int64_t e = 0;
     for (; e + 8 <= n; e += 8) {
-        __m256 a = _mm256_loadu_ps(points + 2 * e), b = _mm256_loadu_ps(points + 2 * e + 8);
-        __m256 xs = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
-        __m256 ys = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
-        __m256 ix = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, xs), one), one), fw), one), two);
-        __m256 iy = _mm256_div_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(two, ys), one), one), fh), one), two);
+        __m256 ix, iy;
+        pixel_positions_8(points + 2 * e, fw, fh, &ix, &iy);
         __m256 fx = _mm256_floor_ps(ix), fy = _mm256_floor_ps(iy);
         __m256 dx = _mm256_sub_ps(fx, oxv), dy = _mm256_sub_ps(fy, oyv);
         __m256 in = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(dx, zero, _CMP_GE_OQ), _mm256_cmp_ps(dx, xmax, _CMP_LT_OQ)),

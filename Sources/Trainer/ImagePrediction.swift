@@ -90,14 +90,9 @@ public struct ImagePredictor {
     public func probabilitySums(_ images: [Image8]) -> (sums: [Double], queries: Int) {
         var sums = [Double](repeating: 0, count: classes.names.count)
         guard !images.isEmpty else { return (sums, 0) }
-        let last = forward(images).last, k = classes.names.count
+        let last = forward(images).last
         var queries = 0
-        for i in 0..<images.count {
-            let p = withoutGrad { logits(last, image: i).softmax(axis: -1) }.data
-            let q = p.count / (k + 1)
-            for r in 0..<q { for c in 0..<k { sums[c] += Double(p[r * (k + 1) + c]) } }
-            queries += q
-        }
+        for i in 0..<images.count { queries += addClassProbabilities(logits(last, image: i), to: &sums) }
         return (sums, queries)
     }
 

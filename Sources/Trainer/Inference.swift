@@ -124,13 +124,20 @@ func classPrior(model: M2FModel, labelSpace: UnifiedLabelSpace, split: TrainingD
     for i in 0..<count {
         let logits = evaluatedLogits(model: model, labelSpace: labelSpace, split: split, sample: try split.source.decoded(i), options: options,
                                      task: SegmentationTask(split.source.task)).logits
-        let (q, c1) = (logits.shape[0], logits.shape[1])
-        let p = withoutGrad { logits.softmax(axis: -1) }.data
-        if sums.isEmpty { sums = [Double](repeating: 0, count: c1 - 1) }
-        for r in 0..<q { for c in 0..<(c1 - 1) { sums[c] += Double(p[r * c1 + c]) } }
-        rows += q
+        if sums.isEmpty { sums = [Double](repeating: 0, count: logits.shape[1] - 1) }
+        rows += addClassProbabilities(logits, to: &sums)
     }
     return sums.map { Float($0 / Double(max(rows, 1))) }
+}
+
+/// Adds each class's softmax probability over the queries of `logits` `[Q, C + 1]` (the last
+/// column no-object) to `sums` (C entries); returns Q. The sums behind UniDetector's priors.
+func addClassProbabilities(_ logits: Tensor, to sums: inout [Double]) -> Int {
+    let (q, c1) = (logits.shape[0], logits.shape[1])
+    precondition(sums.count == c1 - 1, "class probabilities: \(sums.count) sums for \(c1 - 1) classes")
+    let p = withoutGrad { logits.softmax(axis: -1) }.data
+    for r in 0..<q { for c in 0..<(c1 - 1) { sums[c] += Double(p[r * c1 + c]) } }
+    return q
 }
 
 /// One sample's class logits `[Q, C + 1]` in the columns the post-processing numbers (the

@@ -190,13 +190,18 @@ final class LossesTests: XCTestCase {
                 default: return rng.nextUniform() * 2 - 1
                 }
             }
-            let k = 1 + rng.nextInt(below: n)
-            let expected = values.sorted(by: >)[k - 1]
-            let got = values.withUnsafeBufferPointer { PointSampling.kthLargestAndGreater(k, of: $0) }
-            XCTAssertEqual(got.value, expected, "trial \(trial)")
-            XCTAssertEqual(got.greater, values.filter { $0 > expected }.count, "trial \(trial)")
+            assertKthLargest(values, 1 + rng.nextInt(below: n), "trial \(trial)")
         }
     }
+
+    /// The k-th largest and the count above it, against sorting.
+    func assertKthLargest(_ values: [Float], _ k: Int, _ message: String, line: UInt = #line) {
+        let expected = values.sorted(by: >)[k - 1]
+        let got = values.withUnsafeBufferPointer { PointSampling.kthLargestAndGreater(k, of: $0) }
+        XCTAssertEqual(got.value, expected, message, line: line)
+        XCTAssertEqual(got.greater, values.filter { $0 > expected }.count, message, line: line)
+    }
+
     /// Long inputs, where the later passes read only the first pass's bin: values crowded into
     /// one bin (all of a narrow range), many ties, and NaN-free uncertainties as the sampler makes.
     func testKthLargestOnLongInputs() {
@@ -211,12 +216,7 @@ final class LossesTests: XCTestCase {
                 default: return rng.nextUniform() < 0.5 ? 0 : -rng.nextUniform()    // half zeros
                 }
             }
-            let sorted = values.sorted(by: >)
-            for k in [1, n / 4, n / 2, n] where k >= 1 {
-                let got = values.withUnsafeBufferPointer { PointSampling.kthLargestAndGreater(k, of: $0) }
-                XCTAssertEqual(got.value, sorted[k - 1], "trial \(trial), k \(k) of \(n)")
-                XCTAssertEqual(got.greater, values.filter { $0 > got.value }.count, "trial \(trial), k \(k) of \(n)")
-            }
+            for k in [1, n / 4, n / 2, n] { assertKthLargest(values, k, "trial \(trial), k \(k) of \(n)") }
         }
     }
 
