@@ -23,12 +23,14 @@ public enum GEMMBackend: String, Sendable {
 
 /// Row-major single-precision GEMM: `C = alpha * op(A) * op(B) + beta * C`, where `op(A)` is
 /// M x K and `op(B)` is K x N. `transA` means A is stored K x M (and read transposed) — no copy.
-/// Leading dimensions default to the packed ones.
+/// Leading dimensions default to the packed ones. `precision` `.bfloat16` rounds A and B to
+/// bfloat16 where the CPU runs that (`GEMMPrecision`).
 @inline(__always)
 public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                   alpha: Float = 1, a: UnsafePointer<Float>, lda: Int? = nil,
                   b: UnsafePointer<Float>, ldb: Int? = nil,
-                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil) {
+                  beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil,
+                  precision: GEMMPrecision = .float32) {
     if m == 0 || n == 0 { return }
     if k == 0 {
         // BLAS leaves C * beta; make that explicit for beta 0 (C may be uninitialised).
@@ -39,8 +41,8 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
     defer { GEMMCensus.stop(timer, GEMMCensus.Shape(m: m, n: n, k: k, transA: transA, transB: transB)) }
     let lda = lda ?? (transA ? m : k), ldb = ldb ?? (transB ? k : n), ldc = ldc ?? n
     if GEMMBackend.current == .avx512 {
-        avx512GEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                   b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        avx512GEMM(bf16: precision.usesBFloat16, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                   a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
     cblas_sgemm(CblasRowMajor,
@@ -52,11 +54,11 @@ public func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k:
 
 /// The AVX-512 kernel on `Parallel.threads` cores (see `forEachPart`).
 @usableFromInline
-func avx512GEMM(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+func avx512GEMM(bf16: Bool, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     forEachPart(m: m, n: n, k: k) { rows, cols in
-        uniseg_sgemm_avx512(transA, transB, rows.count, cols.count, k, alpha,
+        uniseg_sgemm_avx512(bf16, transA, transB, rows.count, cols.count, k, alpha,
                             transA ? a + rows.lowerBound : a + rows.lowerBound * lda, lda,
                             transB ? b + cols.lowerBound * ldb : b + cols.lowerBound, ldb,
                             beta, c + rows.lowerBound * ldc + cols.lowerBound, ldc)
@@ -80,13 +82,14 @@ public func transposeMatrix(rows: Int, cols: Int, _ src: UnsafePointer<Float>, l
 /// lowering-free path). AVX-512 kernel only, threads as in `sgemm`. Each element is computed
 /// exactly as `sgemm` computes it from the same rows laid out as a matrix.
 func sgemmRows(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, rows: [UnsafePointer<Float>?],
-               c: UnsafeMutablePointer<Float>, ldc: Int) {
+               c: UnsafeMutablePointer<Float>, ldc: Int, precision: GEMMPrecision = .float32) {
+    let bf16 = precision.usesBFloat16
     precondition(GEMMBackend.current == .avx512 && rows.count == k, "sgemmRows: AVX-512 kernel and k row pointers needed")
     let timer = GEMMCensus.start()
     defer { GEMMCensus.stop(timer, GEMMCensus.Shape(m: m, n: n, k: k, transA: false, transB: false)) }
     rows.withUnsafeBufferPointer { rp in
         forEachPart(m: m, n: n, k: k) { rowRange, cols in
-            uniseg_sgemm_avx512_rows(rowRange.count, cols.count, k, 1, a + rowRange.lowerBound * lda, lda,
+            uniseg_sgemm_avx512_rows(bf16, rowRange.count, cols.count, k, 1, a + rowRange.lowerBound * lda, lda,
                                      rp.baseAddress!, cols.lowerBound, 0, c + rowRange.lowerBound * ldc + cols.lowerBound, ldc)
         }
     }

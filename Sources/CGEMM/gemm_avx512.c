@@ -31,7 +31,14 @@ static float *buffer(float **slot, size_t floats) {
     return *slot;
 }
 
+bool uniseg_gemm_bf16_available(void) {
+    __builtin_cpu_init();
+    return uniseg_gemm_avx512_available() && __builtin_cpu_supports("avx512bw")
+        && __builtin_cpu_supports("avx512bf16");
+}
+
 #define TARGET __attribute__((target("avx512f,fma")))
+#define TARGET_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16,fma")))
 
 // Lane masks of the two 16-wide halves of a tile's row when only `nr` (1...NR) columns exist.
 static inline void column_masks(long nr, __mmask16 *m0, __mmask16 *m1) {
@@ -134,6 +141,21 @@ TARGET static void pack_b(bool trans, const float *b, long ldb, long depth, long
     }
 }
 
+// C tile <- alpha * (lo, hi) + beta * C tile: MR_ rows of up to NR columns (lanes m0, m1).
+#define STORE_TILE(MR_)                                                                          \
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                              \
+    _Pragma("clang loop unroll(full)")                                                         \
+    for (int i = 0; i < MR_; i++) {                                                            \
+        float *row = c + i * ldc;                                                              \
+        __m512 r0 = _mm512_mul_ps(va, lo[i]), r1 = _mm512_mul_ps(va, hi[i]);                   \
+        if (beta != 0) {                                                                       \
+            r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);                      \
+            r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);                 \
+        }                                                                                      \
+        _mm512_mask_storeu_ps(row, m0, r0);                                                    \
+        _mm512_mask_storeu_ps(row + 16, m1, r1);                                               \
+    }
+
 // C[mr, nr] = alpha * (A panel x B panel) + beta * C, MR_ rows known at compile time.
 #define KERNEL(MR_)                                                                              \
     TARGET static void kernel_##MR_(long kc, const float *restrict a, const float *restrict b, \
@@ -152,22 +174,37 @@ TARGET static void pack_b(bool trans, const float *b, long ldb, long depth, long
             a += MR;                                                                           \
             b += NR;                                                                           \
         }                                                                                      \
-        __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);                          \
-        _Pragma("clang loop unroll(full)")                                                     \
-        for (int i = 0; i < MR_; i++) {                                                        \
-            float *row = c + i * ldc;                                                          \
-            __m512 r0 = _mm512_mul_ps(va, lo[i]), r1 = _mm512_mul_ps(va, hi[i]);               \
-            if (beta != 0) {                                                                   \
-                r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), r0);                  \
-                r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), r1);             \
+        STORE_TILE(MR_)                                                                        \
+    }
+
+// The same on bfloat16 panels (see `to_bf16_pairs`): `kc` is the panels' depth in pairs of
+// K; each VDPBF16PS adds two products of bfloat16 values (exact in float32) to a float32 sum.
+#define KERNEL_BF16(MR_)                                                                         \
+    TARGET_BF16 static void kernel_bf16_##MR_(long kc, const float *restrict a,                \
+                                              const float *restrict b, float *c, long ldc,     \
+                                              __mmask16 m0, __mmask16 m1, float alpha,         \
+                                              float beta) {                                    \
+        __m512 lo[MR_], hi[MR_];                                                               \
+        for (int i = 0; i < MR_; i++) { lo[i] = _mm512_setzero_ps(); hi[i] = _mm512_setzero_ps(); } \
+        const int *aw = (const int *)a;                                                        \
+        for (long q = 0; q < kc; q++) {                                                        \
+            __m512bh b0 = (__m512bh)_mm512_load_si512(b), b1 = (__m512bh)_mm512_load_si512(b + 16); \
+            _Pragma("clang loop unroll(full)")                                                 \
+            for (int i = 0; i < MR_; i++) {                                                    \
+                __m512bh ai = (__m512bh)_mm512_set1_epi32(aw[i]);                              \
+                lo[i] = _mm512_dpbf16_ps(lo[i], ai, b0);                                       \
+                hi[i] = _mm512_dpbf16_ps(hi[i], ai, b1);                                       \
             }                                                                                  \
-            _mm512_mask_storeu_ps(row, m0, r0);                                                \
-            _mm512_mask_storeu_ps(row + 16, m1, r1);                                           \
+            aw += MR;                                                                          \
+            b += NR;                                                                           \
         }                                                                                      \
+        STORE_TILE(MR_)                                                                        \
     }
 
 KERNEL(1) KERNEL(2) KERNEL(3) KERNEL(4) KERNEL(5) KERNEL(6)
 KERNEL(7) KERNEL(8) KERNEL(9) KERNEL(10) KERNEL(11) KERNEL(12)
+KERNEL_BF16(1) KERNEL_BF16(2) KERNEL_BF16(3) KERNEL_BF16(4) KERNEL_BF16(5) KERNEL_BF16(6)
+KERNEL_BF16(7) KERNEL_BF16(8) KERNEL_BF16(9) KERNEL_BF16(10) KERNEL_BF16(11) KERNEL_BF16(12)
 
 typedef void (*kernel_fn)(long, const float *restrict, const float *restrict, float *, long,
                           __mmask16, __mmask16, float, float);
@@ -175,9 +212,34 @@ static const kernel_fn kernels[MR + 1] = {
     NULL, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6,
     kernel_7, kernel_8, kernel_9, kernel_10, kernel_11, kernel_12,
 };
+static const kernel_fn kernels_bf16[MR + 1] = {
+    NULL, kernel_bf16_1, kernel_bf16_2, kernel_bf16_3, kernel_bf16_4, kernel_bf16_5, kernel_bf16_6,
+    kernel_bf16_7, kernel_bf16_8, kernel_bf16_9, kernel_bf16_10, kernel_bf16_11, kernel_bf16_12,
+};
+
+// A packed float32 panel of `width` (MR or NR) values per k, `depth` deep, rewritten in place
+// as bfloat16 pairs: 32-bit word j of pair q holds values (2q, j) in its low half and (2q + 1, j)
+// in its high half (0 past `depth`), rounded to nearest even — the operand layout of VDPBF16PS.
+// Pair q is written at word q * width, never past what later pairs still read.
+TARGET_BF16 static void to_bf16_pairs(float *panel, long width, long depth) {
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __mmask16 lanes = width >= 16 ? 0xFFFF : (__mmask16)((1u << width) - 1);
+    for (long q = 0; q < (depth + 1) / 2; q++) {
+        const float *r0 = panel + 2 * q * width, *r1 = r0 + width;
+        bool second = 2 * q + 1 < depth;
+        for (long j = 0; j < width; j += 16) {
+            __m512 v0 = _mm512_maskz_loadu_ps(lanes, r0 + j);
+            __m512 v1 = second ? _mm512_maskz_loadu_ps(lanes, r1 + j) : _mm512_setzero_ps();
+            __m512i w = _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
+            _mm512_mask_storeu_epi32(panel + q * width + j, lanes, w);
+        }
+    }
+}
 
 // Both entry points: op(B) from (b, ldb, trans_b), or, with `b_rows`, row p at b_rows[p] + b_col0.
-TARGET static void gemm(bool trans_a, bool trans_b, long m, long n, long k, float alpha, const float *a,
+// With `bf16`, the packed panels are rounded to bfloat16 pairs and the bfloat16 kernels run.
+TARGET static void gemm(bool bf16, bool trans_a, bool trans_b, long m, long n, long k, float alpha, const float *a,
                         long lda, const float *b, long ldb, const float *const *b_rows, long b_col0,
                         float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0 || k <= 0) return;
@@ -193,11 +255,17 @@ TARGET static void gemm(bool trans_a, bool trans_b, long m, long n, long k, floa
             } else {
                 pack_b(trans_b, trans_b ? b + jc * ldb + pc : b + pc * ldb + jc, ldb, kc, nc, pb);
             }
+            if (bf16)
+                for (long jr = 0; jr < nc; jr += NR) to_bf16_pairs(pb + (jr / NR) * NR * kc, NR, kc);
+            const kernel_fn *run = bf16 ? kernels_bf16 : kernels;
+            long depth = bf16 ? (kc + 1) / 2 : kc;
             float block_beta = pc == 0 ? beta : 1.0f;
             for (long ic = 0; ic < m; ic += MC) {
                 long mc = m - ic < MC ? m - ic : MC;
                 const float *asrc = trans_a ? a + pc * lda + ic : a + ic * lda + pc;
                 pack_a(trans_a, asrc, lda, mc, kc, pa);
+                if (bf16)
+                    for (long ir = 0; ir < mc; ir += MR) to_bf16_pairs(pa + (ir / MR) * MR * kc, MR, kc);
                 for (long ir = 0; ir < mc; ir += MR) {
                     long mr = mc - ir < MR ? mc - ir : MR;
                     const float *apanel = pa + (ir / MR) * MR * kc;
@@ -205,7 +273,7 @@ TARGET static void gemm(bool trans_a, bool trans_b, long m, long n, long k, floa
                         long nr = nc - jr < NR ? nc - jr : NR;
                         __mmask16 m0, m1;
                         column_masks(nr, &m0, &m1);
-                        kernels[mr](kc, apanel, pb + (jr / NR) * NR * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                        run[mr](depth, apanel, pb + (jr / NR) * NR * kc, c + (ic + ir) * ldc + jc + jr, ldc,
                                     m0, m1, alpha, block_beta);
                     }
                 }
@@ -214,15 +282,15 @@ TARGET static void gemm(bool trans_a, bool trans_b, long m, long n, long k, floa
     }
 }
 
-TARGET void uniseg_sgemm_avx512(bool trans_a, bool trans_b, long m, long n, long k, float alpha,
+TARGET void uniseg_sgemm_avx512(bool bf16, bool trans_a, bool trans_b, long m, long n, long k, float alpha,
                                 const float *a, long lda, const float *b, long ldb, float beta,
                                 float *c, long ldc) {
-    gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, 0, beta, c, ldc);
+    gemm(bf16, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, 0, beta, c, ldc);
 }
 
-TARGET void uniseg_sgemm_avx512_rows(long m, long n, long k, float alpha, const float *a, long lda,
+TARGET void uniseg_sgemm_avx512_rows(bool bf16, long m, long n, long k, float alpha, const float *a, long lda,
                                      const float *const *b_rows, long b_col0, float beta, float *c, long ldc) {
-    gemm(false, false, m, n, k, alpha, a, lda, NULL, 0, b_rows, b_col0, beta, c, ldc);
+    gemm(bf16, false, false, m, n, k, alpha, a, lda, NULL, 0, b_rows, b_col0, beta, c, ldc);
 }
 
 TARGET void uniseg_transpose_avx512(long rows, long cols, const float *src, long lds, float *dst, long ldd) {

@@ -1,3 +1,4 @@
+import Autograd
 /// The widths, depths and counts of a Mask2Former-style model; the defaults are m2f-tiny
 /// (`docs/m2f-tiny.md`). In YAML these are the keys of the `model:` section, in
 /// snake case (`stem_channels`, `encoder_layers`, ...); a key left out keeps its default.
@@ -35,6 +36,12 @@ public struct M2FConfig: Equatable, Codable, Sendable {
     /// only to thing targets, the other `stuff` only to stuff targets (the two add up to
     /// `queries`); empty: every query may take any target (Mask2Former).
     public var decoupledQueries: [Int] = []
+    /// The number format of the model's GEMMs (convolutions, linear layers, attention and mask
+    /// products), forward and backward: `float32`, or `bfloat16` — mixed precision, operands
+    /// rounded to bfloat16 and summed in float32, about twice the GEMM speed on CPUs with
+    /// AVX512-BF16 (elsewhere it runs in float32, with a warning). Off by default: its effect
+    /// on the main job is in docs/results.md.
+    public var precision: GEMMPrecision = .float32
 
     public init() {}
 
@@ -45,6 +52,7 @@ public struct M2FConfig: Equatable, Codable, Sendable {
         case hidden, queries, heads, ffn, decoderLayers = "decoder_layers", maskDim = "mask_dim"
         case embeddingDim = "embedding_dim", temperature, pixelMean = "pixel_mean", pixelStd = "pixel_std"
         case learnablePrompt = "learnable_prompt", taskConditioning = "task_conditioning", decoupledQueries = "decoupled_queries"
+        case precision
     }
 
 

@@ -34,15 +34,19 @@ public final class M2FModel: Module {
     /// `TransformerDecoder.tasks`; ignored by a model without task conditioning).
     public func callAsFunction(_ images: Tensor, classEmbeddings: Tensor, attentionMasks: [BoolMask]? = nil,
                                tasks: [Int]? = nil) -> [TransformerDecoder.Prediction] {
-        let features = backbone(normalize(images))
-        return predictor(pixelDecoder(features), classEmbeddings: classEmbeddings, attentionMasks: attentionMasks, tasks: tasks)
+        GEMMPrecision.withValue(config.precision) {
+            let features = backbone(normalize(images))
+            return predictor(pixelDecoder(features), classEmbeddings: classEmbeddings, attentionMasks: attentionMasks, tasks: tasks)
+        }
     }
 
     /// The same with mask-piloted queries beside the learnable ones (training only): the
     /// learnable queries' prediction sets and the piloted queries'.
     public func forward(_ images: Tensor, classEmbeddings: Tensor, piloted: PilotedQueries?, tasks: [Int]? = nil)
         -> (predictions: [TransformerDecoder.Prediction], piloted: [TransformerDecoder.Prediction]) {
-        let features = backbone(normalize(images))
-        return predictor.forward(pixelDecoder(features), classEmbeddings: classEmbeddings, piloted: piloted, tasks: tasks)
+        GEMMPrecision.withValue(config.precision) {
+            let features = backbone(normalize(images))
+            return predictor.forward(pixelDecoder(features), classEmbeddings: classEmbeddings, piloted: piloted, tasks: tasks)
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Autograd
 import Core
 import Datasets
 import Foundation
@@ -48,6 +49,10 @@ public enum ConfigLoader {
         // hand-written decoding: a key is declared once, with its default, in `TrainConfig`.
         let config = try decode(try overDefaults(tree, defaults, prefix: ""), origins: origins, root: path)
         try validate(config, origins: origins, root: path, requireData: requireData)
+        if config.model.precision == .bfloat16 && !GEMMPrecision.bfloat16Available {
+            FileHandle.standardError.write(Data(("warning: model.precision is bfloat16, which needs a CPU with AVX-512 and "
+                + "AVX512-BF16; this one runs the model's GEMMs in float32\n").utf8))
+        }
         return config
     }
 
@@ -77,6 +82,7 @@ public enum ConfigLoader {
         "data.label_space": UnifiedLabelSpace.Form.allCases.map(\.rawValue),
         "loss.image_label_rule": ImageLabelLoss.Rule.allCases.map(\.rawValue),
         "data.on_bad_sample": BadSamplePolicy.allCases.map(\.rawValue),
+        "model.precision": GEMMPrecision.allCases.map(\.rawValue),
     ]
 
     /// Defaults of the items of lists of mappings, by key path: each item is decoded over them.

@@ -20,7 +20,9 @@ final class GEMMKernelTests: XCTestCase {
     /// Runs `sgemm` on the AVX-512 backend with padded leading dimensions (every matrix is a
     /// window of a wider one) and returns C together with the worst error against a Double
     /// reference, in units of the reference's error bound.
-    func run(_ t: Case, rng: inout SeededRNG) -> Double {
+    func run(_ t: Case, precision: GEMMPrecision = .float32, rng: inout SeededRNG) -> Double {
+        // The bfloat16 kernel's operands: A and B rounded to nearest even (the reference's too).
+        let operand: (Float) -> Double = precision == .bfloat16 ? { Double(bfloat16($0)) } : { Double($0) }
         let (rowsA, colsA) = t.transA ? (t.k, t.m) : (t.m, t.k)
         let (rowsB, colsB) = t.transB ? (t.n, t.k) : (t.k, t.n)
         let lda = colsA + 3, ldb = colsB + 5, ldc = t.n + 2
@@ -37,7 +39,7 @@ final class GEMMKernelTests: XCTestCase {
                 c.withUnsafeMutableBufferPointer { cp in
                     sgemm(transA: t.transA, transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: t.alpha,
                           a: ap.baseAddress!, lda: lda, b: bp.baseAddress!, ldb: ldb,
-                          beta: t.beta, c: cp.baseAddress!, ldc: ldc)
+                          beta: t.beta, c: cp.baseAddress!, ldc: ldc, precision: precision)
                 }
             }
         }
@@ -46,8 +48,8 @@ final class GEMMKernelTests: XCTestCase {
             for j in 0..<t.n {
                 var sum = 0.0, magnitude = 0.0
                 for p in 0..<t.k {
-                    let x = Double(t.transA ? a[p * lda + i] : a[i * lda + p])
-                    let y = Double(t.transB ? b[j * ldb + p] : b[p * ldb + j])
+                    let x = operand(t.transA ? a[p * lda + i] : a[i * lda + p])
+                    let y = operand(t.transB ? b[j * ldb + p] : b[p * ldb + j])
                     sum += x * y
                     magnitude += abs(x * y)
                 }
@@ -95,6 +97,81 @@ final class GEMMKernelTests: XCTestCase {
         }
     }
 
+    /// The bfloat16 form (`GEMMPrecision.bfloat16`) on the same edge shapes (odd depths leave half
+    /// a pair): exactly a float32 sum of the bfloat16-rounded operands' products, to float32
+    /// rounding — on the small depths a kernel that skipped the rounding would miss by ~2^-9.
+    func testBFloat16MatchesRoundedDoubleReference() throws {
+        guard GEMMPrecision.bfloat16Available else { throw XCTSkip("this CPU has no AVX512-BF16") }
+        var rng = SeededRNG(seed: 12)
+        let shapes: [(Int, Int, Int)] = [(1, 1, 1), (5, 17, 7), (12, 32, 16), (13, 33, 17), (11, 16, 15),
+                                         (24, 31, 385), (25, 47, 800), (121, 20, 9), (130, 1030, 3), (20, 37, 3001)]
+        for (m, n, k) in shapes {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    for (alpha, beta) in [(Float(1), Float(0)), (-0.5, 0.75)] {
+                        let t = Case(m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha, beta: beta)
+                        XCTAssertLessThanOrEqual(run(t, precision: .bfloat16, rng: &rng), 1, "bfloat16 \(t)")
+                    }
+                }
+            }
+        }
+        // And the rounding happens: 1 + 2^-10 is 1 in bfloat16.
+        let a: [Float] = [1 + 1.0 / 1024], b: [Float] = [1]
+        var c: [Float] = [0]
+        sgemm(m: 1, n: 1, k: 1, a: a, b: b, c: &c, precision: .bfloat16)
+        XCTAssertEqual(c, [1])
+        sgemm(m: 1, n: 1, k: 1, a: a, b: b, c: &c)
+        XCTAssertEqual(c, [1 + 1.0 / 1024])
+    }
+
+    /// The lowering-free convolution's row-pointer GEMM in bfloat16 equals the plain bfloat16
+    /// GEMM on the same rows laid out as a matrix, bit for bit.
+    func testBFloat16RowsEqualsMatrix() throws {
+        guard GEMMPrecision.bfloat16Available else { throw XCTSkip("this CPU has no AVX512-BF16") }
+        var rng = SeededRNG(seed: 13)
+        let (m, n, k) = (70, 900, 77)
+        let a = Tensor.randn([m * k], rng: &rng).data, b = Tensor.randn([k * n], rng: &rng).data
+        var viaRows = [Float](repeating: 0, count: m * n), viaMatrix = viaRows
+        b.withUnsafeBufferPointer { bp in
+            let rows: [UnsafePointer<Float>?] = (0..<k).map { bp.baseAddress! + $0 * n }
+            a.withUnsafeBufferPointer { ap in
+                viaRows.withUnsafeMutableBufferPointer { cp in
+                    sgemmRows(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, rows: rows, c: cp.baseAddress!, ldc: n,
+                              precision: .bfloat16)
+                }
+                viaMatrix.withUnsafeMutableBufferPointer { cp in
+                    sgemm(m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!, precision: .bfloat16)
+                }
+            }
+        }
+        XCTAssertEqual(viaRows, viaMatrix)
+    }
+
+    /// An op keeps the precision it was recorded in for its backward pass: a matmul and a
+    /// convolution recorded in bfloat16 produce bfloat16 gradients even when `backward` runs
+    /// outside the scope, and ops recorded outside it stay float32.
+    func testBackwardKeepsTheForwardPrecision() throws {
+        guard GEMMPrecision.bfloat16Available else { throw XCTSkip("this CPU has no AVX512-BF16") }
+        let fine: Float = 1 + 1.0 / 1024  // 1 in bfloat16
+        for precision in GEMMPrecision.allCases {
+            let expected = precision == .bfloat16 ? Float(1) : fine
+            let squared = precision == .bfloat16 ? Float(1) : fine * fine  // fine times the seed `fine`
+            let a = Tensor(shape: [1, 1], data: [fine], requiresGrad: true), b = Tensor(shape: [1, 1], data: [1], requiresGrad: true)
+            let product = GEMMPrecision.withValue(precision) { Tensor.matmul(a, b) }
+            XCTAssertEqual(product.data, [expected], "\(precision) forward")
+            product.backward(seed: [fine])
+            XCTAssertEqual(a.grad, [expected], "\(precision) dA = G·Bᵀ")
+            XCTAssertEqual(b.grad, [squared], "\(precision) dB = Aᵀ·G")
+
+            let x = Tensor(shape: [1, 1, 1, 1], data: [fine], requiresGrad: true), w = Tensor(shape: [1, 1, 1, 1], data: [1], requiresGrad: true)
+            let y = GEMMPrecision.withValue(precision) { Tensor.conv2d(x, weight: w) }
+            XCTAssertEqual(y.data, [expected], "\(precision) conv forward")
+            y.backward(seed: [fine])
+            XCTAssertEqual(x.grad, [expected], "\(precision) conv dX")
+            XCTAssertEqual(w.grad, [squared], "\(precision) conv dW")
+        }
+    }
+
     /// The threaded path cuts C into blocks of whole tiles; every element is summed in the
     /// same order as in an unsplit call, so the two agree bit for bit.
     func testThreadedSplitEqualsRowByRow() {
@@ -106,14 +183,14 @@ final class GEMMKernelTests: XCTestCase {
             a.withUnsafeBufferPointer { ap in
                 b.withUnsafeBufferPointer { bp in
                     whole.withUnsafeMutableBufferPointer { cp in
-                        avx512GEMM(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!,
+                        avx512GEMM(bf16: false, transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!,
                                    lda: transA ? m : k, b: bp.baseAddress!, ldb: transB ? k : n, beta: 0,
                                    c: cp.baseAddress!, ldc: n)
                     }
                     rows.withUnsafeMutableBufferPointer { cp in
                         for i in 0..<m {
                             // One row at a time never splits (and uses the 1-row kernel).
-                            avx512GEMM(transA: transA, transB: transB, m: 1, n: n, k: k, alpha: 1,
+                            avx512GEMM(bf16: false, transA: transA, transB: transB, m: 1, n: n, k: k, alpha: 1,
                                        a: transA ? ap.baseAddress! + i : ap.baseAddress! + i * k, lda: transA ? m : k,
                                        b: bp.baseAddress!, ldb: transB ? k : n, beta: 0,
                                        c: cp.baseAddress! + i * n, ldc: n)
@@ -169,4 +246,10 @@ final class GEMMKernelTests: XCTestCase {
             }
         }
     }
+}
+
+/// `x` rounded to bfloat16 (nearest even; x is finite), as a Float.
+func bfloat16(_ x: Float) -> Float {
+    let bits = x.bitPattern
+    return Float(bitPattern: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) & 0xFFFF_0000)
 }

@@ -30,6 +30,15 @@ final class M2FParityTests: XCTestCase {
         return (Tensor(shape: images.shape, data: images.values.map { Float($0) }), Tensor(shape: emb.shape, data: emb.values))
     }
 
+    /// The reference's attention masks, used as given: one resized logit sits within 7e-6 of
+    /// the threshold.
+    static func attentionMasks(_ ref: HDF5File) throws -> [BoolMask] {
+        try (0..<6).map { i -> BoolMask in
+            let m = try ref.readBytes("attn_masks/\(i)")
+            return BoolMask(shape: m.shape, values: m.values.map { $0 != 0 })
+        }
+    }
+
     func testParameterNamesShapesAndCount() throws {
         var rng = SeededRNG(seed: 0)
         let model = M2FModel(rng: &rng)
@@ -79,11 +88,7 @@ final class M2FParityTests: XCTestCase {
         let model = try Self.loadModel()
         let (images, embeddings) = try Self.batch()
         let ref = try HDF5File(Self.dir.appendingPathComponent("parity/m2f_tiny_ref.h5").path)
-        // The stored attention masks: one resized logit sits within 7e-6 of the threshold.
-        let masks = try (0..<6).map { i -> BoolMask in
-            let m = try ref.readBytes("attn_masks/\(i)")
-            return BoolMask(shape: m.shape, values: m.values.map { $0 != 0 })
-        }
+        let masks = try Self.attentionMasks(ref)
         let predictions = withoutGrad { model(images, classEmbeddings: embeddings, attentionMasks: masks) }
         XCTAssertEqual(predictions.count, 7)
         for (i, p) in predictions.enumerated() {
@@ -92,6 +97,31 @@ final class M2FParityTests: XCTestCase {
             XCTAssertEqual(p.masks.shape, maskRef.shape)
             assertClose(p.logits.data, logits.values, atol: 1e-4, rtol: 0, "pred_logits/\(i)")
             assertClose(p.masks.data, maskRef.values, atol: 1e-4, rtol: 0, "pred_masks/\(i)")
+        }
+    }
+
+    /// `model.precision: bfloat16` reaches every GEMM of the forward pass: the predictions move
+    /// off the float32 reference, but only by bfloat16's rounding (8 significant bits in the
+    /// GEMMs' operands, float32 sums).
+    func testBFloat16PredictionsStayNearTheReference() throws {
+        guard GEMMPrecision.bfloat16Available else { throw XCTSkip("this CPU has no AVX512-BF16") }
+        var config = M2FConfig()
+        config.precision = .bfloat16
+        var rng = SeededRNG(seed: 0)
+        let model = M2FModel(config, rng: &rng)
+        try model.loadWeights(from: Self.dir.appendingPathComponent("parity/m2f_tiny_init.h5").path)
+        let (images, embeddings) = try Self.batch()
+        let ref = try HDF5File(Self.dir.appendingPathComponent("parity/m2f_tiny_ref.h5").path)
+        let masks = try Self.attentionMasks(ref)
+        let predictions = withoutGrad { model(images, classEmbeddings: embeddings, attentionMasks: masks) }
+        for (i, p) in predictions.enumerated() {
+            for (name, ours) in [("pred_logits", p.logits.data), ("pred_masks", p.masks.data)] {
+                let reference = try ref.readFloats("\(name)/\(i)").values
+                let scale = reference.map(abs).max()!
+                let worst = zip(ours, reference).map { abs($0 - $1) }.max()!
+                XCTAssertGreaterThan(worst, 1e-4 * scale, "\(name)/\(i): bfloat16 left no trace")
+                XCTAssertLessThan(worst, 0.05 * scale, "\(name)/\(i): off by \(worst) of \(scale)")
+            }
         }
     }
 
@@ -106,10 +136,7 @@ final class M2FParityTests: XCTestCase {
             ImageTargets(classes: (0..<t).map { Int(classes.values[i * t + $0]) },
                          masks: Tensor(shape: [t, h, w], data: Array(dense.values[(i * t * h * w)..<((i + 1) * t * h * w)])))
         })
-        let masks = try (0..<6).map { i -> BoolMask in
-            let m = try ref.readBytes("attn_masks/\(i)")
-            return BoolMask(shape: m.shape, values: m.values.map { $0 != 0 })
-        }
+        let masks = try Self.attentionMasks(ref)
         // The training step itself (the one training, `bench step` and `train forward` run), on
         // one dataset whose classes are the batch's embeddings.
         var config = LossConfig()

@@ -134,6 +134,7 @@ final class ConfigLoaderTests: XCTestCase {
                 case let s as String where key == "loss.image_label_rule": changed = s == "max_size" ? "max_score" : "max_size"
                 case let s as String where key == "data.on_bad_sample": changed = s == "stop" ? "skip" : "stop"
                 case let s as String where key == "data.label_space": changed = s == "merged" ? "concatenated" : "merged"
+                case let s as String where key == "model.precision": changed = s == "float32" ? "bfloat16" : "float32"
                 case is String: changed = "x\(checked)"
                 default: continue     // lists
                 }
@@ -165,6 +166,10 @@ final class ConfigLoaderTests: XCTestCase {
         let bad = try write("solver:\n  schedule: cosine\n", "schedule.yaml")
         XCTAssertThrowsError(try ConfigLoader.load(bad, requireData: false)) {
             XCTAssertEqual("\($0)", "\(bad): solver.schedule: must be one of poly, step")
+        }
+        let half = try write("model:\n  precision: float16\n", "precision.yaml")
+        XCTAssertThrowsError(try ConfigLoader.load(half, requireData: false)) {
+            XCTAssertEqual("\($0)", "\(half): model.precision: must be one of float32, bfloat16")
         }
         let future = try write("version: 2\n", "version.yaml")
         XCTAssertThrowsError(try ConfigLoader.load(future, requireData: false)) {

@@ -126,7 +126,8 @@ extension ConvGeometry {
     nonisolated(unsafe) public static var sharingEnabled = true
 
     /// The forward pass of `lowersBySharing` convolutions: `[N, Cout, Ho, Wo]` (+ bias).
-    func forwardSharing(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float]?) -> [Float] {
+    func forwardSharing(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float]?,
+                        precision: GEMMPrecision) -> [Float] {
         let hp = height + 2 * padH, wp = width + 2 * padW, padded = hp * wp, l = batch * padded
         let (ho, wo) = (outHeight, outWidth)
         // Garbage columns near the end read up to this far past the last channel's copy.
@@ -153,7 +154,8 @@ extension ConvGeometry {
                 for i in 0..<kernelH { for j in 0..<kernelW { rows.append(UnsafePointer(xp + c * l + i * wp + j)) } }
             }
             return ScratchPool.withBuffer(outChannels * l) { y in
-                sgemmRows(m: outChannels, n: l, k: patchSize, a: weight, lda: patchSize, rows: rows, c: y, ldc: l)
+                sgemmRows(m: outChannels, n: l, k: patchSize, a: weight, lda: patchSize, rows: rows, c: y, ldc: l,
+                          precision: precision)
                 // Output rows (n, o, oy): the valid columns of Y's row o.
                 let rowCount = batch * outChannels * ho
                 return [Float](unsafeUninitializedCapacity: rowCount * wo) { out, count in
@@ -207,17 +209,18 @@ extension Tensor {
         let ho = geo.outHeight, wo = geo.outWidth, p = geo.positions
         let kg = geo.patchSize, cg = geo.outChannels / groups
         let outShape = [geo.batch, geo.outChannels, ho, wo]
+        let precision = GEMMPrecision.current  // the backward pass's GEMMs too
 
         // Forward: Y[g] = W[g] · col[g], then [Cout, N·HoWo] → [N, Cout, HoWo] (+ bias).
         let values = geo.lowersBySharing ? x.data.withUnsafeBufferPointer { xp in
-            weight.data.withUnsafeBufferPointer { wp in geo.forwardSharing(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data) }
+            weight.data.withUnsafeBufferPointer { wp in geo.forwardSharing(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data, precision: precision) }
         } : ScratchPool.withBuffer(geo.outChannels * p) { ymat in
             x.data.withUnsafeBufferPointer { xp in
                 weight.data.withUnsafeBufferPointer { wp in
                     withLoweredInput(geo, xp.baseAddress!) { col in
                         for g in 0..<groups {
                             sgemm(m: cg, n: p, k: kg, a: wp.baseAddress! + g * cg * kg,
-                                  b: col + g * kg * p, c: ymat + g * cg * p)
+                                  b: col + g * kg * p, c: ymat + g * cg * p, precision: precision)
                         }
                     }
                 }
@@ -239,7 +242,7 @@ extension Tensor {
                             withLoweredInput(geo, xp.baseAddress!) { col in
                                 for gi in 0..<groups {
                                     sgemm(transB: true, m: cg, n: kg, k: p, a: G + gi * cg * p,
-                                          b: col + gi * kg * p, c: dwp.baseAddress! + gi * cg * kg)
+                                          b: col + gi * kg * p, c: dwp.baseAddress! + gi * cg * kg, precision: precision)
                                 }
                             }
                         }
@@ -252,7 +255,7 @@ extension Tensor {
                         ScratchPool.withBuffer(geo.inChannels * geo.kernelH * geo.kernelW * p) { dcol in
                             for gi in 0..<groups {
                                 sgemm(transA: true, m: kg, n: p, k: cg, a: wp.baseAddress! + gi * cg * kg,
-                                      b: G + gi * cg * p, c: dcol + gi * kg * p)
+                                      b: G + gi * cg * p, c: dcol + gi * kg * p, precision: precision)
                             }
                             out.withUnsafeMutableBufferPointer { dxp in
                                 geo.col2im(dcol, dxp.baseAddress!)

@@ -43,6 +43,7 @@ extension Tensor {
         }
         let outShape = batchA + [m, n]
         let biasValues = bias?.data
+        let precision = GEMMPrecision.current  // the backward pass's GEMMs too
         // Uninitialised: the GEMM (beta 0) writes every element, or the bias rows are copied first.
         let values = [Float](unsafeUninitializedCapacity: batch * m * n) { cp, count in
             a.data.withUnsafeBufferPointer { ap in
@@ -55,7 +56,7 @@ extension Tensor {
                     for i in 0..<batch {
                         sgemm(transA: transA, transB: transB, m: m, n: n, k: k,
                               a: ap.baseAddress! + i * m * k, b: bp.baseAddress! + i * k * n,
-                              beta: biasValues == nil ? 0 : 1, c: cp.baseAddress! + i * m * n)
+                              beta: biasValues == nil ? 0 : 1, c: cp.baseAddress! + i * m * n, precision: precision)
                     }
                 }
             }
@@ -75,13 +76,13 @@ extension Tensor {
                                     let gi = G + i * m * n, bi = B + i * k * n, di = dp.baseAddress! + i * m * k
                                     switch (transA, transB) {
                                     case (false, false): // dA = G · Bᵀ
-                                        sgemm(transB: true, m: m, n: k, k: n, a: gi, b: bi, c: di)
+                                        sgemm(transB: true, m: m, n: k, k: n, a: gi, b: bi, c: di, precision: precision)
                                     case (false, true):  // dA = G · B   (B stored N x K)
-                                        sgemm(m: m, n: k, k: n, a: gi, b: bi, c: di)
+                                        sgemm(m: m, n: k, k: n, a: gi, b: bi, c: di, precision: precision)
                                     case (true, false):  // dA (K x M) = B · Gᵀ
-                                        sgemm(transB: true, m: k, n: m, k: n, a: bi, b: gi, c: di)
+                                        sgemm(transB: true, m: k, n: m, k: n, a: bi, b: gi, c: di, precision: precision)
                                     case (true, true):   // dA (K x M) = Bᵀ · Gᵀ
-                                        sgemm(transA: true, transB: true, m: k, n: m, k: n, a: bi, b: gi, c: di)
+                                        sgemm(transA: true, transB: true, m: k, n: m, k: n, a: bi, b: gi, c: di, precision: precision)
                                     }
                                 }
                             }
@@ -94,13 +95,13 @@ extension Tensor {
                                     let gi = G + i * m * n, ai = A + i * m * k, di = dp.baseAddress! + i * k * n
                                     switch (transA, transB) {
                                     case (false, false): // dB = Aᵀ · G
-                                        sgemm(transA: true, m: k, n: n, k: m, a: ai, b: gi, c: di)
+                                        sgemm(transA: true, m: k, n: n, k: m, a: ai, b: gi, c: di, precision: precision)
                                     case (true, false):  // dB = A · G   (A stored K x M)
-                                        sgemm(m: k, n: n, k: m, a: ai, b: gi, c: di)
+                                        sgemm(m: k, n: n, k: m, a: ai, b: gi, c: di, precision: precision)
                                     case (false, true):  // dB (N x K) = Gᵀ · A
-                                        sgemm(transA: true, m: n, n: k, k: m, a: gi, b: ai, c: di)
+                                        sgemm(transA: true, m: n, n: k, k: m, a: gi, b: ai, c: di, precision: precision)
                                     case (true, true):   // dB (N x K) = Gᵀ · Aᵀ
-                                        sgemm(transA: true, transB: true, m: n, n: k, k: m, a: gi, b: ai, c: di)
+                                        sgemm(transA: true, transB: true, m: n, n: k, k: m, a: gi, b: ai, c: di, precision: precision)
                                     }
                                 }
                             }
