@@ -68,6 +68,25 @@ func reduceGradient(_ g: [Float], from outShape: [Int], to shape: [Int]) -> [Flo
         out[0] = sumAll(g)
         return out
     }
+    // A bias's gradient (`shape` is the trailing axes of `outShape`): column sums of a
+    // [rows, n] matrix, split over columns between threads. Each column is still summed row by
+    // row from 0, as below, so the split changes no bit.
+    let trailing = Array(shape.drop(while: { $0 == 1 }))
+    if trailing.count < outShape.count && Array(outShape.suffix(trailing.count)) == trailing {
+        let rows = g.count / n
+        g.withUnsafeBufferPointer { gp in
+            out.withUnsafeMutableBufferPointer { op in
+                let src = gp.baseAddress!, dst = op.baseAddress!
+                Parallel.forRanges(n, costPerElement: rows) { cols in
+                    for r in 0..<rows {
+                        let row = src + r * n
+                        for j in cols { dst[j] += row[j] }
+                    }
+                }
+            }
+        }
+        return out
+    }
     let plan = BroadcastPlan(shape: outShape, a: shape, b: [])
     g.withUnsafeBufferPointer { gp in
         out.withUnsafeMutableBufferPointer { op in

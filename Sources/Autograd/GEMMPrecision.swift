@@ -6,10 +6,11 @@ import CGEMM
 /// activations, gradients and the optimizer stay float32; only the GEMMs' inputs are rounded, as
 /// PyTorch's bfloat16 autocast does for matmuls and convolutions.
 ///
-/// Scoped, not global: `M2FModel` runs its forward pass under `withValue(config.precision)`;
-/// convolutions and matrix products read `current` when they run and keep it for their backward
-/// pass, so the gradient GEMMs of a bfloat16 forward are bfloat16 too, while the matcher, the
-/// losses and post-processing stay float32.
+/// Scoped, not global: `M2FModel` runs its forward pass under `withValue(config.precision)`
+/// and its prediction heads (class and mask logits) under `.float32`; convolutions and matrix
+/// products read `current` when they run and keep it for their backward pass, so the gradient
+/// GEMMs of a bfloat16 op are bfloat16 too, while the heads, the matcher, the losses and
+/// post-processing stay float32.
 public enum GEMMPrecision: String, Codable, CaseIterable, Sendable {
     case float32, bfloat16
 

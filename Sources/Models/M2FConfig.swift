@@ -36,11 +36,11 @@ public struct M2FConfig: Equatable, Codable, Sendable {
     /// only to thing targets, the other `stuff` only to stuff targets (the two add up to
     /// `queries`); empty: every query may take any target (Mask2Former).
     public var decoupledQueries: [Int] = []
-    /// The number format of the model's GEMMs (convolutions, linear layers, attention and mask
-    /// products), forward and backward: `float32`, or `bfloat16` — mixed precision, operands
-    /// rounded to bfloat16 and summed in float32, about twice the GEMM speed on CPUs with
-    /// AVX512-BF16 (elsewhere it runs in float32, with a warning). Off by default: its effect
-    /// on the main job is in docs/results.md.
+    /// The number format of the model's GEMMs (convolutions, linear layers, attention), forward
+    /// and backward: `float32`, or `bfloat16` — mixed precision, operands rounded to bfloat16
+    /// and summed in float32, about twice the GEMM speed on CPUs with AVX512-BF16 (elsewhere it
+    /// runs in float32, with a warning). The prediction heads (class and mask logits) stay
+    /// float32 either way. Its effect on the main job: docs/performance.md, "bfloat16 GEMMs".
     public var precision: GEMMPrecision = .float32
 
     public init() {}

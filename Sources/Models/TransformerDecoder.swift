@@ -167,8 +167,13 @@ public final class TransformerDecoder: Module {
 
     /// The prediction heads on `output`, and the attention mask for the next layer (mask logits
     /// resized to `target`, blocked where sigmoid < 0.5, fully blocked rows unblocked; no
-    /// gradient).
+    /// gradient). Their GEMMs stay float32 under `model.precision: bfloat16`, as mixed-precision
+    /// training keeps the logits (docs/performance.md, "bfloat16 GEMMs").
     func heads(_ output: Tensor, _ maskFeatures: Tensor, _ classifier: Tensor, target: (Int, Int)) -> (Prediction, BoolMask) {
+        GEMMPrecision.withValue(.float32) { headsInFloat32(output, maskFeatures, classifier, target: target) }
+    }
+
+    private func headsInFloat32(_ output: Tensor, _ maskFeatures: Tensor, _ classifier: Tensor, target: (Int, Int)) -> (Prediction, BoolMask) {
         let (b, q) = (output.shape[0], output.shape[1])
         let (h, w) = (maskFeatures.shape[2], maskFeatures.shape[3])
         let decoded = decoderNorm(output)

@@ -17,6 +17,35 @@ final class ReduceMovementGradTests: XCTestCase {
         checkGradients([one]) { $0[0].mean(axis: 2, keepDims: true) }
     }
 
+    /// A broadcast operand's gradient sums the output gradient over the broadcast axes; a
+    /// bias-like one (the operand is the output's trailing axes) each element in row order from
+    /// 0, bit for bit — also when split over columns between threads (600 x 300 is).
+    func testReduceGradientSumsInRowOrder() {
+        var rng = SeededRNG(seed: 31)
+        for (outShape, shape) in [([600, 300], [300]), ([4, 150, 300], [1, 300]), ([2, 3, 5], [3, 1]), ([6, 7], [6, 1]), ([3, 4, 5], [1, 4, 1])] {
+            let g = Tensor.randn(outShape, rng: &rng).data
+            var expected = [Float](repeating: 0, count: shape.reduce(1, *))
+            // The reference: walk every output index, map it to the operand's index.
+            for (i, v) in g.enumerated() {
+                var rest = i, index = 0, stride = 1
+                for axis in (0..<outShape.count).reversed() {
+                    let coordinate = rest % outShape[axis]
+                    rest /= outShape[axis]
+                    let operandAxis = axis - (outShape.count - shape.count)
+                    if operandAxis >= 0 && shape[operandAxis] != 1 { index += coordinate * stride }
+                    if operandAxis >= 0 { stride *= shape[operandAxis] }
+                }
+                expected[index] += v
+            }
+            let got = reduceGradient(g, from: outShape, to: shape)
+            if shape.drop(while: { $0 == 1 }).elementsEqual(outShape.suffix(shape.drop(while: { $0 == 1 }).count)) {
+                XCTAssertEqual(got, expected, "\(outShape) -> \(shape)")
+            } else {
+                assertClose(got, expected, atol: 1e-5, rtol: 1e-5, "\(outShape) -> \(shape)")
+            }
+        }
+    }
+
     func testSumValues() {
         let x = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, 6])
         XCTAssertEqual(x.sum().data, [21])

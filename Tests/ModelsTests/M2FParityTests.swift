@@ -100,9 +100,10 @@ final class M2FParityTests: XCTestCase {
         }
     }
 
-    /// `model.precision: bfloat16` reaches every GEMM of the forward pass: the predictions move
-    /// off the float32 reference, but only by bfloat16's rounding (8 significant bits in the
-    /// GEMMs' operands, float32 sums).
+    /// `model.precision: bfloat16` reaches the GEMMs of the backbone, pixel decoder and decoder
+    /// layers but not the prediction heads: the first prediction set's class logits (heads on
+    /// the learnable queries alone) equal the float32 model's bit for bit; every mask and the
+    /// later sets' logits move off the PyTorch float32 reference, but only by bfloat16's rounding.
     func testBFloat16PredictionsStayNearTheReference() throws {
         guard GEMMPrecision.bfloat16Available else { throw XCTSkip("this CPU has no AVX512-BF16") }
         var config = M2FConfig()
@@ -110,12 +111,15 @@ final class M2FParityTests: XCTestCase {
         var rng = SeededRNG(seed: 0)
         let model = M2FModel(config, rng: &rng)
         try model.loadWeights(from: Self.dir.appendingPathComponent("parity/m2f_tiny_init.h5").path)
+        let float32 = try Self.loadModel()
         let (images, embeddings) = try Self.batch()
         let ref = try HDF5File(Self.dir.appendingPathComponent("parity/m2f_tiny_ref.h5").path)
         let masks = try Self.attentionMasks(ref)
         let predictions = withoutGrad { model(images, classEmbeddings: embeddings, attentionMasks: masks) }
+        let exact = withoutGrad { float32(images, classEmbeddings: embeddings, attentionMasks: masks) }
+        XCTAssertEqual(predictions[0].logits.data, exact[0].logits.data, "the heads on the learnable queries are float32")
         for (i, p) in predictions.enumerated() {
-            for (name, ours) in [("pred_logits", p.logits.data), ("pred_masks", p.masks.data)] {
+            for (name, ours) in [("pred_logits", p.logits.data), ("pred_masks", p.masks.data)] where i > 0 || name == "pred_masks" {
                 let reference = try ref.readFloats("\(name)/\(i)").values
                 let scale = reference.map(abs).max()!
                 let worst = zip(ours, reference).map { abs($0 - $1) }.max()!
