@@ -32,6 +32,13 @@ final class ConfigLoaderTests: XCTestCase {
         XCTAssertEqual(only.data.datasets.map(\.name), ["synth_panoptic"], "a list is replaced, not merged")
         XCTAssertEqual(only.solver.maxIter, joint.solver.maxIter, "inherited through two bases")
         XCTAssertEqual(only.outputDir, "output/synth-panoptic-only")
+        let piloted = try ConfigLoader.load(configs.appendingPathComponent("synth-shapes-piloted.yaml").path)
+        XCTAssertEqual(piloted.data.root, "data/synth-shapes")
+        XCTAssertEqual(piloted.data.datasets.map(\.ratio), [8, 1, 1, 1])
+        XCTAssertEqual(piloted.model.decoupledQueries, [14, 6])
+        XCTAssertTrue(piloted.loss.maskPiloting)
+        XCTAssertEqual(piloted.loss.classWeight, 4)
+        XCTAssertEqual(piloted.test.objectMaskThreshold, 0.5)
         let real = try ConfigLoader.load(configs.appendingPathComponent("coco-ade-o365.yaml").path)
         XCTAssertEqual(real.solver.steps, [60000, 80000])
         // The resolved YAML reads back to the same config.
