@@ -18,7 +18,7 @@ public enum GEMMPrecision: String, Codable, CaseIterable, Sendable {
     @TaskLocal public static var current: GEMMPrecision = .float32
 
     /// Whether this CPU runs bfloat16 GEMMs; elsewhere a bfloat16 request runs in float32
-    /// (`TrainingRun` says so once).
+    /// (`ConfigLoader` warns when a config asks for it).
     public static let bfloat16Available: Bool = GEMMBackend.preferred == .avx512 && uniseg_gemm_bf16_available()
 
     /// Whether a GEMM asked to run in this precision takes the bfloat16 kernel.

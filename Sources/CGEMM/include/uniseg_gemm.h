@@ -21,7 +21,8 @@ bool uniseg_gemm_bf16_available(void);
 /// k x n. `trans_a` means A is stored k x m (lda >= m), else m x k (lda >= k); likewise B.
 /// With beta == 0, C is only written (it may hold NaN or garbage). Needs k > 0; m, n >= 0.
 /// With `bf16` (only where `uniseg_gemm_bf16_available`), A and B are rounded to bfloat16
-/// (nearest even) and their products summed in float32: mixed precision, twice the speed.
+/// (nearest even) and their products summed in float32: mixed precision, twice the
+/// multiply-adds per instruction.
 void uniseg_sgemm_avx512(bool bf16, bool trans_a, bool trans_b, long m, long n, long k, float alpha,
                          const float *a, long lda, const float *b, long ldb, float beta,
                          float *c, long ldc);
