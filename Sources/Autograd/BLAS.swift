@@ -108,7 +108,7 @@ func forEachPart(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>) -> Voi
         body(0..<m, 0..<n)
         return
     }
-    DispatchQueue.concurrentPerform(iterations: parts) { part in
+    Parallel.forChunks(parts) { part in
         let lo = Swift.min(side, tiles * part / parts * tile), hi = Swift.min(side, tiles * (part + 1) / parts * tile)
         if lo < hi { splitCols ? body(0..<m, lo..<hi) : body(lo..<hi, 0..<n) }
     }

@@ -123,7 +123,7 @@ struct BenchStep: ParsableCommand {
                       + String(format: "%4d calls %8.1f ms %7.1f GFLOP/s", entry.calls / repeats, entry.seconds * 1e3 / Double(repeats),
                                shape.flops * Double(entry.calls) / entry.seconds / 1e9))
             }
-            print(String(format: "cores busy (process CPU time / wall time, median; %d cores): forward %.2f, matching + losses %.2f, backward %.2f, optimizer %.2f",
+            print(String(format: "cores busy (process CPU time less the worker pool's polling, over wall time, median; %d cores): forward %.2f, matching + losses %.2f, backward %.2f, optimizer %.2f",
                          Parallel.threads, median(busy[0]), median(busy[1]), median(busy[2]), median(busy[3])))
             for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.backward, "backward")] {
                 print("\(name) per iteration by op (GEMMs included\(phase == .forward ? "; each op with the work just before it" : ", with gradient accumulation")):")

@@ -282,11 +282,13 @@ extension TrainStep {
 }
 
 /// Wall and process-CPU time by phase of a training iteration: CPU / wall = cores kept busy.
+/// The CPU time leaves out the worker pool's polling between regions (`Parallel.spinSeconds`),
+/// which the OS counts as busy; a spin that spans a lap is counted when it ends.
 public struct PhaseClock {
     public enum Phase: Int, CaseIterable { case forward, matching, losses, backward, optimizer }
     public private(set) var wall = [Double](repeating: 0, count: Phase.allCases.count)
     public private(set) var cpu = [Double](repeating: 0, count: Phase.allCases.count)
-    private var lastWall: UInt64 = 0, lastCPU: UInt64 = 0
+    private var lastWall: UInt64 = 0, lastCPU = 0.0
 
     public init() {}
 
@@ -301,10 +303,11 @@ public struct PhaseClock {
         let w = DispatchTime.now().uptimeNanoseconds
         var ts = timespec()
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-        let c = UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+        // Process CPU time less the worker pool's polling: the CPU time that did work.
+        let c = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 - Parallel.spinSeconds
         if let phase {
             wall[phase.rawValue] += Double(w - lastWall) / 1e9
-            cpu[phase.rawValue] += Double(c - lastCPU) / 1e9
+            cpu[phase.rawValue] += c - lastCPU
         }
         (lastWall, lastCPU) = (w, c)
     }

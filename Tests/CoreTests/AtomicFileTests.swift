@@ -47,26 +47,6 @@ final class AtomicFileTests: XCTestCase {
     }
 }
 
-final class ParallelTests: XCTestCase {
-    func testMapKeepsItemOrderAndRethrowsTheFirstError() throws {
-        XCTAssertEqual(Parallel.map(100) { $0 * $0 }, (0..<100).map { $0 * $0 })
-        XCTAssertEqual(Parallel.map(0) { $0 }, [])
-        struct Bad: Error, Equatable { let i: Int }
-        XCTAssertThrowsError(try Parallel.map(50) { i -> Int in if i % 7 == 3 { throw Bad(i: i) }; return i }) {
-            XCTAssertEqual($0 as? Bad, Bad(i: 3))
-        }
-    }
-
-    func testRangesCoverEverythingOnce() {
-        var seen = [Int](repeating: 0, count: 100_000)
-        seen.withUnsafeMutableBufferPointer { s in
-            let base = s.baseAddress!
-            Parallel.forRanges(100_000) { r in for i in r { base[i] += 1 } }
-        }
-        XCTAssertTrue(seen.allSatisfy { $0 == 1 })
-    }
-}
-
 final class NearestNameTests: XCTestCase {
     func testSuggestsCloseNamesOnly() {
         XCTAssertEqual(nearestName("base_lrr", in: ["base_lr", "max_iter"]), "base_lr")
