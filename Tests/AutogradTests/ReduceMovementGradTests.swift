@@ -83,6 +83,9 @@ final class ReduceMovementGradTests: XCTestCase {
         XCTAssertEqual(p.shape, [3, 2])
         XCTAssertEqual(p.data, [1, 4, 2, 5, 3, 6])
         XCTAssertThrowsError(try resolveReshape([2, 3], [4, -1]))
+        XCTAssertTrue(Tensor.mergedPermutation(shape: [2, 8, 4, 5], [0, 2, 3, 1]) == ([2, 8, 20], [0, 2, 1]))
+        XCTAssertTrue(Tensor.mergedPermutation(shape: [1, 8, 1, 5], [0, 3, 2, 1]) == ([8, 5], [1, 0]))
+        XCTAssertTrue(Tensor.mergedPermutation(shape: [2, 50, 4, 32], [0, 2, 1, 3]) == ([2, 50, 4, 32], [0, 2, 1, 3]))
     }
 
     func testPermuteLargeMatchesSmallPath() {
@@ -94,11 +97,16 @@ final class ReduceMovementGradTests: XCTestCase {
         }
     }
 
-    /// Every permutation of a 4-D tensor, element by element against the definition.
+    /// Every permutation of 4-D tensors (some with length-1 axes, which the batched-transpose path
+    /// merges away), element by element against the definition.
     func testEveryPermutationOfFourAxes() {
         var rng = SeededRNG(seed: 8)
-        let shape = [3, 35, 2, 33]
-        let x = Tensor.randn(shape, rng: &rng)
+        for shape in [[3, 35, 2, 33], [1, 35, 1, 33], [2, 17, 1, 16]] {
+            permuteEveryWay(Tensor.randn(shape, rng: &rng), shape: shape)
+        }
+    }
+
+    private func permuteEveryWay(_ x: Tensor, shape: [Int]) {
         func permutations(_ a: [Int]) -> [[Int]] {
             a.count <= 1 ? [a] : a.flatMap { h in permutations(a.filter { $0 != h }).map { [h] + $0 } }
         }
@@ -114,7 +122,7 @@ final class ReduceMovementGradTests: XCTestCase {
                 for axis in 0..<4 { source[perm[axis]] = index[axis] }
                 expected[e] = x.data[((source[0] * shape[1] + source[1]) * shape[2] + source[2]) * shape[3] + source[3]]
             }
-            XCTAssertEqual(y.data, expected, "permute \(perm)")
+            XCTAssertEqual(y.data, expected, "permute \(perm) of \(shape)")
         }
     }
 
@@ -150,5 +158,38 @@ final class ReduceMovementGradTests: XCTestCase {
         let cond = BoolMask(shape: [2, 3], values: [true, false, false, true, true, false])
         checkGradients([x, y]) { Tensor.where(cond, $0[0], $0[1]) }
         XCTAssertEqual(Tensor(shape: [1, 3], data: [1, 2, 3]).maskedFill(mask, 0).data, [0, 2, 0])
+    }
+
+    /// Masks broadcast over a middle axis (attention's heads) and along the last axis, on tensors
+    /// large enough to be filled in parallel: values and gradients against an index-by-index reference.
+    func testMaskedFillAndWhereBroadcastOnLargeTensors() {
+        var rng = SeededRNG(seed: 12)
+        for (maskShape, shape) in [([2, 1, 5, 7001], [2, 4, 5, 7001]), ([2, 3, 1], [2, 3, 70001])] {
+            let mask = BoolMask(shape: maskShape, values: (0..<elementCount(maskShape)).map { _ in rng.nextUniform() < 0.3 })
+            let x = Tensor(shape: shape, data: (0..<elementCount(shape)).map { _ in rng.nextUniform() }, requiresGrad: true)
+            let y = Tensor(shape: shape, data: (0..<elementCount(shape)).map { _ in rng.nextUniform() }, requiresGrad: true)
+            // Reference: the mask value of every output element, through the broadcast strides.
+            var strides = [Int](repeating: 0, count: shape.count), stride = 1
+            for axis in (0..<shape.count).reversed() {
+                strides[axis] = maskShape[axis] == 1 ? 0 : stride
+                stride *= maskShape[axis]
+            }
+            let blocked = (0..<x.count).map { flat -> Bool in
+                var rest = flat, offset = 0
+                for axis in (0..<shape.count).reversed() { offset += rest % shape[axis] * strides[axis]; rest /= shape[axis] }
+                return mask.values[offset]
+            }
+            let filled = x.maskedFill(mask, -.infinity)
+            XCTAssertEqual(filled.data, zip(blocked, x.data).map { $0 ? -.infinity : $1 }, "\(maskShape)")
+            let g = (0..<x.count).map { Float($0 % 13) - 6 }
+            (filled * Tensor(shape: shape, data: g)).sum().backward()
+            XCTAssertEqual(x.grad!, zip(blocked, g).map { $0 ? 0 : $1 })
+            x.grad = nil
+            let chosen = Tensor.where(mask, x, y)
+            XCTAssertEqual(chosen.data, (0..<x.count).map { blocked[$0] ? x.data[$0] : y.data[$0] })
+            (chosen * Tensor(shape: shape, data: g)).sum().backward()
+            XCTAssertEqual(x.grad!, zip(blocked, g).map { $0 ? $1 : 0 })
+            XCTAssertEqual(y.grad!, zip(blocked, g).map { $0 ? 0 : $1 })
+        }
     }
 }

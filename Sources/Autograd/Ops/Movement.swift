@@ -1,6 +1,8 @@
 /// Ops that move values without arithmetic: reshape, permute, slice, concat, split,
 /// index-select, gather, masked fill and where.
 
+import Core
+
 /// A boolean tensor (masks for `maskedFill`, `where` and attention).
 public struct BoolMask: Equatable {
     public let shape: [Int]
@@ -17,11 +19,50 @@ public struct BoolMask: Equatable {
         precondition(out == target, "\(op): mask of shape \(shape) does not broadcast to \(target)")
         if shape == target { return values }
         let plan = BroadcastPlan(shape: target, a: shape, b: [])
-        var result = [Bool](repeating: false, count: elementCount(target))
-        plan.forRows(0..<plan.rows) { o, n, a, aStep, _, _ in
-            for j in 0..<n { result[o + j] = values[a + j * aStep] }
+        let count = elementCount(target)
+        return [Bool](unsafeUninitializedCapacity: count) { out, written in
+            let o = out.baseAddress!
+            values.withUnsafeBufferPointer { vp in
+                let v = vp.baseAddress!
+                Parallel.forRanges(plan.rows, costPerElement: count / Swift.max(plan.rows, 1)) { rows in
+                    plan.forRows(rows) { start, n, a, aStep, _, _ in
+                        if aStep == 1 {
+                            (o + start).initialize(from: v + a, count: n)
+                        } else {
+                            (o + start).initialize(repeating: v[a], count: n)   // a row of one broadcast value
+                        }
+                    }
+                }
+            }
+            written = count
         }
-        return result
+    }
+}
+
+/// `x` with the entries where `mask` is `flag` replaced by `value` (a mask of `x`'s count), in
+/// parallel and without a branch per element.
+func replacing(_ x: [Float], where mask: [Bool], is flag: Bool = true, with value: Float) -> [Float] {
+    x.withUnsafeBufferPointer { xp in
+        mask.withUnsafeBufferPointer { mp in
+            let xv = xp.baseAddress!, mv = mp.baseAddress!
+            return makeValues(x.count) { o, range in
+                for i in range { o[i] = mv[i] == flag ? value : xv[i] }
+            }
+        }
+    }
+}
+
+/// `a` where `mask` is true, else `b` (equal counts), in parallel and without a branch per element.
+func selecting(_ mask: [Bool], _ a: [Float], _ b: [Float]) -> [Float] {
+    a.withUnsafeBufferPointer { ap in
+        b.withUnsafeBufferPointer { bp in
+            mask.withUnsafeBufferPointer { mp in
+                let av = ap.baseAddress!, bv = bp.baseAddress!, mv = mp.baseAddress!
+                return makeValues(a.count) { o, range in
+                    for i in range { o[i] = mv[i] ? av[i] : bv[i] }
+                }
+            }
+        }
     }
 }
 
@@ -63,6 +104,27 @@ extension Tensor {
 
     static func permuteValues(_ x: [Float], shape: [Int], _ perm: [Int]) -> [Float] {
         if perm == Array(0..<perm.count) { return x }
+        let merged = mergedPermutation(shape: shape, perm)
+        if merged.perm == [1, 0] || merged.perm == [0, 2, 1] {
+            // A (batched) matrix transpose, e.g. [B, C, HW] -> [B, HW, C]: 16 x 16 blocks instead
+            // of reading the source with a long stride.
+            let (batch, rows, cols) = merged.perm == [1, 0] ? (1, merged.shape[0], merged.shape[1])
+                                                            : (merged.shape[0], merged.shape[1], merged.shape[2])
+            let strips = (rows + 15) / 16
+            return x.withUnsafeBufferPointer { xp in
+                [Float](unsafeUninitializedCapacity: x.count) { out, count in
+                    let o = out.baseAddress!, xb = xp.baseAddress!
+                    Parallel.forRanges(batch * strips, costPerElement: 16 * cols) { range in
+                        for job in range {
+                            let n = job / strips, r0 = job % strips * 16
+                            transposeMatrix(rows: Swift.min(16, rows - r0), cols: cols, xb + n * rows * cols + r0 * cols,
+                                            lds: cols, o + n * rows * cols + r0, ldd: rows)
+                        }
+                    }
+                    count = x.count
+                }
+            }
+        }
         let inStrides = contiguousStrides(shape)
         let outShape = perm.map { shape[$0] }
         // The output is written in order; the source is read with the permuted strides.
@@ -86,12 +148,36 @@ extension Tensor {
                     }
                     let rowStart = row * inner
                     let lo = Swift.max(start, rowStart), hi = Swift.min(range.upperBound, rowStart + inner)
-                    for e in lo..<hi { o[e] = xb[off + (e - rowStart) * lastStride] }
+                    if lastStride == 1 {
+                        (o + lo).update(from: xb + off + (lo - rowStart), count: hi - lo)
+                    } else {
+                        for e in lo..<hi { o[e] = xb[off + (e - rowStart) * lastStride] }
+                    }
                     start = hi
                     row += 1
                 }
             }
         }
+    }
+
+    /// `shape` and `perm` with length-1 axes dropped and axes that stay neighbours (in order) in
+    /// the output merged: the same permutation of memory on the fewest axes. `[B, C, H, W]` with
+    /// `[0, 2, 3, 1]` is `[B, C, H·W]` with `[0, 2, 1]`.
+    static func mergedPermutation(shape: [Int], _ perm: [Int]) -> (shape: [Int], perm: [Int]) {
+        let order = perm.filter { shape[$0] != 1 }
+        var groups: [[Int]] = []            // input axes of each merged axis, in output order
+        for axis in order {
+            if let last = groups.last?.last, axis == last + 1 || (last < axis && (last + 1..<axis).allSatisfy { shape[$0] == 1 }) {
+                groups[groups.count - 1].append(axis)
+            } else {
+                groups.append([axis])
+            }
+        }
+        let byInput = groups.indices.sorted { groups[$0][0] < groups[$1][0] }   // merged axes in input order
+        let mergedShape = byInput.map { groups[$0].reduce(1) { $0 * shape[$1] } }
+        var rank = [Int](repeating: 0, count: groups.count)
+        for (i, g) in byInput.enumerated() { rank[g] = i }
+        return (mergedShape, groups.indices.map { rank[$0] })
     }
 
     /// Elements `range` of `axis`.
@@ -266,12 +352,8 @@ extension Tensor {
     /// `value` where `mask` (broadcast to this shape) is true; the gradient is 0 there.
     public func maskedFill(_ mask: BoolMask, _ value: Float) -> Tensor {
         let m = mask.broadcast(to: shape, op: "masked_fill")
-        var values = data
-        for i in values.indices where m[i] { values[i] = value }
-        return Tensor.record("masked_fill", shape: shape, data: values, inputs: [self]) { g, _ in
-            var dx = g
-            for i in dx.indices where m[i] { dx[i] = 0 }
-            return [dx]
+        return Tensor.record("masked_fill", shape: shape, data: replacing(data, where: m, with: value), inputs: [self]) { g, _ in
+            [replacing(g, where: m, with: 0)]
         }
     }
 
@@ -281,13 +363,8 @@ extension Tensor {
             shapeFailure(ShapeError(op: "where", "operands have shapes \(a.shape) and \(b.shape)"))
         }
         let c = condition.broadcast(to: a.shape, op: "where")
-        var values = b.data
-        for i in values.indices where c[i] { values[i] = a.data[i] }
-        return record("where", shape: a.shape, data: values, inputs: [a, b]) { g, needs in
-            var ga: [Float]? = nil, gb: [Float]? = nil
-            if needs[0] { ga = g; for i in g.indices where !c[i] { ga![i] = 0 } }
-            if needs[1] { gb = g; for i in g.indices where c[i] { gb![i] = 0 } }
-            return [ga, gb]
+        return record("where", shape: a.shape, data: selecting(c, a.data, b.data), inputs: [a, b]) { g, needs in
+            [needs[0] ? replacing(g, where: c, is: false, with: 0) : nil, needs[1] ? replacing(g, where: c, with: 0) : nil]
         }
     }
 }
