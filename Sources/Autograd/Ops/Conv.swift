@@ -212,7 +212,10 @@ extension Tensor {
         let precision = GEMMPrecision.current  // the backward pass's GEMMs too
 
         // Forward: Y[g] = W[g] · col[g], then [Cout, N·HoWo] → [N, Cout, HoWo] (+ bias).
-        let values = geo.lowersBySharing ? x.data.withUnsafeBufferPointer { xp in
+        let winograd = geo.usesWinograd(precision)
+        let values = winograd ? x.data.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in geo.winogradForward(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data) }
+        } : geo.lowersBySharing ? x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in geo.forwardSharing(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data, precision: precision) }
         } : ScratchPool.withBuffer(geo.outChannels * p) { ymat in
             x.data.withUnsafeBufferPointer { xp in
@@ -249,7 +252,18 @@ extension Tensor {
                     }
                     dw = out
                 }
-                if needs[0] {
+                if needs[0] && winograd {
+                    // The output gradient convolved by the flipped, transposed filters, by Winograd too.
+                    dx = g.withUnsafeBufferPointer { gp in
+                        weight.data.withUnsafeBufferPointer { wp in
+                            let flipped = ConvGeometry.flippedTransposedFilters(wp.baseAddress!, outChannels: geo.outChannels,
+                                                                                 inChannels: geo.inChannels)
+                            return flipped.withUnsafeBufferPointer { fp in
+                                geo.dataGradientGeometry.winogradForward(gp.baseAddress!, weight: fp.baseAddress!, bias: nil)
+                            }
+                        }
+                    }
+                } else if needs[0] {
                     var out = [Float](unsafeUninitializedCapacity: x.count) { _, n in n = x.count }
                     weight.data.withUnsafeBufferPointer { wp in
                         ScratchPool.withBuffer(geo.inChannels * geo.kernelH * geo.kernelW * p) { dcol in
