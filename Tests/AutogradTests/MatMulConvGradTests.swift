@@ -50,6 +50,8 @@ final class MatMulConvGradTests: XCTestCase {
             (1, 4, 5, 4, 4, 3, 1, 1, 1, 4),     // depthwise
             (2, 3, 4, 6, 5, 1, 1, 0, 1, 1),     // 1x1
             (1, 2, 6, 7, 3, 1, 2, 0, 1, 1),     // 1x1 stride 2
+            (1, 2, 5, 41, 2, 3, 2, 1, 1, 1),    // stride 2 on rows long enough for eight-wide reads
+            (1, 2, 3, 40, 3, 1, 2, 0, 1, 1),    // 1x1 stride 2, the same
             (2, 2, 3, 3, 2, 2, 3, 1, 1, 1),     // stride larger than kernel
             (1, 3, 1, 8, 2, 3, 1, 1, 1, 1),     // a size-1 height
             (1, 1, 5, 5, 1, 5, 1, 0, 1, 1),     // kernel = input

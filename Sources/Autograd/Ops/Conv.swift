@@ -59,6 +59,15 @@ public struct ConvGeometry: Equatable {
                             for ox in 0..<oxLo { dst[ox] = 0 }
                             if strideW == 1 {
                                 (dst + oxLo).update(from: src + oxLo, count: oxHi - oxLo)
+                            } else if strideW == 2 {
+                                // Eight at a time: the even lanes of 16 values (the last read stays
+                                // inside the row's valid columns).
+                                var ox = oxLo
+                                while ox + 9 <= oxHi {
+                                    store8(dst + ox, UnsafeRawPointer(src + 2 * ox).loadUnaligned(as: SIMD16<Float>.self).evenHalf)
+                                    ox += 8
+                                }
+                                while ox < oxHi { dst[ox] = src[2 * ox]; ox += 1 }
                             } else {
                                 for ox in oxLo..<oxHi { dst[ox] = src[ox * strideW] }
                             }
@@ -95,6 +104,18 @@ public struct ConvGeometry: Equatable {
                                         var ox = cols.lowerBound
                                         while ox + 8 <= cols.upperBound { add8(d + ox, load8(src + ox)); ox += 8 }
                                         while ox < cols.upperBound { d[ox] += src[ox]; ox += 1 }
+                                    } else if strideW == 2 {
+                                        // Eight at a time into the even lanes of 16 values (the odd
+                                        // lanes are written back unchanged; this thread owns the row).
+                                        var ox = cols.lowerBound
+                                        while ox + 9 <= cols.upperBound {
+                                            let p = UnsafeMutableRawPointer(d + 2 * ox)
+                                            var v = p.loadUnaligned(as: SIMD16<Float>.self)
+                                            v.evenHalf += load8(src + ox)
+                                            p.storeBytes(of: v, as: SIMD16<Float>.self)
+                                            ox += 8
+                                        }
+                                        while ox < cols.upperBound { d[2 * ox] += src[ox]; ox += 1 }
                                     } else {
                                         for ox in cols { d[ox * strideW] += src[ox] }
                                     }
