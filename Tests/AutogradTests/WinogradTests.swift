@@ -11,11 +11,13 @@ final class WinogradTests: XCTestCase {
 
     override func setUp() {
         ConvGeometry.winogradMinTiles = 1      // small maps take the path too
+        ConvGeometry.winogradInTraining = true // and convolutions that record gradients
     }
 
     override func tearDown() {
         ConvGeometry.winogradMinTiles = defaultMinTiles
         ConvGeometry.winogradEnabled = true
+        ConvGeometry.winogradInTraining = false
     }
 
     private func geometry(_ x: Tensor, _ w: Tensor, pad: Int) -> ConvGeometry {
@@ -35,7 +37,7 @@ final class WinogradTests: XCTestCase {
             let wt = Tensor.randn([cout, cin, 3, 3], std: 0.3, rng: &rng)
             let b = withBias ? Tensor.randn([cout], rng: &rng) : nil
             let geo = geometry(x, wt, pad: pad)
-            XCTAssertTrue(geo.usesWinograd(.float32))
+            XCTAssertTrue(geo.usesWinograd(.float32, recordsGradient: true))
             let y = withoutGrad { Tensor.conv2d(x, weight: wt, bias: b, padding: (pad, pad)) }
             let (ho, wo) = (geo.outHeight, geo.outWidth)
             XCTAssertEqual(y.shape, [n, cout, ho, wo])
@@ -61,7 +63,7 @@ final class WinogradTests: XCTestCase {
         for (i, (n, cin, h, w, cout, pad)) in [(1, 2, 5, 6, 3, 1), (2, 2, 4, 5, 2, 0), (1, 1, 3, 4, 2, 2)].enumerated() {
             let x = param([n, cin, h, w], UInt64(500 + i)), wt = param([cout, cin, 3, 3], UInt64(510 + i))
             let b = param([cout], UInt64(520 + i))
-            XCTAssertTrue(geometry(x, wt, pad: pad).usesWinograd(.float32))
+            XCTAssertTrue(geometry(x, wt, pad: pad).usesWinograd(.float32, recordsGradient: true))
             checkGradients([x, wt, b]) { Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], padding: (pad, pad)) }
         }
     }
@@ -90,20 +92,40 @@ final class WinogradTests: XCTestCase {
     func testWhichConvolutionsQualify() {
         let x = Tensor.zeros([2, 8, 64, 64]), w3 = Tensor.zeros([8, 8, 3, 3])
         ConvGeometry.winogradMinTiles = defaultMinTiles
-        XCTAssertTrue(geometry(x, w3, pad: 1).usesWinograd(.float32))
-        XCTAssertFalse(geometry(x, w3, pad: 1).usesWinograd(.bfloat16), "bfloat16 GEMMs keep the direct form")
-        XCTAssertFalse(geometry(Tensor.zeros([2, 8, 16, 16]), w3, pad: 1).usesWinograd(.float32), "128 tiles: too few")
+        XCTAssertTrue(geometry(x, w3, pad: 1).usesWinograd(.float32, recordsGradient: true))
+        XCTAssertFalse(geometry(x, w3, pad: 1).usesWinograd(.bfloat16, recordsGradient: false), "bfloat16 GEMMs keep the direct form")
+        XCTAssertFalse(geometry(Tensor.zeros([2, 8, 16, 16]), w3, pad: 1).usesWinograd(.float32, recordsGradient: true), "128 tiles: too few")
         var strided = geometry(x, w3, pad: 1)
         strided.strideH = 2
         strided.strideW = 2
-        XCTAssertFalse(strided.usesWinograd(.float32))
+        XCTAssertFalse(strided.usesWinograd(.float32, recordsGradient: true))
         var oneByOne = geometry(x, w3, pad: 0)
         (oneByOne.kernelH, oneByOne.kernelW) = (1, 1)
-        XCTAssertFalse(oneByOne.usesWinograd(.float32))
+        XCTAssertFalse(oneByOne.usesWinograd(.float32, recordsGradient: true))
         var grouped = geometry(x, w3, pad: 1)
         grouped.groups = 2
-        XCTAssertFalse(grouped.usesWinograd(.float32))
+        XCTAssertFalse(grouped.usesWinograd(.float32, recordsGradient: true))
+        ConvGeometry.winogradInTraining = false
+        XCTAssertFalse(geometry(x, w3, pad: 1).usesWinograd(.float32, recordsGradient: true), "training keeps the direct form by default")
+        XCTAssertTrue(geometry(x, w3, pad: 1).usesWinograd(.float32, recordsGradient: false))
         ConvGeometry.winogradEnabled = false
-        XCTAssertFalse(geometry(x, w3, pad: 1).usesWinograd(.float32))
+        XCTAssertFalse(geometry(x, w3, pad: 1).usesWinograd(.float32, recordsGradient: false))
+    }
+
+    /// By default a convolution recording gradients keeps the direct form (bit-equal to the GEMM
+    /// path) and the same convolution without gradients takes Winograd's (not bit-equal).
+    func testInferenceTakesThePathAndTrainingDoesNotByDefault() {
+        ConvGeometry.winogradMinTiles = defaultMinTiles
+        ConvGeometry.winogradInTraining = false
+        var rng = SeededRNG(seed: 23)
+        let x = Tensor.randn([2, 4, 40, 40], rng: &rng)
+        let w = Tensor(shape: [5, 4, 3, 3], data: Tensor.randn([5, 4, 3, 3], std: 0.3, rng: &rng).data, requiresGrad: true)
+        let training = Tensor.conv2d(x, weight: w, padding: (1, 1)).data
+        let inference = withoutGrad { Tensor.conv2d(x, weight: w, padding: (1, 1)) }.data
+        ConvGeometry.winogradEnabled = false
+        let direct = withoutGrad { Tensor.conv2d(x, weight: w, padding: (1, 1)) }.data
+        XCTAssertEqual(training, direct)
+        XCTAssertNotEqual(inference, direct)
+        for (a, b) in zip(inference, direct) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 }

@@ -233,7 +233,9 @@ extension Tensor {
         let precision = GEMMPrecision.current  // the backward pass's GEMMs too
 
         // Forward: Y[g] = W[g] · col[g], then [Cout, N·HoWo] → [N, Cout, HoWo] (+ bias).
-        let winograd = geo.usesWinograd(precision)
+        var inputs = [x, weight]
+        if let bias { inputs.append(bias) }
+        let winograd = geo.usesWinograd(precision, recordsGradient: GradMode.isEnabled && inputs.contains { $0.requiresGrad })
         let values = winograd ? x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in geo.winogradForward(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data) }
         } : geo.lowersBySharing ? x.data.withUnsafeBufferPointer { xp in
@@ -252,8 +254,6 @@ extension Tensor {
             return channelMajorToBatchMajor(UnsafePointer(ymat), channels: geo.outChannels, batch: geo.batch,
                                             plane: ho * wo, bias: bias?.data)
         }
-        var inputs = [x, weight]
-        if let bias { inputs.append(bias) }
         return record("conv2d", shape: outShape, data: values, inputs: inputs) { g, needs in
             let gmat = batchMajorToChannelMajor(g, channels: geo.outChannels, batch: geo.batch, plane: ho * wo)
             var dx: [Float]? = nil, dw: [Float]? = nil, db: [Float]? = nil

@@ -11,11 +11,19 @@ import Core
 /// `U[ξ]` `[Cout, Cin]` (transformed filters) and `V[ξ]` `[Cin, tiles]` (transformed patches).
 /// The transforms only add and halve, so the result differs from the direct sum by rounding
 /// alone (tested against a Double reference). The data gradient of such a convolution is
-/// another one (the output gradient convolved with the flipped, transposed filters) and takes
-/// the same path.
+/// another one (the output gradient convolved with the flipped, transposed filters) and can
+/// take the same path.
+///
+/// By default only convolutions that record no gradient (inference, evaluation, `train
+/// predict`) take it: trained with it, the main job's rounding-level changes moved three seeds'
+/// things PQ by -6.4, +0.2 and -4.6 (docs/performance.md, "Session 10") — within the seeds'
+/// spread, but not evidence enough to change the default training numbers.
 extension ConvGeometry {
     /// Off: 3x3 stride-1 convolutions take the GEMM paths (tests and benchmarks compare).
     nonisolated(unsafe) public static var winogradEnabled = true
+    /// On: convolutions that record a gradient take Winograd's path too (forward and data
+    /// gradient; tests and the measurement above).
+    nonisolated(unsafe) public static var winogradInTraining = false
     /// Fewer tiles than this (maps under about 32 x 32 at batch 2) stay on the GEMM paths: the 16
     /// GEMMs would be too thin to run at speed.
     nonisolated(unsafe) public static var winogradMinTiles = 256
@@ -24,10 +32,11 @@ extension ConvGeometry {
     var tilesWide: Int { (outWidth + 1) / 2 }
     var tiles: Int { batch * tilesHigh * tilesWide }
 
-    /// Whether this convolution, at this GEMM precision, runs by Winograd's algorithm (forward and
-    /// data gradient). bfloat16 GEMMs keep the direct form (their rounding is measured as it is).
-    func usesWinograd(_ precision: GEMMPrecision) -> Bool {
-        Self.winogradEnabled && groups == 1 && kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1
+    /// Whether this convolution, at this GEMM precision, recording a gradient or not, runs by
+    /// Winograd's algorithm (forward and data gradient). bfloat16 GEMMs keep the direct form
+    /// (their rounding is measured as it is).
+    func usesWinograd(_ precision: GEMMPrecision, recordsGradient: Bool) -> Bool {
+        Self.winogradEnabled && (!recordsGradient || Self.winogradInTraining) && groups == 1 && kernelH == 3 && kernelW == 3 && strideH == 1 && strideW == 1
             && dilationH == 1 && dilationW == 1 && padH <= 2 && padW <= 2 && tiles >= Self.winogradMinTiles
             && !precision.usesBFloat16
     }
