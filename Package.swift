@@ -130,7 +130,7 @@ let package = Package(
                                                         "TestSupport", "Trainer"], exclude: ["Fixtures"]),
         .testTarget(name: "SamplersTests", dependencies: ["Samplers", "Core"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "COCOMask", "Core", "HDF5", "Images", "Autograd", "Samplers", "Targets"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Autograd", .product(name: "Yams", package: "Yams"), "COCOMask", "Core", "Models", "Datasets", "Evaluation", "Images", "Targets", "TestSupport", "Samplers"]),
+        .testTarget(name: "TrainerTests", dependencies: ["Trainer", "Autograd", .product(name: "Yams", package: "Yams"), "COCOMask", "Core", "Models", "Datasets", "Evaluation", "HDF5", "Images", "Targets", "TestSupport", "Samplers"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "COCOMask", "Images"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainCommandTests", dependencies: ["train"], exclude: ["Fixtures"]),
         // Fixtures/ holds the reference tokenizer's and sentence-transformers' outputs (made by the script beside them).

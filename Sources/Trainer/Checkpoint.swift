@@ -45,9 +45,13 @@ public enum Checkpoint {
             }
             try f.setAttribute("iteration", int: Int64(iteration))
             try f.setAttribute("world_size", int: Int64(worldSize))
-            try f.setAttribute("datasets", string: String(decoding: try JSONEncoder().encode(datasets), as: UTF8.self))
+            // Sorted keys: the same state writes the same bytes in every process (a plain
+            // encoder's key order follows the process's hash seed).
+            let json = JSONEncoder()
+            json.outputFormatting = .sortedKeys
+            try f.setAttribute("datasets", string: String(decoding: try json.encode(datasets), as: UTF8.self))
             try f.setAttribute("optimizer_step", int: Int64(optimizer.stepCount))
-            let state = try JSONEncoder().encode(sampler)
+            let state = try json.encode(sampler)
             try f.setAttribute("sampler_state", string: String(decoding: state, as: UTF8.self))
             try f.setAttribute("config", string: configYAML)
             if let labelSpace { try saveLabelSpace(labelSpace, in: f) }

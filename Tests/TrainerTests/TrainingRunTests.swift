@@ -4,6 +4,7 @@ import XCTest
 import Datasets
 import Models
 import Evaluation
+import HDF5
 import Images
 import Targets
 
@@ -257,6 +258,14 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(stored.embeddings.data, run.data.labelSpace.embeddings.data)
         XCTAssertEqual(stored.form, .concatenated)
         XCTAssertEqual(try Checkpoint.labelSpace(in: final, form: .merged)?.count, run.data.labelSpace.count - 6)
+        // Its JSON attributes have sorted keys, so the same state writes the same bytes in any process.
+        let file = try HDF5File(final)
+        for (attribute, keys) in [("sampler_state", ["\"chooser\"", "\"datasets\"", "\"epoch\"", "\"position\"", "\"rng\""]),
+                                  ("datasets", ["\"name\"", "\"samples\""])] {
+            let json = try XCTUnwrap(try file.stringAttribute(attribute))
+            let positions = try keys.map { try XCTUnwrap(json.range(of: $0)?.lowerBound, "\(attribute): \($0) in \(json)") }
+            XCTAssertEqual(positions, positions.sorted(), "\(attribute): \(json)")
+        }
     }
 
     /// A folder that holds another run is refused (its metrics would mix), unless the run
