@@ -83,7 +83,7 @@ struct BenchStep: ParsableCommand {
         var inference: [Double] = []
         for it in 0..<(warmup + repeats) {
             let t0 = now()
-            _ = withoutGrad { m2f(images, classEmbeddings: embeddings) }
+            _ = withoutGrad { m2f.finalPrediction(images, classEmbeddings: embeddings) }
             if it >= warmup { inference.append(Double(now() - t0) / 1e9) }
         }
         var usage = rusage()

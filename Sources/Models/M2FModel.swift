@@ -40,6 +40,14 @@ public final class M2FModel: Module {
         }
     }
 
+    /// Inference: the last prediction only, without the earlier predictions' full-resolution
+    /// masks (`TransformerDecoder.finalPrediction`).
+    public func finalPrediction(_ images: Tensor, classEmbeddings: Tensor, tasks: [Int]? = nil) -> TransformerDecoder.Prediction {
+        GEMMPrecision.withValue(config.precision) {
+            predictor.finalPrediction(pixelDecoder(backbone(normalize(images))), classEmbeddings: classEmbeddings, tasks: tasks)
+        }
+    }
+
     /// The same with mask-piloted queries beside the learnable ones (training only): the
     /// learnable queries' prediction sets and the piloted queries'.
     public func forward(_ images: Tensor, classEmbeddings: Tensor, piloted: PilotedQueries?, tasks: [Int]? = nil)

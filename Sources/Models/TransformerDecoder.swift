@@ -94,12 +94,20 @@ public final class TransformerDecoder: Module {
         forward(pixel, classEmbeddings: classEmbeddings, attentionMasks: attentionMasks, piloted: nil, tasks: tasks).predictions
     }
 
+    /// Inference: the last prediction only. The earlier ones serve only as the next layer's
+    /// attention mask, which is computed at its level's size directly — the query embeddings
+    /// times the mask features resized to that size, equal to the resized mask logits up to
+    /// rounding since bilinear resizing is linear — instead of six full-resolution mask products.
+    public func finalPrediction(_ pixel: PixelDecoder.Output, classEmbeddings: Tensor, tasks: [Int]? = nil) -> Prediction {
+        forward(pixel, classEmbeddings: classEmbeddings, piloted: nil, tasks: tasks, onlyLast: true).predictions[0]
+    }
+
     /// The same, with `piloted` queries beside the learnable ones (training with mask piloting):
     /// the learnable queries' prediction sets and the piloted queries' (`[B, P, ...]`, slot
     /// order of `PilotedQueries`), one per set. `tasks` (a task-conditioned model): per image,
-    /// the row of `tasks` it is told (panoptic when not given).
+    /// the row of `tasks` it is told (panoptic when not given). `onlyLast`: see `finalPrediction`.
     public func forward(_ pixel: PixelDecoder.Output, classEmbeddings: Tensor, attentionMasks: [BoolMask]? = nil,
-                        piloted: PilotedQueries?, tasks: [Int]? = nil) -> (predictions: [Prediction], piloted: [Prediction]) {
+                        piloted: PilotedQueries?, tasks: [Int]? = nil, onlyLast: Bool = false) -> (predictions: [Prediction], piloted: [Prediction]) {
         let c = config, b = pixel.maskFeatures.shape[0], d = c.hidden, q = c.queries
         var memories: [Tensor] = [], positions: [Tensor] = [], sizes: [(Int, Int)] = []
         for (l, x) in pixel.multiScale.enumerated() {
@@ -133,8 +141,10 @@ public final class TransformerDecoder: Module {
         }
 
         var predictions: [Prediction] = []
-        var (prediction, mask) = heads(output, pixel.maskFeatures, classifier, target: sizes[0])
-        predictions.append(prediction)
+        // With `onlyLast`, the mask features at each level's size (for the attention masks).
+        let featuresAtLevel = onlyLast ? sizes.map { pixel.maskFeatures.resizeBilinear(to: $0) } : nil
+        var (prediction, mask) = heads(output, pixel.maskFeatures, classifier, target: sizes[0], featuresAtTarget: featuresAtLevel?[0])
+        if !onlyLast { predictions.append(prediction) }
         for (i, layer) in layers.items.enumerated() {
             let level = i % sizes.count
             var blocked = attentionMasks?[i] ?? mask
@@ -143,8 +153,10 @@ public final class TransformerDecoder: Module {
             }
             output = layer(output, memory: memories[level], pos: positions[level], queryPos: queryPos, blocked: blocked,
                            selfBlocked: selfBlocked)
-            (prediction, mask) = heads(output, pixel.maskFeatures, classifier, target: sizes[(i + 1) % sizes.count])
-            predictions.append(prediction)
+            let next = (i + 1) % sizes.count, last = i == layers.items.count - 1
+            (prediction, mask) = heads(output, pixel.maskFeatures, classifier, target: sizes[next],
+                                       featuresAtTarget: last ? nil : featuresAtLevel?[next])
+            if !onlyLast || last { predictions.append(prediction) }
         }
         guard p > 0 else { return (predictions, []) }
         func part(_ x: Tensor, _ range: Range<Int>) -> Tensor { x.slice(axis: 1, range) }
@@ -169,8 +181,13 @@ public final class TransformerDecoder: Module {
     /// resized to `target`, blocked where sigmoid < 0.5, fully blocked rows unblocked; no
     /// gradient). Their GEMMs stay float32 under `model.precision: bfloat16`, as mixed-precision
     /// training keeps the logits (docs/performance.md, "bfloat16 GEMMs").
-    func heads(_ output: Tensor, _ maskFeatures: Tensor, _ classifier: Tensor, target: (Int, Int)) -> (Prediction, BoolMask) {
-        GEMMPrecision.withValue(.float32) { headsInFloat32(output, maskFeatures, classifier, target: target) }
+    /// With `featuresAtTarget` (the mask features resized to `target`), the prediction's masks are
+    /// at `target`'s size, as the attention mask needs them (`finalPrediction`).
+    func heads(_ output: Tensor, _ maskFeatures: Tensor, _ classifier: Tensor, target: (Int, Int),
+               featuresAtTarget: Tensor? = nil) -> (Prediction, BoolMask) {
+        GEMMPrecision.withValue(.float32) {
+            headsInFloat32(output, featuresAtTarget ?? maskFeatures, classifier, target: target)
+        }
     }
 
     private func headsInFloat32(_ output: Tensor, _ maskFeatures: Tensor, _ classifier: Tensor, target: (Int, Int)) -> (Prediction, BoolMask) {
@@ -184,7 +201,7 @@ public final class TransformerDecoder: Module {
         let logits = cosines / config.temperature
         let k = classifier.shape[0] - 1
         let blocked: BoolMask = withoutGrad {
-            let resized = masks.resizeBilinear(to: target).data
+            let resized = (h, w) == target ? masks.data : masks.resizeBilinear(to: target).data
             let hw = target.0 * target.1
             var values = [Bool](repeating: false, count: resized.count)
             for row in 0..<(b * q) {

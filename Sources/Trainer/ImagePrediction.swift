@@ -107,7 +107,7 @@ public struct ImagePredictor {
             } } }
         }
         let told = [Int](repeating: SegmentationTask(task).rawValue, count: n)
-        let last = withoutGrad { model(Tensor(shape: [n, 3, s, s], data: batch), classEmbeddings: classes.embeddings, tasks: told) }.last!
+        let last = withoutGrad { model.finalPrediction(Tensor(shape: [n, 3, s, s], data: batch), classEmbeddings: classes.embeddings, tasks: told) }
         return (last, fitted)
     }
 

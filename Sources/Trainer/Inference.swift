@@ -154,8 +154,8 @@ func evaluatedLogits(model: M2FModel, labelSpace: UnifiedLabelSpace, split: Trai
     var pixels = [Float](repeating: 0, count: 3 * h * w)
     pixels.withUnsafeMutableBufferPointer { sample.image.writePlanarRGB(into: $0.baseAddress!) }
     let last = withoutGrad {
-        model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings, tasks: [told.rawValue])
-    }.last!
+        model.finalPrediction(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: labelSpace.embeddings, tasks: [told.rawValue])
+    }
     let logits: Tensor
     switch options.labelSpace {
     case .dataset:

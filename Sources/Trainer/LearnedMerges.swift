@@ -39,7 +39,7 @@ public enum LearnedMerges {
                 let (h, w) = (sample.image.height, sample.image.width)
                 var pixels = [Float](repeating: 0, count: 3 * h * w)
                 pixels.withUnsafeMutableBufferPointer { sample.image.writePlanarRGB(into: $0.baseAddress!) }
-                let last = withoutGrad { model(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: space.embeddings) }.last!
+                let last = withoutGrad { model.finalPrediction(Tensor(shape: [1, 3, h, w], data: pixels), classEmbeddings: space.embeddings) }
                 let masks = withoutGrad { last.masks.resizeBilinear(to: (h, w)).reshape([-1, h, w]) }
                 for a in space.datasets.indices where a != b {
                     let k = space.datasets[a].classNames.count

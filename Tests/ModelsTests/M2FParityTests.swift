@@ -104,6 +104,23 @@ final class M2FParityTests: XCTestCase {
     /// layers but not the prediction heads: the first prediction set's class logits (heads on
     /// the learnable queries alone) equal the float32 model's bit for bit; every mask and the
     /// later sets' logits move off the PyTorch float32 reference, but only by bfloat16's rounding.
+    /// Inference's last prediction (attention masks from the mask features resized to each level,
+    /// no full-resolution intermediate masks) against the last of all seven: equal up to rounding.
+    func testFinalPredictionEqualsTheLastOfAllPredictions() throws {
+        let model = try Self.loadModel()
+        let (images, embeddings) = try Self.batch()
+        let all = withoutGrad { model(images, classEmbeddings: embeddings) }.last!
+        let final = withoutGrad { model.finalPrediction(images, classEmbeddings: embeddings) }
+        XCTAssertEqual(final.masks.shape, all.masks.shape)
+        XCTAssertEqual(final.logits.shape, all.logits.shape)
+        for (name, a, b) in [("masks", final.masks.data, all.masks.data), ("logits", final.logits.data, all.logits.data)] {
+            let scale = b.map { abs($0) }.max()!
+            var worst: Float = 0
+            for (x, y) in zip(a, b) { worst = max(worst, abs(x - y)) }
+            XCTAssertLessThan(worst, 1e-4 * scale, name)
+        }
+    }
+
     func testBFloat16PredictionsStayNearTheReference() throws {
         guard GEMMPrecision.bfloat16Available else { throw XCTSkip("this CPU has no AVX512-BF16") }
         var config = M2FConfig()
