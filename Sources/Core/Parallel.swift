@@ -3,10 +3,10 @@ import Dispatch
 import Glibc
 #endif
 
-/// The one thread policy of the project. Elementwise loops: small ones run inline (a dispatch
-/// costs microseconds), large ones are cut into one contiguous chunk per core (`forRanges`).
-/// Independent items (images of a batch, samples, files): one task each on the machine's
-/// worker pool, results in item order (`map`).
+/// The one thread policy of the project. Elementwise loops: small ones run inline (a region
+/// costs a microsecond or so), large ones are cut into one contiguous chunk per core
+/// (`forRanges`, on the project's `WorkerPool`). Independent items (images of a batch, samples,
+/// files): one task each on Dispatch's worker pool, results in item order (`map`).
 public enum Parallel {
     /// Cores used by elementwise work: the machine's, or `UNISEG_THREADS` when set.
     public static let threads: Int = {
