@@ -1,8 +1,34 @@
 import XCTest
+import Core
 @testable import Autograd
 import TestSupport
 
 final class MatMulConvGradTests: XCTestCase {
+    /// A batched matmul's products run side by side on the threads: each equals the same product
+    /// computed alone, bit for bit, forward and backward, for every transpose.
+    func testBatchedProductsEqualThoseComputedAlone() {
+        var rng = SeededRNG(seed: 31)
+        for (transA, transB) in [(false, false), (false, true), (true, false), (true, true)] {
+            let (batch, m, k, n) = (8, 50, 32, 70)
+            let a = Tensor(shape: transA ? [batch, k, m] : [batch, m, k], data: Tensor.randn([batch * m * k], rng: &rng).data, requiresGrad: true)
+            let b = Tensor(shape: transB ? [batch, n, k] : [batch, k, n], data: Tensor.randn([batch * k * n], rng: &rng).data, requiresGrad: true)
+            let g = Tensor.randn([batch, m, n], rng: &rng)
+            let y = Tensor.matmul(a, b, transA: transA, transB: transB)
+            (y * g).sum().backward()
+            for i in 0..<batch {
+                func entry(_ t: Tensor) -> Tensor {
+                    Tensor(shape: Array(t.shape.dropFirst()), data: Array(t.data[(i * t.count / batch)..<((i + 1) * t.count / batch)]), requiresGrad: true)
+                }
+                let (ai, bi) = (entry(a), entry(b))
+                let yi = Tensor.matmul(ai, bi, transA: transA, transB: transB)
+                (yi * Tensor(shape: [m, n], data: Array(g.data[(i * m * n)..<((i + 1) * m * n)]))).sum().backward()
+                XCTAssertEqual(Array(y.data[(i * m * n)..<((i + 1) * m * n)]), yi.data, "product \(i), \(transA) \(transB)")
+                XCTAssertEqual(Array(a.grad![(i * m * k)..<((i + 1) * m * k)]), ai.grad!, "dA \(i)")
+                XCTAssertEqual(Array(b.grad![(i * k * n)..<((i + 1) * k * n)]), bi.grad!, "dB \(i)")
+            }
+        }
+    }
+
     func testMatmulAllTransposes() {
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
             let a = param(ta ? [4, 3] : [3, 4], 1), b = param(tb ? [5, 4] : [4, 5], 2)

@@ -1,3 +1,5 @@
+import Core
+
 /// Matrix products through `cblas_sgemm`: matmul, batched matmul and linear.
 /// Transposed operands are read transposed by BLAS, never copied.
 
@@ -53,10 +55,10 @@ extension Tensor {
                             for i in 0..<m { (cp.baseAddress! + i * n).update(from: bv.baseAddress!, count: n) }
                         }
                     }
-                    for i in 0..<batch {
-                        sgemm(transA: transA, transB: transB, m: m, n: n, k: k,
-                              a: ap.baseAddress! + i * m * k, b: bp.baseAddress! + i * k * n,
-                              beta: biasValues == nil ? 0 : 1, c: cp.baseAddress! + i * m * n, precision: precision)
+                    let (a0, b0, c0) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
+                    forEachProduct(batch, multiplyAdds: m * n * k) { i in
+                        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a0 + i * m * k, b: b0 + i * k * n,
+                              beta: biasValues == nil ? 0 : 1, c: c0 + i * m * n, precision: precision)
                     }
                 }
             }
@@ -72,8 +74,9 @@ extension Tensor {
                         if needs[0] {
                             var out = [Float](unsafeUninitializedCapacity: batch * m * k) { _, count in count = batch * m * k }
                             out.withUnsafeMutableBufferPointer { dp in
-                                for i in 0..<batch {
-                                    let gi = G + i * m * n, bi = B + i * k * n, di = dp.baseAddress! + i * m * k
+                                let dp = dp.baseAddress!
+                                forEachProduct(batch, multiplyAdds: m * n * k) { i in
+                                    let gi = G + i * m * n, bi = B + i * k * n, di = dp + i * m * k
                                     switch (transA, transB) {
                                     case (false, false): // dA = G · Bᵀ
                                         sgemm(transB: true, m: m, n: k, k: n, a: gi, b: bi, c: di, precision: precision)
@@ -91,8 +94,9 @@ extension Tensor {
                         if needs[1] {
                             var out = [Float](unsafeUninitializedCapacity: batch * k * n) { _, count in count = batch * k * n }
                             out.withUnsafeMutableBufferPointer { dp in
-                                for i in 0..<batch {
-                                    let gi = G + i * m * n, ai = A + i * m * k, di = dp.baseAddress! + i * k * n
+                                let dp = dp.baseAddress!
+                                forEachProduct(batch, multiplyAdds: m * n * k) { i in
+                                    let gi = G + i * m * n, ai = A + i * m * k, di = dp + i * k * n
                                     switch (transA, transB) {
                                     case (false, false): // dB = Aᵀ · G
                                         sgemm(transA: true, m: k, n: n, k: m, a: ai, b: gi, c: di, precision: precision)
@@ -124,5 +128,18 @@ extension Tensor {
             shapeFailure(ShapeError(op: "linear", "bias of shape \(bias.shape) for weight \(weight.shape)"))
         }
         return matmul(x, weight, transA: false, transB: true, bias: bias)
+    }
+}
+
+/// `body(i)` for each of a batched matmul's `batch` products of `multiplyAdds` each. Small ones
+/// (attention's per-head products) run side by side, one whole product per thread, rather than
+/// one after another each cut between the threads: every element is summed as in an uncut call
+/// either way (`forEachPart`), so the results are the same. OpenBLAS keeps them in sequence (it
+/// threads each call itself). The GEMM census then times overlapping calls.
+private func forEachProduct(_ batch: Int, multiplyAdds: Int, _ body: (Int) -> Void) {
+    if batch > 1 && multiplyAdds < 1 << 22 && GEMMBackend.current == .avx512 {
+        Parallel.forChunks(batch, body)
+    } else {
+        for i in 0..<batch { body(i) }
     }
 }
