@@ -29,14 +29,18 @@ public final class M2FModel: Module {
         return (images - mean) / std
     }
 
+    /// The backbone and pixel decoder on `images` (0-255): what every forward pass starts from.
+    private func pixelFeatures(_ images: Tensor) -> PixelDecoder.Output {
+        pixelDecoder(backbone(normalize(images)))
+    }
+
     /// The 1 + decoderLayers prediction sets (set 0 from the learnable queries, the last final).
     /// `tasks`: per image, the task a task-conditioned model is told (rows of
     /// `TransformerDecoder.tasks`; ignored by a model without task conditioning).
     public func callAsFunction(_ images: Tensor, classEmbeddings: Tensor, attentionMasks: [BoolMask]? = nil,
                                tasks: [Int]? = nil) -> [TransformerDecoder.Prediction] {
         GEMMPrecision.withValue(config.precision) {
-            let features = backbone(normalize(images))
-            return predictor(pixelDecoder(features), classEmbeddings: classEmbeddings, attentionMasks: attentionMasks, tasks: tasks)
+            predictor(pixelFeatures(images), classEmbeddings: classEmbeddings, attentionMasks: attentionMasks, tasks: tasks)
         }
     }
 
@@ -44,7 +48,7 @@ public final class M2FModel: Module {
     /// masks (`TransformerDecoder.finalPrediction`).
     public func finalPrediction(_ images: Tensor, classEmbeddings: Tensor, tasks: [Int]? = nil) -> TransformerDecoder.Prediction {
         GEMMPrecision.withValue(config.precision) {
-            predictor.finalPrediction(pixelDecoder(backbone(normalize(images))), classEmbeddings: classEmbeddings, tasks: tasks)
+            predictor.finalPrediction(pixelFeatures(images), classEmbeddings: classEmbeddings, tasks: tasks)
         }
     }
 
@@ -53,8 +57,7 @@ public final class M2FModel: Module {
     public func forward(_ images: Tensor, classEmbeddings: Tensor, piloted: PilotedQueries?, tasks: [Int]? = nil)
         -> (predictions: [TransformerDecoder.Prediction], piloted: [TransformerDecoder.Prediction]) {
         GEMMPrecision.withValue(config.precision) {
-            let features = backbone(normalize(images))
-            return predictor.forward(pixelDecoder(features), classEmbeddings: classEmbeddings, piloted: piloted, tasks: tasks)
+            predictor.forward(pixelFeatures(images), classEmbeddings: classEmbeddings, piloted: piloted, tasks: tasks)
         }
     }
 }

@@ -167,7 +167,7 @@ extension Tensor {
         let order = perm.filter { shape[$0] != 1 }
         var groups: [[Int]] = []            // input axes of each merged axis, in output order
         for axis in order {
-            if let last = groups.last?.last, axis == last + 1 || (last < axis && (last + 1..<axis).allSatisfy { shape[$0] == 1 }) {
+            if let last = groups.last?.last, last < axis, (last + 1..<axis).allSatisfy({ shape[$0] == 1 }) {
                 groups[groups.count - 1].append(axis)
             } else {
                 groups.append([axis])

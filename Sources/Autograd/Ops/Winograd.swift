@@ -85,25 +85,19 @@ extension ConvGeometry {
         let pairs = outChannels * inChannels
         Parallel.forRanges(pairs, costPerElement: 64) { range in
             for pair in range {
-                let g = w + pair * 9
-                for i in 0..<4 {
-                    // Row i of G g (its three columns), then that row times Gᵀ.
-                    func row(_ j: Int) -> Float {
-                        let g0 = g[j], g1 = g[3 + j], g2 = g[6 + j]
-                        switch i {
-                        case 0: return g0
-                        case 1: return 0.5 * (g0 + g1 + g2)
-                        case 2: return 0.5 * (g0 - g1 + g2)
-                        default: return g2
-                        }
-                    }
-                    let s0 = row(0), s1 = row(1), s2 = row(2)
-                    let dst = u + 4 * i * pairs + pair
+                let g = w + pair * 9, u0 = u + pair
+                // Row i of G g is (s0, s1, s2); row i of U is that row times Gᵀ.
+                func store(_ i: Int, _ s0: Float, _ s1: Float, _ s2: Float) {
+                    let dst = u0 + 4 * i * pairs
                     dst[0] = s0
                     dst[pairs] = 0.5 * (s0 + s1 + s2)
                     dst[2 * pairs] = 0.5 * (s0 - s1 + s2)
                     dst[3 * pairs] = s2
                 }
+                store(0, g[0], g[1], g[2])
+                store(1, 0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[2] + g[5] + g[8]))
+                store(2, 0.5 * (g[0] - g[3] + g[6]), 0.5 * (g[1] - g[4] + g[7]), 0.5 * (g[2] - g[5] + g[8]))
+                store(3, g[6], g[7], g[8])
             }
         }
     }
