@@ -36,7 +36,7 @@ extension Tensor {
     static func record(_ op: String, shape: [Int], data: [Float], inputs: [Tensor],
                        pullback: @escaping ([Float], [Bool]) -> [[Float]?]) -> Tensor {
         let tracked = GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
-        if OpProfile.phase == .forward { OpProfile.markForward(op) }
+        if let phase = OpProfile.phase, phase != .backward { OpProfile.markForward(op, phase) }
         return Tensor(result: shape, data: data,
                       node: tracked ? Node(op: op, inputs: inputs, pullback: pullback) : nil)
     }
@@ -91,21 +91,23 @@ extension Tensor {
 }
 
 /// Time by op for benchmarks (`train bench step --breakdown`), for the phase being profiled.
-/// Forward: each op is charged the time since the previous op was recorded (its own compute,
-/// plus any non-op work just before it — an approximation). Backward: each pullback with the
-/// accumulation of its gradients. Ops are recorded and pulled back on one thread: no lock.
+/// Forward and inference (a forward pass without gradients): each op is charged the time since
+/// the previous op was recorded (its own compute, plus any non-op work just before it — an
+/// approximation). Backward: each pullback with the accumulation of its gradients. Ops are
+/// recorded and pulled back on one thread: no lock.
 public enum OpProfile {
-    public enum Phase: Sendable { case forward, backward }
-    /// The phase being profiled; nil when off. Set `.forward` right before a forward pass.
+    public enum Phase: Sendable { case forward, backward, inference }
+    /// The phase being profiled; nil when off. Set `.forward` or `.inference` right before a
+    /// forward pass.
     nonisolated(unsafe) public static var phase: Phase? = nil {
         didSet { last = DispatchTime.now().uptimeNanoseconds }
     }
     nonisolated(unsafe) private static var last: UInt64 = 0
     nonisolated(unsafe) private static var tables: [Phase: [String: (calls: Int, seconds: Double)]] = [:]
 
-    static func markForward(_ op: String) {
+    static func markForward(_ op: String, _ phase: Phase) {
         let now = DispatchTime.now().uptimeNanoseconds
-        add(op, .forward, seconds: Double(now - last) * 1e-9)
+        add(op, phase, seconds: Double(now - last) * 1e-9)
         last = now
     }
 

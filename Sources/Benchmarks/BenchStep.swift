@@ -23,7 +23,7 @@ struct BenchStep: ParsableCommand {
     @OptionGroup var model: ModelConfigOptions
     @Option(help: "Timed iterations (the median is reported).") var repeats = 10
     @Option(help: "Warm-up iterations.") var warmup = 3
-    @Flag(help: "Also time the timed iterations' GEMMs by shape, and forward and backward by op (adds three tables).") var breakdown = false
+    @Flag(help: "Also time the GEMMs by shape (iteration and inference), and forward, backward and inference by op.") var breakdown = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
     @Option(help: "Python with torch, numpy and scipy for the same-run PyTorch baseline.") var python = "python3"
     @Option(help: "The PyTorch implementation of the same iteration (run after ours; skipped when it cannot run).")
@@ -80,12 +80,26 @@ struct BenchStep: ParsableCommand {
         GEMMCensus.enabled = false
         let census = GEMMCensus.entries
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-        var inference: [Double] = []
+        var inference: [Double] = [], inferenceBusy: [Double] = []
+        var inferenceClock = PhaseClock()   // its forward phase: one inference pass
         for it in 0..<(warmup + repeats) {
+            if it == warmup && breakdown {
+                GEMMCensus.reset()
+                GEMMCensus.enabled = true
+            }
+            if it >= warmup && breakdown { OpProfile.phase = .inference }
             let t0 = now()
+            inferenceClock.start()
             _ = withoutGrad { m2f.finalPrediction(images, classEmbeddings: embeddings) }
-            if it >= warmup { inference.append(Double(now() - t0) / 1e9) }
+            inferenceClock.lap(.forward)
+            if it >= warmup {
+                inference.append(Double(now() - t0) / 1e9)
+                inferenceBusy.append(inferenceClock.cpu[0] / max(inferenceClock.wall[0], 1e-9))
+            }
+            OpProfile.phase = nil
         }
+        GEMMCensus.enabled = false
+        let inferenceCensus = GEMMCensus.entries
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakMB = Double(usage.ru_maxrss) / 1024
@@ -114,19 +128,22 @@ struct BenchStep: ParsableCommand {
         }
         if breakdown {
             // Per iteration; the bench's separately timed matching has no GEMM, so nothing is counted twice.
-            let seconds = census.reduce(0) { $0 + $1.entry.seconds } / Double(repeats)
-            let flops = census.reduce(0) { $0 + $1.shape.flops * Double($1.entry.calls) } / Double(repeats)
-            print(String(format: "GEMM per iteration: %.1f ms (%.0f %% of the iteration), %.1f GFLOP at %.1f GFLOP/s; the costliest shapes (M x N x K, ops):",
-                         seconds * 1e3, 100 * seconds / medians[0], flops / 1e9, flops / seconds / 1e9))
-            for (shape, entry) in census.prefix(12) {
-                print("  " + shape.description.padding(toLength: 22, withPad: " ", startingAt: 0)
-                      + String(format: "%4d calls %8.1f ms %7.1f GFLOP/s", entry.calls / repeats, entry.seconds * 1e3 / Double(repeats),
-                               shape.flops * Double(entry.calls) / entry.seconds / 1e9))
+            // Wall time of each call: products run side by side (batched matmuls) count once each.
+            for (entries, phase, total) in [(census, "iteration", medians[0]), (inferenceCensus, "inference", medians[6])] {
+                let seconds = entries.reduce(0) { $0 + $1.entry.seconds } / Double(repeats)
+                let flops = entries.reduce(0) { $0 + $1.shape.flops * Double($1.entry.calls) } / Double(repeats)
+                print(String(format: "GEMM per \(phase): %.1f ms (%.0f %% of the \(phase)), %.1f GFLOP at %.1f GFLOP/s; the costliest shapes (M x N x K, ops):",
+                             seconds * 1e3, 100 * seconds / total, flops / 1e9, flops / seconds / 1e9))
+                for (shape, entry) in entries.prefix(phase == "iteration" ? 12 : 8) {
+                    print("  " + shape.description.padding(toLength: 22, withPad: " ", startingAt: 0)
+                          + String(format: "%4d calls %8.1f ms %7.1f GFLOP/s", entry.calls / repeats, entry.seconds * 1e3 / Double(repeats),
+                                   shape.flops * Double(entry.calls) / entry.seconds / 1e9))
+                }
             }
-            print(String(format: "cores busy (process CPU time less the worker pool's polling, over wall time, median; %d cores): forward %.2f, matching + losses %.2f, backward %.2f, optimizer %.2f",
-                         Parallel.threads, median(busy[0]), median(busy[1]), median(busy[2]), median(busy[3])))
-            for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.backward, "backward")] {
-                print("\(name) per iteration by op (GEMMs included\(phase == .forward ? "; each op with the work just before it" : ", with gradient accumulation")):")
+            print(String(format: "cores busy (process CPU time less the worker pool's polling, over wall time, median; %d cores): forward %.2f, matching + losses %.2f, backward %.2f, optimizer %.2f, inference %.2f",
+                         Parallel.threads, median(busy[0]), median(busy[1]), median(busy[2]), median(busy[3]), median(inferenceBusy)))
+            for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.backward, "backward"), (.inference, "inference")] {
+                print("\(name) per \(phase == .inference ? "pass" : "iteration") by op (GEMMs included\(phase == .backward ? ", with gradient accumulation" : "; each op with the work just before it")):")
                 for (op, calls, seconds) in OpProfile.entries(phase).prefix(10) {
                     print("  " + op.padding(toLength: 22, withPad: " ", startingAt: 0)
                           + String(format: "%4d calls %8.1f ms", calls / repeats, seconds * 1e3 / Double(repeats)))

@@ -112,7 +112,9 @@ public struct RLE: Equatable, Sendable {
     }
 
     /// Rasterises a polygon `[x0, y0, x1, y1, ...]` (`rleFrPoly`): the boundary is upsampled
-    /// 5x, walked, and its crossings of pixel columns give the runs.
+    /// 5x, walked, and its crossings of pixel columns give the runs. The C code stores the walk
+    /// and then scans it; here each point is checked as it is made (the same points, in the same
+    /// order, the same arithmetic).
     public init(polygon xy: [Double], height: Int, width: Int) {
         let k = xy.count / 2
         let scale = 5.0
@@ -124,9 +126,23 @@ public struct RLE: Equatable, Sendable {
         if k > 0 { x[k] = x[0]; y[k] = y[0] }
         var total = 0
         for j in 0..<k { total += max(abs(x[j] - x[j + 1]), abs(y[j] - y[j + 1])) + 1 }
-        var u: [Int] = [], v: [Int] = []
-        u.reserveCapacity(total)
-        v.reserveCapacity(total)
+        // Points where the boundary crosses a pixel column, downsampled.
+        var a: [UInt32] = []
+        a.reserveCapacity(total / 4 + 1)
+        var pu = 0, pv = 0, started = false
+        @inline(__always) func visit(_ u: Int, _ v: Int) {
+            defer { pu = u; pv = v; started = true }
+            guard started, u != pu else { return }
+            // The C code's xd = (x + 0.5) / 5 - 0.5 in doubles is a whole number exactly when
+            // x = 2 (mod 5), and then equals (x - 2) / 5; its yd = ceil((y + 0.5) / 5 - 0.5),
+            // clamped to [0, h], is ceil((y - 2) / 5) clamped (the doubles are exact or far from
+            // whole numbers for |x|, |y| < 2^33, which cInt's range keeps). So: integers.
+            let x = (u < pu ? u : u - 1) - 2
+            guard x % 5 == 0, x >= 0, x / 5 <= width - 1 else { return }
+            let y = (v < pv ? v : pv) - 2
+            let row = y <= 0 ? 0 : min(height, (y + 4) / 5)
+            a.append(UInt32(truncatingIfNeeded: x / 5 * height + row))
+        }
         for j in 0..<k {
             var xs = x[j], xe = x[j + 1], ys = y[j], ye = y[j + 1]
             let dx = abs(xe - xs), dy = abs(ys - ye)
@@ -136,30 +152,13 @@ public struct RLE: Equatable, Sendable {
             if dx >= dy {
                 for d in 0...dx {
                     let t = flip ? dx - d : d
-                    u.append(t + xs)
-                    v.append(cInt(Double(ys) + s * Double(t) + 0.5))
+                    visit(t + xs, cInt(Double(ys) + s * Double(t) + 0.5))
                 }
             } else {
                 for d in 0...dy {
                     let t = flip ? dy - d : d
-                    v.append(t + ys)
-                    u.append(cInt(Double(xs) + s * Double(t) + 0.5))
+                    visit(cInt(Double(xs) + s * Double(t) + 0.5), t + ys)
                 }
-            }
-        }
-        // Points where the boundary crosses a pixel column, downsampled.
-        var a: [UInt32] = []
-        a.reserveCapacity(u.count / 4 + 1)
-        if u.count > 1 {
-            for j in 1..<u.count where u[j] != u[j - 1] {
-                var xd = Double(u[j] < u[j - 1] ? u[j] : u[j] - 1)
-                xd = (xd + 0.5) / scale - 0.5
-                if xd.rounded(.down) != xd || xd < 0 || xd > Double(width - 1) { continue }
-                var yd = Double(v[j] < v[j - 1] ? v[j] : v[j - 1])
-                yd = (yd + 0.5) / scale - 0.5
-                if yd < 0 { yd = 0 } else if yd > Double(height) { yd = Double(height) }
-                yd = yd.rounded(.up)
-                a.append(UInt32(truncatingIfNeeded: Int(xd) * height + Int(yd)))
             }
         }
         a.append(UInt32(truncatingIfNeeded: height * width))

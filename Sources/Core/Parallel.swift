@@ -47,6 +47,9 @@ public enum Parallel {
     public static var spinSeconds: Double { Double(pool.spunNanoseconds.load(ordering: .relaxed)) / 1e9 }
 
     /// `body(i)` for each `i` in `0..<count`, the items in parallel; the results in item order.
+    /// Inlinable, so that callers' result types are copied without generic witnesses (50 000
+    /// COCO objects read through the unspecialised form spent 10 % of the reading in them).
+    @inlinable
     public static func map<T>(_ count: Int, _ body: (Int) -> T) -> [T] {
         if count == 0 { return [] }
         if count == 1 || threads == 1 { return (0..<count).map(body) }
@@ -60,6 +63,7 @@ public enum Parallel {
 
     /// The same for a body that throws: the first error (by item) is rethrown once every item
     /// has finished.
+    @inlinable
     public static func map<T>(_ count: Int, _ body: (Int) throws -> T) throws -> [T] {
         if count == 0 { return [] }
         if count == 1 || threads == 1 { return try (0..<count).map(body) }

@@ -159,8 +159,9 @@ public func readCOCOResults(_ path: String, groundTruth gt: COCOGroundTruth,
             case .segm:
                 guard let segmentation = try file.segmentation(i, item: item) else { throw InputError(path, "\(item): no segmentation") }
                 let mask = try rleOf(segmentation, height: image.height, width: image.width, file: path, item: item)
-                return (imageID, InstanceObject(categoryID: categoryID, area: Double(mask.area), box: mask.boundingBox,
-                                                mask: mask, score: score))
+                var object = InstanceObject(categoryID: categoryID, area: Double(mask.area), box: [], mask: mask, score: score)
+                object.box = object.maskBox!   // computed once
+                return (imageID, object)
             }
         } catch let error as InputError {
             throw error

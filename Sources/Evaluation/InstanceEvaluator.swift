@@ -75,15 +75,18 @@ public struct InstanceEvaluator: Sendable {
     public static let maxDetections = [1, 10, 100]
     public static let areaRanges: [(Double, Double)] = [(0, 1e10), (0, 1024), (1024, 9216), (9216, 1e10)]
 
-    /// What accumulation needs of one (image, category, area range).
+    /// What accumulation needs of one (image, category, area range). Flat arrays: a COCO-sized
+    /// file makes some 10^5 of these, and an array per threshold cost more to allocate and free
+    /// than to evaluate.
     struct ImageResult: Sendable {
+        static let matched: UInt8 = 1, ignored: UInt8 = 2
+
         var imageID: Int
         /// Detection scores, sorted (stable) descending, at most 100.
         var scores: [Double]
-        /// Per IoU threshold and detection: matched to a ground truth.
-        var matched: [[Bool]]
-        /// Per IoU threshold and detection: ignored.
-        var ignored: [[Bool]]
+        /// `flags[ti * scores.count + d]`: `matched` (to a ground truth at IoU threshold ti)
+        /// and `ignored` bits of detection d.
+        var flags: [UInt8]
         /// Ground truths not ignored.
         var gtCount: Int
     }
@@ -126,73 +129,76 @@ public struct InstanceEvaluator: Sendable {
 
     /// One image's results: per category present (its index), one per area range.
     private func imageResults(imageID: Int, groundTruth: [InstanceObject], detections: [InstanceObject]) -> [(category: Int, perArea: [ImageResult])] {
-        var gtByCategory: [Int: [InstanceObject]] = [:], dtByCategory: [Int: [InstanceObject]] = [:]
-        for g in groundTruth where categoryIndex[g.categoryID] != nil { gtByCategory[g.categoryID, default: []].append(g) }
-        for d in detections where categoryIndex[d.categoryID] != nil { dtByCategory[d.categoryID, default: []].append(d) }
+        // Objects by category as indices (the objects themselves are not copied).
+        var gtByCategory: [Int: [Int]] = [:], dtByCategory: [Int: [Int]] = [:]
+        for (i, g) in groundTruth.enumerated() where categoryIndex[g.categoryID] != nil { gtByCategory[g.categoryID, default: []].append(i) }
+        for (i, d) in detections.enumerated() where categoryIndex[d.categoryID] != nil { dtByCategory[d.categoryID, default: []].append(i) }
         return Set(gtByCategory.keys).union(dtByCategory.keys).sorted().map { category in
             let k = categoryIndex[category]!
             let gts = gtByCategory[category] ?? [], dts = dtByCategory[category] ?? []
             // Detections by score, stable, at most 100 (computeIoU and evaluateImg).
-            let order = dts.indices.sorted { dts[$0].score > dts[$1].score || (dts[$0].score == dts[$1].score && $0 < $1) }
+            let order = dts.indices.sorted {
+                let (a, b) = (detections[dts[$0]].score, detections[dts[$1]].score)
+                return a > b || (a == b && $0 < $1)
+            }
             let sortedDts = order.prefix(Self.maxDetections.last!).map { dts[$0] }
-            let ious = iouMatrix(sortedDts, gts)
-            return (k, Self.areaRanges.map { evaluate(imageID: imageID, gts: gts, dts: sortedDts, ious: ious, range: $0) })
+            let ious = iouMatrix(sortedDts.map { detections[$0] }, gts.map { groundTruth[$0] })
+            let gtObjects = gts.map { (area: groundTruth[$0].area, isCrowd: groundTruth[$0].isCrowd) }
+            let dtObjects = sortedDts.map { (area: detections[$0].area, score: detections[$0].score) }
+            return (k, Self.areaRanges.map { evaluate(imageID: imageID, gts: gtObjects, dts: dtObjects, ious: ious, range: $0) })
         }
     }
 
-    /// IoUs `[detection][ground truth]`.
-    private func iouMatrix(_ dts: [InstanceObject], _ gts: [InstanceObject]) -> [[Double]] {
-        switch iouType {
-        case .bbox:
-            return dts.map { d in gts.map { g in boxIoU(d.box, g.box, crowd: g.isCrowd) } }
-        case .segm:
-            let gBoxes = gts.map { $0.maskBox ?? [0, 0, 0, 0] }
-            return dts.map { d in
-                let dBox = d.maskBox ?? [0, 0, 0, 0]
-                return gts.enumerated().map { j, g in
-                    guard let dm = d.mask, let gm = g.mask else { return 0 }
-                    return maskIoU(dm, gm, crowd: g.isCrowd, dBox: dBox, gBox: gBoxes[j])
+    /// IoUs, `[detection * gts.count + ground truth]`.
+    private func iouMatrix(_ dts: [InstanceObject], _ gts: [InstanceObject]) -> [Double] {
+        var ious = [Double](repeating: 0, count: dts.count * gts.count)
+        for (i, d) in dts.enumerated() {
+            for (j, g) in gts.enumerated() {
+                switch iouType {
+                case .bbox:
+                    ious[i * gts.count + j] = boxIoU(d.box, g.box, crowd: g.isCrowd)
+                case .segm:
+                    guard let dm = d.mask, let gm = g.mask else { continue }
+                    ious[i * gts.count + j] = maskIoU(dm, gm, crowd: g.isCrowd, dBox: d.maskBox ?? [0, 0, 0, 0], gBox: g.maskBox ?? [0, 0, 0, 0])
                 }
             }
         }
+        return ious
     }
 
     /// `COCOeval.evaluateImg` for one area range and 100 detections.
-    private func evaluate(imageID: Int, gts: [InstanceObject], dts: [InstanceObject], ious: [[Double]],
-                          range: (Double, Double)) -> ImageResult {
+    private func evaluate(imageID: Int, gts: [(area: Double, isCrowd: Bool)], dts: [(area: Double, score: Double)],
+                          ious: [Double], range: (Double, Double)) -> ImageResult {
         let gtIgnoreRaw = gts.map { $0.isCrowd || $0.area < range.0 || $0.area > range.1 }
         // Ground truth with non-ignored first (stable).
         let gtOrder = gts.indices.sorted { (gtIgnoreRaw[$0] ? 1 : 0, $0) < (gtIgnoreRaw[$1] ? 1 : 0, $1) }
         let gtIgnore = gtOrder.map { gtIgnoreRaw[$0] }
         let crowd = gtOrder.map { gts[$0].isCrowd }
-        let t = Self.iouThresholds.count
-        var gtMatched = [[Bool]](repeating: [Bool](repeating: false, count: gts.count), count: t)
-        var dtMatched = [[Bool]](repeating: [Bool](repeating: false, count: dts.count), count: t)
-        var dtIgnore = dtMatched
+        let t = Self.iouThresholds.count, (n, g) = (dts.count, gts.count)
+        var gtMatched = [Bool](repeating: false, count: t * g)
+        var flags = [UInt8](repeating: 0, count: t * n)
         for (ti, threshold) in Self.iouThresholds.enumerated() {
-            for d in dts.indices {
+            for d in 0..<n {
                 var best = min(threshold, 1 - 1e-10)
                 var m = -1
-                for (gi, g) in gtOrder.enumerated() {
-                    if gtMatched[ti][gi] && !crowd[gi] { continue }
+                for (gi, gt) in gtOrder.enumerated() {
+                    if gtMatched[ti * g + gi] && !crowd[gi] { continue }
                     if m > -1 && !gtIgnore[m] && gtIgnore[gi] { break }
-                    let iou = ious[d][g]
+                    let iou = ious[d * g + gt]
                     if iou < best { continue }
                     best = iou
                     m = gi
                 }
                 if m == -1 { continue }
-                dtIgnore[ti][d] = gtIgnore[m]
-                dtMatched[ti][d] = true
-                gtMatched[ti][m] = true
+                flags[ti * n + d] = ImageResult.matched | (gtIgnore[m] ? ImageResult.ignored : 0)
+                gtMatched[ti * g + m] = true
             }
         }
         // Unmatched detections outside the area range are ignored.
-        for d in dts.indices where dts[d].area < range.0 || dts[d].area > range.1 {
-            for ti in 0..<t where !dtMatched[ti][d] { dtIgnore[ti][d] = true }
+        for d in 0..<n where dts[d].area < range.0 || dts[d].area > range.1 {
+            for ti in 0..<t where flags[ti * n + d] & ImageResult.matched == 0 { flags[ti * n + d] = ImageResult.ignored }
         }
-        return ImageResult(imageID: imageID, scores: dts.map(\.score), matched: dtMatched, ignored: dtIgnore,
-                           gtCount: gtIgnore.filter { !$0 }.count)
+        return ImageResult(imageID: imageID, scores: dts.map(\.score), flags: flags, gtCount: gtIgnore.filter { !$0 }.count)
     }
 
     /// `COCOeval.accumulate` + `summarize`.
@@ -284,8 +290,9 @@ public struct InstanceEvaluator: Sendable {
         var rc = [Double](repeating: 0, count: order.count), pr = rc
         for (n, o) in order.enumerated() {
             let (i, d) = owner[o]
-            if !images[i].ignored[ti][d] {
-                if images[i].matched[ti][d] { tp += 1 } else { fp += 1 }
+            let flags = images[i].flags[ti * images[i].scores.count + d]
+            if flags & ImageResult.ignored == 0 {
+                if flags & ImageResult.matched != 0 { tp += 1 } else { fp += 1 }
             }
             rc[n] = tp / Double(gtCount)
             pr[n] = tp / (fp + tp + Double.ulpOfOne)

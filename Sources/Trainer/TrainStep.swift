@@ -292,14 +292,14 @@ public struct PhaseClock {
 
     public init() {}
 
-    mutating func start() {
+    public mutating func start() {
         wall = wall.map { _ in 0 }
         cpu = cpu.map { _ in 0 }
         lap(nil)
     }
 
     /// Adds the time since the last lap to `phase` (nil: to none).
-    mutating func lap(_ phase: Phase?) {
+    public mutating func lap(_ phase: Phase?) {
         let w = DispatchTime.now().uptimeNanoseconds
         var ts = timespec()
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
