@@ -3,9 +3,10 @@ import XCTest
 import TestSupport
 import Core
 
-/// 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (`ConvGeometry.usesWinograd`): outputs
-/// against a direct sum in Double, within rounding of the transforms; gradients by finite
-/// differences; the data gradient against the GEMM path's; which convolutions qualify.
+/// 3x3 stride-1 convolutions by Winograd's F(2x2, 3x3) (`ConvGeometry.usesWinograd`) and, in
+/// inference, F(4x4, 3x3) (`usesLargeWinogradTiles`): outputs against a direct sum in Double,
+/// within rounding of the transforms; gradients by finite differences; the data gradient against
+/// the GEMM path's; which convolutions qualify.
 final class WinogradTests: XCTestCase {
     private let defaultMinTiles = ConvGeometry.winogradMinTiles
 
@@ -18,6 +19,7 @@ final class WinogradTests: XCTestCase {
         ConvGeometry.winogradMinTiles = defaultMinTiles
         ConvGeometry.winogradEnabled = true
         ConvGeometry.winogradInTraining = false
+        ConvGeometry.winogradLargeTilesEnabled = true
     }
 
     private func geometry(_ x: Tensor, _ w: Tensor, pad: Int) -> ConvGeometry {
@@ -26,18 +28,27 @@ final class WinogradTests: XCTestCase {
                      dilationH: 1, dilationW: 1, groups: 1)
     }
 
-    /// Odd and even output sizes (the last row and column of tiles cut), paddings 0, 1 and 2,
-    /// with and without bias, batch 1 and 2.
+    /// Odd and even output sizes (the last row and column of tiles cut, eight-tile groups and
+    /// fewer), paddings 0, 1 and 2, with and without bias, batch 1 and 2; both tile sizes.
     func testOutputsMatchADirectSumInDouble() {
+        for large in [false, true] {
+            ConvGeometry.winogradLargeTilesEnabled = large
+            outputsMatchADirectSumInDouble(large: large)
+        }
+    }
+
+    private func outputsMatchADirectSumInDouble(large: Bool) {
         var rng = SeededRNG(seed: 21)
         for (n, cin, cout, h, w, pad, withBias) in [(2, 5, 7, 20, 20, 1, true), (1, 3, 4, 17, 13, 1, false),
                                                    (2, 4, 6, 12, 15, 0, true), (1, 3, 5, 9, 11, 2, false),
-                                                   (1, 16, 8, 3, 3, 1, true), (1, 3, 4, 21, 37, 1, true)] {
+                                                   (1, 16, 8, 3, 3, 1, true), (1, 3, 4, 21, 37, 1, true),
+                                                   (1, 9, 11, 35, 70, 1, true), (2, 3, 2, 6, 66, 0, false)] {
             let x = Tensor.randn([n, cin, h, w], rng: &rng)
             let wt = Tensor.randn([cout, cin, 3, 3], std: 0.3, rng: &rng)
             let b = withBias ? Tensor.randn([cout], rng: &rng) : nil
             let geo = geometry(x, wt, pad: pad)
             XCTAssertTrue(geo.usesWinograd(.float32, recordsGradient: true))
+            XCTAssertEqual(geo.usesLargeWinogradTiles(recordsGradient: false), large)
             let y = withoutGrad { Tensor.conv2d(x, weight: wt, bias: b, padding: (pad, pad)) }
             let (ho, wo) = (geo.outHeight, geo.outWidth)
             XCTAssertEqual(y.shape, [n, cout, ho, wo])
@@ -54,8 +65,9 @@ final class WinogradTests: XCTestCase {
                 let got = Double(y.data[((i * cout + o) * ho + oy) * wo + ox])
                 worst = max(worst, abs(got - sum) / max(magnitude, 1e-6))
             }}}}
-            // Float rounding of the transforms and the sums: a few units in the last place of the magnitude.
-            XCTAssertLessThan(worst, 2e-6, "\(n)x\(cin)->\(cout) \(h)x\(w) pad \(pad)")
+            // Float rounding of the transforms and the sums: a few units in the last place of the
+            // magnitude (F(4x4)'s transforms multiply by up to 5 and 8, and round 1/6).
+            XCTAssertLessThan(worst, large ? 2e-5 : 2e-6, "\(large ? "F(4x4)" : "F(2x2)") \(n)x\(cin)->\(cout) \(h)x\(w) pad \(pad)")
         }
     }
 
@@ -105,6 +117,11 @@ final class WinogradTests: XCTestCase {
         var grouped = geometry(x, w3, pad: 1)
         grouped.groups = 2
         XCTAssertFalse(grouped.usesWinograd(.float32, recordsGradient: true))
+        // F(4x4, 3x3): inference only, from 256 4x4 tiles (64 x 64 at batch 2; not 32 x 32).
+        XCTAssertTrue(geometry(x, w3, pad: 1).usesLargeWinogradTiles(recordsGradient: false))
+        XCTAssertFalse(geometry(x, w3, pad: 1).usesLargeWinogradTiles(recordsGradient: true))
+        XCTAssertFalse(geometry(Tensor.zeros([2, 8, 32, 32]), w3, pad: 1).usesLargeWinogradTiles(recordsGradient: false))
+        XCTAssertTrue(geometry(Tensor.zeros([2, 8, 32, 32]), w3, pad: 1).usesWinograd(.float32, recordsGradient: false), "F(2x2) there")
         ConvGeometry.winogradInTraining = false
         XCTAssertFalse(geometry(x, w3, pad: 1).usesWinograd(.float32, recordsGradient: true), "training keeps the direct form by default")
         XCTAssertTrue(geometry(x, w3, pad: 1).usesWinograd(.float32, recordsGradient: false))

@@ -235,9 +235,14 @@ extension Tensor {
         // Forward: Y[g] = W[g] · col[g], then [Cout, N·HoWo] → [N, Cout, HoWo] (+ bias).
         var inputs = [x, weight]
         if let bias { inputs.append(bias) }
-        let winograd = geo.usesWinograd(precision, recordsGradient: GradMode.isEnabled && inputs.contains { $0.requiresGrad })
+        let recordsGradient = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
+        let winograd = geo.usesWinograd(precision, recordsGradient: recordsGradient)
         let values = winograd ? x.data.withUnsafeBufferPointer { xp in
-            weight.data.withUnsafeBufferPointer { wp in geo.winogradForward(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data) }
+            weight.data.withUnsafeBufferPointer { wp in
+                geo.usesLargeWinogradTiles(recordsGradient: recordsGradient)
+                    ? geo.winogradLargeTilesForward(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data)
+                    : geo.winogradForward(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data)
+            }
         } : geo.lowersBySharing ? x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in geo.forwardSharing(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data, precision: precision) }
         } : ScratchPool.withBuffer(geo.outChannels * p) { ymat in
