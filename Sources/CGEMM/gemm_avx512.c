@@ -6,12 +6,15 @@
 // (48 KB L1, 2 MB L2 per core) of docs/performance.md; a 3 MB B block that spilled to L3 ran
 // 25 % slower.
 // Edges: rows by specialised kernels for 1...12 rows, columns by masked loads and stores.
+// Products of at most 512 columns with a row-major A (a linear layer's x · Wᵀ at the model's
+// widths) skip packing A: the kernel broadcasts A's values from its rows where they lie —
+// packing transposed 12 x 16 blocks for only a few uses of each panel (same sums, same order).
 #include "uniseg_gemm.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
 
-enum { MR = 12, NR = 32, KC = 384, MC = 120, NC = 1024 };
+enum { MR = 12, NR = 32, KC = 384, MC = 120, NC = 1024, UNPACKED_A_MAX_N = 512 };
 
 bool uniseg_gemm_avx512_available(void) {
     __builtin_cpu_init();
@@ -201,8 +204,31 @@ TARGET static void pack_b(bool trans, const float *b, long ldb, long depth, long
         STORE_TILE(MR_)                                                                        \
     }
 
+// The same reading A where it lies, row-major (row i at a + i * lda): no packing. The sums are
+// the packed kernel's, in the same order.
+#define KERNEL_ROWS(MR_)                                                                         \
+    TARGET static void kernel_rows_##MR_(long kc, const float *restrict a, long lda,          \
+                                         const float *restrict b, float *c, long ldc,          \
+                                         __mmask16 m0, __mmask16 m1, float alpha, float beta) {\
+        __m512 lo[MR_], hi[MR_];                                                               \
+        for (int i = 0; i < MR_; i++) { lo[i] = _mm512_setzero_ps(); hi[i] = _mm512_setzero_ps(); } \
+        for (long p = 0; p < kc; p++) {                                                        \
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                        \
+            _Pragma("clang loop unroll(full)")                                                 \
+            for (int i = 0; i < MR_; i++) {                                                    \
+                __m512 ai = _mm512_set1_ps(a[i * lda + p]);                                    \
+                lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);                                        \
+                hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);                                        \
+            }                                                                                  \
+            b += NR;                                                                           \
+        }                                                                                      \
+        STORE_TILE(MR_)                                                                        \
+    }
+
 KERNEL(1) KERNEL(2) KERNEL(3) KERNEL(4) KERNEL(5) KERNEL(6)
 KERNEL(7) KERNEL(8) KERNEL(9) KERNEL(10) KERNEL(11) KERNEL(12)
+KERNEL_ROWS(1) KERNEL_ROWS(2) KERNEL_ROWS(3) KERNEL_ROWS(4) KERNEL_ROWS(5) KERNEL_ROWS(6)
+KERNEL_ROWS(7) KERNEL_ROWS(8) KERNEL_ROWS(9) KERNEL_ROWS(10) KERNEL_ROWS(11) KERNEL_ROWS(12)
 KERNEL_BF16(1) KERNEL_BF16(2) KERNEL_BF16(3) KERNEL_BF16(4) KERNEL_BF16(5) KERNEL_BF16(6)
 KERNEL_BF16(7) KERNEL_BF16(8) KERNEL_BF16(9) KERNEL_BF16(10) KERNEL_BF16(11) KERNEL_BF16(12)
 
@@ -211,6 +237,12 @@ typedef void (*kernel_fn)(long, const float *restrict, const float *restrict, fl
 static const kernel_fn kernels[MR + 1] = {
     NULL, kernel_1, kernel_2, kernel_3, kernel_4, kernel_5, kernel_6,
     kernel_7, kernel_8, kernel_9, kernel_10, kernel_11, kernel_12,
+};
+typedef void (*kernel_rows_fn)(long, const float *restrict, long, const float *restrict, float *, long,
+                               __mmask16, __mmask16, float, float);
+static const kernel_rows_fn kernels_rows[MR + 1] = {
+    NULL, kernel_rows_1, kernel_rows_2, kernel_rows_3, kernel_rows_4, kernel_rows_5, kernel_rows_6,
+    kernel_rows_7, kernel_rows_8, kernel_rows_9, kernel_rows_10, kernel_rows_11, kernel_rows_12,
 };
 static const kernel_fn kernels_bf16[MR + 1] = {
     NULL, kernel_bf16_1, kernel_bf16_2, kernel_bf16_3, kernel_bf16_4, kernel_bf16_5, kernel_bf16_6,
@@ -243,6 +275,9 @@ TARGET static void gemm(bool bf16, bool trans_a, bool trans_b, long m, long n, l
                         long lda, const float *b, long ldb, const float *const *b_rows, long b_col0,
                         float beta, float *c, long ldc) {
     if (m <= 0 || n <= 0 || k <= 0) return;
+    // Products with few columns spend much of their time packing A (transposing it) for few
+    // uses of each panel: row-major A is then read in place.
+    bool unpacked_a = !bf16 && !trans_a && n <= UNPACKED_A_MAX_N;
     float *pa = buffer(&packed_a, (size_t)MC * KC);
     float *pb = buffer(&packed_b, (size_t)KC * NC);
     if (pa == NULL || pb == NULL) abort();  // 3 MB per thread; out of memory is not recoverable here
@@ -260,6 +295,20 @@ TARGET static void gemm(bool bf16, bool trans_a, bool trans_b, long m, long n, l
             const kernel_fn *run = bf16 ? kernels_bf16 : kernels;
             long depth = bf16 ? (kc + 1) / 2 : kc;
             float block_beta = pc == 0 ? beta : 1.0f;
+            if (unpacked_a) {
+                // A read in place: each 12-row block against every B panel in turn.
+                for (long ir = 0; ir < m; ir += MR) {
+                    long mr = m - ir < MR ? m - ir : MR;
+                    for (long jr = 0; jr < nc; jr += NR) {
+                        long nr = nc - jr < NR ? nc - jr : NR;
+                        __mmask16 m0, m1;
+                        column_masks(nr, &m0, &m1);
+                        kernels_rows[mr](kc, a + ir * lda + pc, lda, pb + (jr / NR) * NR * kc, c + ir * ldc + jc + jr, ldc,
+                                         m0, m1, alpha, block_beta);
+                    }
+                }
+                continue;
+            }
             for (long ic = 0; ic < m; ic += MC) {
                 long mc = m - ic < MC ? m - ic : MC;
                 const float *asrc = trans_a ? a + pc * lda + ic : a + ic * lda + pc;

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Autograd
+import CGEMM
 import Core
 
 /// The AVX-512 GEMM (target CGEMM) against a Double-precision reference on edge shapes, against
@@ -199,6 +200,37 @@ final class GEMMKernelTests: XCTestCase {
                 }
             }
             XCTAssertEqual(whole, rows, "\(m)x\(n)x\(k)")
+        }
+    }
+
+    /// Products of at most 512 columns read a row-major A in place instead of packing it; the
+    /// sums are the packed kernel's, in the same order: the first columns of a wider (packed)
+    /// product equal the same columns computed alone (unpacked), bit for bit — over row edges,
+    /// several 384-deep blocks (beta applied once) and a padded lda.
+    func testUnpackedAEqualsPacked() {
+        var rng = SeededRNG(seed: 6)
+        for (m, k, transB) in [(29, 900, false), (130, 70, true), (7, 5, false)] {
+            let (n, part, lda) = (600, 300, k + 3)
+            let ldb = transB ? k : n
+            let a = Tensor.randn([m * lda], rng: &rng).data, b = Tensor.randn([(transB ? n : k) * ldb], rng: &rng).data
+            let c0 = Tensor.randn([m * n], rng: &rng).data
+            var wide = c0, narrow = c0
+            a.withUnsafeBufferPointer { ap in
+                b.withUnsafeBufferPointer { bp in
+                    wide.withUnsafeMutableBufferPointer { cp in
+                        uniseg_sgemm_avx512(false, false, transB, m, n, k, 0.5, ap.baseAddress!, lda, bp.baseAddress!, ldb,
+                                            0.25, cp.baseAddress!, n)
+                    }
+                    narrow.withUnsafeMutableBufferPointer { cp in
+                        uniseg_sgemm_avx512(false, false, transB, m, part, k, 0.5, ap.baseAddress!, lda, bp.baseAddress!, ldb,
+                                            0.25, cp.baseAddress!, n)
+                    }
+                }
+            }
+            for i in 0..<m {
+                XCTAssertEqual(Array(wide[(i * n)..<(i * n + part)]), Array(narrow[(i * n)..<(i * n + part)]), "\(m)x\(k) row \(i)")
+                XCTAssertEqual(Array(narrow[(i * n + part)..<(i * n + n)]), Array(c0[(i * n + part)..<(i * n + n)]), "columns past the part")
+            }
         }
     }
 
