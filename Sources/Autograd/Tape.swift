@@ -1,3 +1,4 @@
+import Core
 import Dispatch
 /// The reverse-mode tape. Every op result made while gradients are enabled, from at least one
 /// input that requires a gradient, carries a `Node`: its inputs and a pullback that maps the
@@ -57,6 +58,7 @@ extension Tensor {
             if !tensor.isLeaf { tensor.grad = nil }
             let needs = node.inputs.map { $0.requiresGrad }
             let t0 = OpProfile.phase == .backward ? DispatchTime.now().uptimeNanoseconds : 0
+            let cpu0 = OpProfile.phase == .backward ? Parallel.workSeconds : 0
             let grads = node.pullback(g, needs)
             precondition(grads.count == node.inputs.count, "\(node.op): pullback returned \(grads.count) gradients")
             for (input, grad) in zip(node.inputs, grads) where input.requiresGrad {
@@ -65,7 +67,10 @@ extension Tensor {
                              "\(node.op): gradient of \(grad.count) values for input of shape \(input.shape)")
                 input.accumulateGrad(grad)
             }
-            if OpProfile.phase == .backward { OpProfile.add(node.op, .backward, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9) }
+            if OpProfile.phase == .backward {
+                OpProfile.add(node.op, .backward, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
+                              cpuSeconds: Parallel.workSeconds - cpu0)
+            }
         }
     }
 
@@ -93,33 +98,44 @@ extension Tensor {
 /// Time by op for benchmarks (`train bench step --breakdown`), for the phase being profiled.
 /// Forward and inference (a forward pass without gradients): each op is charged the time since
 /// the previous op was recorded (its own compute, plus any non-op work just before it — an
-/// approximation). Backward: each pullback with the accumulation of its gradients. Ops are
-/// recorded and pulled back on one thread: no lock.
+/// approximation). Backward: each pullback with the accumulation of its gradients. With the wall
+/// time, the work CPU time (`Parallel.workSeconds`): their ratio is the cores an op keeps busy,
+/// and wall x threads - CPU the core time it leaves idle (what stays serial). Ops are recorded
+/// and pulled back on one thread: no lock.
 public enum OpProfile {
     public enum Phase: Sendable { case forward, backward, inference }
     /// The phase being profiled; nil when off. Set `.forward` or `.inference` right before a
     /// forward pass.
     nonisolated(unsafe) public static var phase: Phase? = nil {
-        didSet { last = DispatchTime.now().uptimeNanoseconds }
+        didSet { (last, lastCPU) = (DispatchTime.now().uptimeNanoseconds, Parallel.workSeconds) }
     }
     nonisolated(unsafe) private static var last: UInt64 = 0
-    nonisolated(unsafe) private static var tables: [Phase: [String: (calls: Int, seconds: Double)]] = [:]
+    nonisolated(unsafe) private static var lastCPU = 0.0
+    nonisolated(unsafe) private static var tables: [Phase: [String: Entry]] = [:]
 
-    static func markForward(_ op: String, _ phase: Phase) {
-        let now = DispatchTime.now().uptimeNanoseconds
-        add(op, phase, seconds: Double(now - last) * 1e-9)
-        last = now
+    public struct Entry: Sendable {
+        public var calls = 0
+        public var seconds = 0.0
+        /// Work CPU seconds (all threads).
+        public var cpuSeconds = 0.0
     }
 
-    static func add(_ op: String, _ phase: Phase, seconds: Double) {
-        tables[phase, default: [:]][op, default: (0, 0)].calls += 1
-        tables[phase, default: [:]][op, default: (0, 0)].seconds += seconds
+    static func markForward(_ op: String, _ phase: Phase) {
+        let now = DispatchTime.now().uptimeNanoseconds, cpu = Parallel.workSeconds
+        add(op, phase, seconds: Double(now - last) * 1e-9, cpuSeconds: cpu - lastCPU)
+        (last, lastCPU) = (now, cpu)
+    }
+
+    static func add(_ op: String, _ phase: Phase, seconds: Double, cpuSeconds: Double) {
+        tables[phase, default: [:]][op, default: Entry()].calls += 1
+        tables[phase, default: [:]][op, default: Entry()].seconds += seconds
+        tables[phase, default: [:]][op, default: Entry()].cpuSeconds += cpuSeconds
     }
 
     public static func reset() { tables = [:] }
 
     /// Every op seen in `phase` since the last reset, the most time first.
-    public static func entries(_ phase: Phase) -> [(op: String, calls: Int, seconds: Double)] {
-        (tables[phase] ?? [:]).map { ($0.key, $0.value.calls, $0.value.seconds) }.sorted { $0.seconds > $1.seconds }
+    public static func entries(_ phase: Phase) -> [(op: String, entry: Entry)] {
+        (tables[phase] ?? [:]).map { ($0.key, $0.value) }.sorted { $0.entry.seconds > $1.entry.seconds }
     }
 }

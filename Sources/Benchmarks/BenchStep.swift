@@ -144,10 +144,16 @@ struct BenchStep: ParsableCommand {
                          Parallel.threads, median(busy[0]), median(busy[1]), median(busy[2]), median(busy[3]), median(inferenceBusy)))
             for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.backward, "backward"), (.inference, "inference")] {
                 print("\(name) per \(phase == .inference ? "pass" : "iteration") by op (GEMMs included\(phase == .backward ? ", with gradient accumulation" : "; each op with the work just before it")):")
-                for (op, calls, seconds) in OpProfile.entries(phase).prefix(10) {
+                let entries = OpProfile.entries(phase)
+                for (op, e) in entries.prefix(10) {
                     print("  " + op.padding(toLength: 22, withPad: " ", startingAt: 0)
-                          + String(format: "%4d calls %8.1f ms", calls / repeats, seconds * 1e3 / Double(repeats)))
+                          + String(format: "%4d calls %8.1f ms, cores busy %.2f", e.calls / repeats, e.seconds * 1e3 / Double(repeats),
+                                   e.cpuSeconds / max(e.seconds, 1e-12)))
                 }
+                // What stays serial: the core time each op leaves idle (goal: many cores).
+                let idle = entries.map { ($0.op, $0.entry.seconds * Double(Parallel.threads) - $0.entry.cpuSeconds) }.sorted { $0.1 > $1.1 }
+                print("  idle core time (wall x \(Parallel.threads) - CPU), most first: "
+                      + idle.prefix(6).map { String(format: "%@ %.1f ms", $0.0, $0.1 * 1e3 / Double(repeats)) }.joined(separator: ", "))
             }
         }
         if let json {

@@ -301,10 +301,7 @@ public struct PhaseClock {
     /// Adds the time since the last lap to `phase` (nil: to none).
     public mutating func lap(_ phase: Phase?) {
         let w = DispatchTime.now().uptimeNanoseconds
-        var ts = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-        // Process CPU time less the worker pool's polling: the CPU time that did work.
-        let c = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 - Parallel.spinSeconds
+        let c = Parallel.workSeconds
         if let phase {
             wall[phase.rawValue] += Double(w - lastWall) / 1e9
             cpu[phase.rawValue] += c - lastCPU

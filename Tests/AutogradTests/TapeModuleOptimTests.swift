@@ -179,8 +179,16 @@ final class TapeModuleOptimTests: XCTestCase {
         XCTAssertEqual(shapes.count, 3, "\(shapes)")                                       // + two backward GEMMs
         XCTAssertEqual(OpProfile.entries(.forward).map(\.op).sorted(), ["matmul", "relu", "sum"])
         XCTAssertEqual(OpProfile.entries(.backward).map(\.op).sorted(), ["matmul", "relu", "sum"])
+        XCTAssertTrue(OpProfile.entries(.backward).allSatisfy { $0.entry.calls == 1 && $0.entry.seconds > 0 })
         OpProfile.reset()
         Tensor.linear(a, weight: w, bias: nil).sum().backward()
         XCTAssertTrue(OpProfile.entries(.forward).isEmpty && OpProfile.entries(.backward).isEmpty)
+        // An inference pass (no gradients) is profiled as its own phase.
+        OpProfile.phase = .inference
+        _ = withoutGrad { Tensor.linear(a, weight: w, bias: nil).relu() }
+        OpProfile.phase = nil
+        XCTAssertEqual(OpProfile.entries(.inference).map(\.op).sorted(), ["matmul", "relu"])
+        XCTAssertTrue(OpProfile.entries(.forward).isEmpty)
+        OpProfile.reset()
     }
 }

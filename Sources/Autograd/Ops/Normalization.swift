@@ -127,49 +127,53 @@ extension Tensor {
     static func normalize(_ op: String, _ x: Tensor, groups: Int, groupSize: Int, channelsPerGroup: Int,
                           channels: Int, plane: Int, channelAxisIsLast: Bool,
                           weight: Tensor?, bias: Tensor?, eps: Float) -> Tensor {
-        let n = groupSize
-        var xhat = [Float](repeating: 0, count: x.count)
-        var invStd = [Float](repeating: 0, count: groups)
-        x.data.withUnsafeBufferPointer { xp in
-            xhat.withUnsafeMutableBufferPointer { hp in
-                invStd.withUnsafeMutableBufferPointer { ip in
-                    let xb = xp.baseAddress!, hb = hp.baseAddress!, ib = ip.baseAddress!
-                    Parallel.forRanges(groups, costPerElement: n * 3) { range in
-                        for gi in range {
-                            let xg = xb + gi * n, hg = hb + gi * n
-                            let mean = Float(preciseSum(xg, n) / Double(n))
-                            for k in 0..<n { hg[k] = xg[k] - mean }
-                            let inv = 1 / (Float(preciseDot(hg, hg, n) / Double(n)) + eps).squareRoot()
-                            ib[gi] = inv
-                            for k in 0..<n { hg[k] *= inv }
-                        }
-                    }
-                }
-            }
-        }
-        let size = x.count
+        let n = groupSize, size = x.count
+        var inputs = [x]
+        if let weight { inputs.append(weight) }
+        if let bias { inputs.append(bias) }
+        // x̂ is kept for the backward pass only; without one (inference) y is all that is written.
+        let keepsNormalized = GradMode.isEnabled && inputs.contains { $0.requiresGrad }
         // The affine parameters as arrays (ones / zeros when absent). A group is `runs` runs of
         // `run` elements with one channel each (group norm: a channel's plane), or, for layer
         // norm, the whole channel vector (channel = position in the group).
         let wv = weight?.data ?? [Float](repeating: 1, count: channels), bv = bias?.data ?? [Float](repeating: 0, count: channels)
+        let affine = weight != nil || bias != nil
         let (runs, run) = channelAxisIsLast ? (1, n) : (channelsPerGroup, plane)
         @inline(__always) func firstChannel(_ gi: Int, _ r: Int) -> Int { channelAxisIsLast ? 0 : (gi * channelsPerGroup + r) % channels }
-        // y = x̂·w[c] + b[c], in parallel over groups.
-        var y = xhat
-        if weight != nil || bias != nil {
-            y.withUnsafeMutableBufferPointer { yp in
-                wv.withUnsafeBufferPointer { wp in
-                    bv.withUnsafeBufferPointer { bp in
-                        let Y = yp.baseAddress!, W = wp.baseAddress!, B = bp.baseAddress!
-                        Parallel.forRanges(groups, costPerElement: n * 2) { range in
-                            for gi in range {
-                                for r in 0..<runs {
-                                    let yr = Y + gi * n + r * run, c = firstChannel(gi, r)
-                                    if channelAxisIsLast {
-                                        for k in 0..<run { yr[k] = yr[k] * W[k] + B[k] }
-                                    } else {
-                                        let (wc, bc) = (W[c], B[c])
-                                        for k in 0..<run { yr[k] = yr[k] * wc + bc }
+        var invStd = [Float](repeating: 0, count: groups)
+        var xhat = [Float](unsafeUninitializedCapacity: keepsNormalized ? size : 0) { _, count in count = keepsNormalized ? size : 0 }
+        // Per group, in parallel: x − mean into y, its variance, then x̂ = (x − mean)·inv (kept
+        // when needed) and y = x̂·w[c] + b[c] — one pass over the group after the statistics.
+        let y = [Float](unsafeUninitializedCapacity: size) { yp, count in
+            x.data.withUnsafeBufferPointer { xp in
+                xhat.withUnsafeMutableBufferPointer { hp in
+                    invStd.withUnsafeMutableBufferPointer { ip in
+                        wv.withUnsafeBufferPointer { wp in
+                            bv.withUnsafeBufferPointer { bp in
+                                let xb = xp.baseAddress!, yb = yp.baseAddress!, hb = keepsNormalized ? hp.baseAddress : nil, ib = ip.baseAddress!
+                                let W = wp.baseAddress!, B = bp.baseAddress!
+                                Parallel.forRanges(groups, costPerElement: n * 4) { range in
+                                    for gi in range {
+                                        let xg = xb + gi * n, yg = yb + gi * n
+                                        let mean = Float(preciseSum(xg, n) / Double(n))
+                                        for k in 0..<n { yg[k] = xg[k] - mean }
+                                        let inv = 1 / (Float(preciseDot(yg, yg, n) / Double(n)) + eps).squareRoot()
+                                        ib[gi] = inv
+                                        if let hb {
+                                            let hg = hb + gi * n
+                                            for k in 0..<n { hg[k] = yg[k] * inv }
+                                        }
+                                        for r in 0..<runs {
+                                            let yr = yg + r * run, c = firstChannel(gi, r)
+                                            if !affine {
+                                                for k in 0..<run { yr[k] *= inv }
+                                            } else if channelAxisIsLast {
+                                                for k in 0..<run { yr[k] = (yr[k] * inv) * W[k] + B[k] }
+                                            } else {
+                                                let (wc, bc) = (W[c], B[c])
+                                                for k in 0..<run { yr[k] = (yr[k] * inv) * wc + bc }
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -177,16 +181,14 @@ extension Tensor {
                     }
                 }
             }
+            count = size
         }
-        var inputs = [x]
-        if let weight { inputs.append(weight) }
-        if let bias { inputs.append(bias) }
         let hasWeight = weight != nil
         return record(op, shape: x.shape, data: y, inputs: inputs) { g, needs in
             var grads: [[Float]?] = []
             // dx̂ = g · w; dx = inv · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)) per group, groups in parallel.
             if needs[0] {
-                var dx = [Float](repeating: 0, count: size)
+                var dx = [Float](unsafeUninitializedCapacity: size) { _, count in count = size }   // every element written
                 dx.withUnsafeMutableBufferPointer { dp in
                     g.withUnsafeBufferPointer { gp in
                         xhat.withUnsafeBufferPointer { hp in
@@ -220,24 +222,27 @@ extension Tensor {
             }
             if hasWeight || bias != nil {
                 var dw = [Float](repeating: 0, count: channels), db = [Float](repeating: 0, count: channels)
+                // Per channel, in parallel over channels; each channel's terms in element order.
                 g.withUnsafeBufferPointer { gp in
                     xhat.withUnsafeBufferPointer { hp in
-                        let G = gp.baseAddress!, H = hp.baseAddress!
-                        if channelAxisIsLast {
-                            dw.withUnsafeMutableBufferPointer { dwp in
-                                db.withUnsafeMutableBufferPointer { dbp in
-                                    let DW = dwp.baseAddress!, DB = dbp.baseAddress!
-                                    for r in 0..<(size / channels) {
-                                        let gr = G + r * channels, hr = H + r * channels
-                                        for c in 0..<channels { DW[c] += gr[c] * hr[c]; DB[c] += gr[c] }
+                        dw.withUnsafeMutableBufferPointer { dwp in
+                            db.withUnsafeMutableBufferPointer { dbp in
+                                let G = gp.baseAddress!, H = hp.baseAddress!, DW = dwp.baseAddress!, DB = dbp.baseAddress!
+                                let rows = size / (channelAxisIsLast ? channels : channels * plane)
+                                Parallel.forRanges(channels, costPerElement: rows * (channelAxisIsLast ? 2 : 2 * plane)) { cs in
+                                    for r in 0..<rows {
+                                        if channelAxisIsLast {
+                                            let gr = G + r * channels, hr = H + r * channels
+                                            for c in cs { DW[c] += gr[c] * hr[c]; DB[c] += gr[c] }
+                                        } else {
+                                            for c in cs {
+                                                let e0 = (r * channels + c) * plane
+                                                DW[c] += Float(preciseDot(G + e0, H + e0, plane))
+                                                DB[c] += Float(preciseSum(G + e0, plane))
+                                            }
+                                        }
                                     }
                                 }
-                            }
-                        } else {
-                            for e0 in stride(from: 0, to: size, by: plane) {
-                                let c = (e0 / plane) % channels
-                                dw[c] += Float(preciseDot(G + e0, H + e0, plane))
-                                db[c] += Float(preciseSum(G + e0, plane))
                             }
                         }
                     }
