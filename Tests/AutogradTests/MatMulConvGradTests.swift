@@ -6,6 +6,22 @@ import TestSupport
 final class MatMulConvGradTests: XCTestCase {
     /// A batched matmul's products run side by side on the threads: each equals the same product
     /// computed alone, bit for bit, forward and backward, for every transpose.
+    /// The convolution's bias gradient sums eight channels side by side, each in position order:
+    /// bit-equal to a plain loop, for channel counts around the eight lanes.
+    func testBiasGradientEqualsPlainSums() {
+        var rng = SeededRNG(seed: 31)
+        for (channels, positions) in [(1, 5), (7, 300), (8, 1), (13, 4097), (64, 70)] {
+            let g = Tensor.randn([channels * positions], rng: &rng).data
+            let got = g.withUnsafeBufferPointer { biasGradient($0.baseAddress!, channels: channels, positions: positions) }
+            let plain = (0..<channels).map { c -> Float in
+                var s: Float = 0
+                for i in 0..<positions { s += g[c * positions + i] }
+                return s
+            }
+            XCTAssertEqual(got, plain, "\(channels) x \(positions)")
+        }
+    }
+
     func testBatchedProductsEqualThoseComputedAlone() {
         var rng = SeededRNG(seed: 31)
         for (transA, transB) in [(false, false), (false, true), (true, false), (true, true)] {

@@ -305,11 +305,7 @@ extension Tensor {
                     dx = out
                 }
                 if needs.count > 2 && needs[2] {
-                    db = (0..<geo.outChannels).map { c in
-                        var s: Float = 0
-                        for i in 0..<p { s += G[c * p + i] }
-                        return s
-                    }
+                    db = biasGradient(G, channels: geo.outChannels, positions: p)
                 }
             }
             return needs.count > 2 ? [dx, dw, db] : [dx, dw]
@@ -329,6 +325,31 @@ extension Tensor {
             geo.im2col(x, col)
             body(col)
         }
+    }
+}
+
+/// Σ over positions of each channel's row of `g` `[channels, positions]`: each sum one float
+/// chain in position order (as a plain loop adds them), eight channels side by side in the
+/// lanes of one vector (eight independent chains instead of one at a time), channels in
+/// parallel.
+func biasGradient(_ g: UnsafePointer<Float>, channels: Int, positions p: Int) -> [Float] {
+    [Float](unsafeUninitializedCapacity: channels) { out, count in
+        let o = out.baseAddress!
+        Parallel.forRanges((channels + 7) / 8, costPerElement: 8 * p) { blocks in
+            for block in blocks {
+                let c0 = block * 8, lanes = Swift.min(8, channels - c0)
+                var rows = [UnsafePointer<Float>](repeating: g, count: 8)   // a missing lane re-reads row 0
+                for l in 0..<lanes { rows[l] = g + (c0 + l) * p }
+                var sum = SIMD8<Float>()
+                rows.withUnsafeBufferPointer { r in
+                    for i in 0..<p {
+                        sum += SIMD8(r[0][i], r[1][i], r[2][i], r[3][i], r[4][i], r[5][i], r[6][i], r[7][i])
+                    }
+                }
+                for l in 0..<lanes { o[c0 + l] = sum[l] }
+            }
+        }
+        count = channels
     }
 }
 

@@ -52,7 +52,10 @@ extension Tensor {
                 b.data.withUnsafeBufferPointer { bp in
                     if let biasValues {
                         biasValues.withUnsafeBufferPointer { bv in
-                            for i in 0..<m { (cp.baseAddress! + i * n).update(from: bv.baseAddress!, count: n) }
+                            let (c, b) = (cp.baseAddress!, bv.baseAddress!)
+                            Parallel.forRanges(m, costPerElement: n) { rows in
+                                for i in rows { (c + i * n).update(from: b, count: n) }
+                            }
                         }
                     }
                     let (a0, b0, c0) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
