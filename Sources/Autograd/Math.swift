@@ -26,6 +26,11 @@ func makeValues(_ n: Int, costPerElement: Int = 1,
     }
 }
 
+/// `n` zeros, written in parallel (a large `[Float](repeating: 0, …)` is one serial memset).
+func zeroedValues(_ n: Int) -> [Float] {
+    makeValues(n) { o, range in (o + range.lowerBound).update(repeating: 0, count: range.count) }
+}
+
 /// Eight floats from `p` (any alignment): the lanes of hand-vectorised loops.
 @inlinable @inline(__always) public func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)

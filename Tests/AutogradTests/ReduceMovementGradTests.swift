@@ -151,6 +151,31 @@ final class ReduceMovementGradTests: XCTestCase {
         XCTAssertEqual(v.indexSelect(axis: 1, [2, 2, 0]).data, [3, 3, 1, 6, 6, 4])
     }
 
+    /// Large enough to run on several threads: values and the gradient (repeated indices add
+    /// up, in index order) against plain loops, bit for bit.
+    func testLargeIndexSelectEqualsPlainLoops() {
+        var rng = SeededRNG(seed: 41)
+        for (shape, axis, indices) in [([3, 40, 601], 1, [5, 0, 5, 39, 5, 12]), ([70, 1000], 0, [3, 69, 3, 3, 0])] {
+            let x = Tensor(shape: shape, data: Tensor.randn(shape, rng: &rng).data, requiresGrad: true)
+            let (outer, n, inner) = (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+            let m = indices.count
+            let y = x.indexSelect(axis: axis, indices)
+            let g = Tensor.randn(y.shape, rng: &rng)
+            (y * g).sum().backward()
+            var expected = [Float](), dx = [Float](repeating: 0, count: x.count)
+            for i in 0..<outer {
+                for (j, idx) in indices.enumerated() {
+                    for k in 0..<inner {
+                        expected.append(x.data[(i * n + idx) * inner + k])
+                        dx[(i * n + idx) * inner + k] += g.data[(i * m + j) * inner + k]
+                    }
+                }
+            }
+            XCTAssertEqual(y.data, expected, "\(shape) axis \(axis)")
+            XCTAssertEqual(x.grad!, dx, "\(shape) axis \(axis) gradient")
+        }
+    }
+
     func testMaskedFillAndWhere() {
         let x = param([2, 3], 8), y = param([2, 3], 9)
         let mask = BoolMask(shape: [1, 3], values: [true, false, true])

@@ -288,22 +288,38 @@ extension Tensor {
         let m = indices.count
         var outShape = shape
         outShape[a] = m
-        var values = [Float](repeating: 0, count: outer * m * inner)
-        data.withUnsafeBufferPointer { x in
-            values.withUnsafeMutableBufferPointer { o in
-                for i in 0..<outer {
-                    for (j, idx) in indices.enumerated() {
-                        (o.baseAddress! + (i * m + j) * inner).update(from: x.baseAddress! + (i * n + idx) * inner, count: inner)
+        // Rows (i, j) of `inner` values, copied in parallel.
+        let values = [Float](unsafeUninitializedCapacity: outer * m * inner) { o, count in
+            data.withUnsafeBufferPointer { x in
+                let (ob, xb) = (o.baseAddress!, x.baseAddress!)
+                Parallel.forRanges(outer * m, costPerElement: inner) { rows in
+                    for row in rows {
+                        let (i, j) = row.quotientAndRemainder(dividingBy: m)
+                        (ob + row * inner).update(from: xb + (i * n + indices[j]) * inner, count: inner)
                     }
                 }
             }
+            count = outer * m * inner
         }
         let count = self.count
         return Tensor.record("index_select", shape: outShape, data: values, inputs: [self]) { g, _ in
-            var dx = [Float](repeating: 0, count: count)
-            for i in 0..<outer {
-                for (j, idx) in indices.enumerated() {
-                    for k in 0..<inner { dx[(i * n + idx) * inner + k] += g[(i * m + j) * inner + k] }
+            // Elements (i, k) of the input split between threads; each adds its selections in
+            // index order (repeated indices add up as in a serial loop).
+            var dx = zeroedValues(count)
+            dx.withUnsafeMutableBufferPointer { dp in
+                g.withUnsafeBufferPointer { gp in
+                    let (db, gb) = (dp.baseAddress!, gp.baseAddress!)
+                    Parallel.forRanges(outer * inner, costPerElement: m) { elements in
+                        for (j, idx) in indices.enumerated() {
+                            var e = elements.lowerBound
+                            while e < elements.upperBound {
+                                let i = e / inner, k0 = e - i * inner, run = Swift.min(inner - k0, elements.upperBound - e)
+                                let d = db + (i * n + idx) * inner + k0, s = gb + (i * m + j) * inner + k0
+                                for k in 0..<run { d[k] += s[k] }
+                                e += run
+                            }
+                        }
+                    }
                 }
             }
             return [dx]

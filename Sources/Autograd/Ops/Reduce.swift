@@ -3,10 +3,11 @@ import Core
 
 /// Values of `plan.shape`, each read from the operand `a` of `plan` (a broadcast copy).
 func broadcastRows(_ x: [Float], _ plan: BroadcastPlan) -> [Float] {
-    var out = [Float](repeating: 0, count: elementCount(plan.shape))
-    if out.isEmpty { return out }
-    x.withUnsafeBufferPointer { xp in
-        out.withUnsafeMutableBufferPointer { op in
+    let count = elementCount(plan.shape)
+    if count == 0 { return [] }
+    // Uninitialised: the rows cover every element.
+    return [Float](unsafeUninitializedCapacity: count) { op, written in
+        x.withUnsafeBufferPointer { xp in
             let xb = xp.baseAddress!, ob = op.baseAddress!
             Parallel.forRanges(plan.rows, costPerElement: plan.inner) { rows in
                 plan.forRows(rows) { o, n, a, aStep, _, _ in
@@ -14,8 +15,8 @@ func broadcastRows(_ x: [Float], _ plan: BroadcastPlan) -> [Float] {
                 }
             }
         }
+        written = count
     }
-    return out
 }
 
 extension Tensor {
