@@ -9,14 +9,7 @@ extension Tensor {
         let (outer, n, inner) = splitAround(shape, a)
         let y = Tensor.softmaxValues(data, outer: outer, n: n, inner: inner, log: false)
         return Tensor.record("softmax", shape: shape, data: y, inputs: [self]) { g, _ in
-            // dx = y · (g − Σ g·y)
-            var dx = [Float](repeating: 0, count: g.count)
-            Tensor.forLines(outer: outer, n: n, inner: inner) { base, step in
-                var dot: Float = 0
-                for k in 0..<n { dot += g[base + k * step] * y[base + k * step] }
-                for k in 0..<n { let e = base + k * step; dx[e] = y[e] * (g[e] - dot) }
-            }
-            return [dx]
+            [Tensor.softmaxGradient(g, y, outer: outer, n: n, inner: inner, log: false)]
         }
     }
 
@@ -26,29 +19,41 @@ extension Tensor {
         let (outer, n, inner) = splitAround(shape, a)
         let y = Tensor.softmaxValues(data, outer: outer, n: n, inner: inner, log: true)
         return Tensor.record("log_softmax", shape: shape, data: y, inputs: [self]) { g, _ in
-            // dx = g − softmax · Σ g
-            var dx = [Float](repeating: 0, count: g.count)
-            Tensor.forLines(outer: outer, n: n, inner: inner) { base, step in
-                var total: Float = 0
-                for k in 0..<n { total += g[base + k * step] }
-                for k in 0..<n { let e = base + k * step; dx[e] = g[e] - fexp(y[e]) * total }
-            }
-            return [dx]
+            [Tensor.softmaxGradient(g, y, outer: outer, n: n, inner: inner, log: true)]
         }
     }
 
-    /// Calls `body(firstIndex, step)` for every line along the reduced axis.
-    @inline(__always)
-    static func forLines(outer: Int, n: Int, inner: Int, _ body: (Int, Int) -> Void) {
-        for o in 0..<outer {
-            for i in 0..<inner { body(o * n * inner + i, inner) }
+    /// The input gradient of softmax, dx = y · (g − Σ g·y), or of log-softmax, dx = g − softmax ·
+    /// Σ g (y the forward's output), line by line along the axis, lines in parallel.
+    static func softmaxGradient(_ g: [Float], _ y: [Float], outer: Int, n: Int, inner: Int, log: Bool) -> [Float] {
+        [Float](unsafeUninitializedCapacity: g.count) { dp, count in
+            g.withUnsafeBufferPointer { gp in
+                y.withUnsafeBufferPointer { yp in
+                    let G = gp.baseAddress!, Y = yp.baseAddress!, D = dp.baseAddress!
+                    Parallel.forRanges(outer * inner, costPerElement: n * 3) { lines in
+                        for line in lines {
+                            let base = (line / inner) * n * inner + line % inner
+                            if log {
+                                var total: Float = 0
+                                for k in 0..<n { total += G[base + k * inner] }
+                                for k in 0..<n { let e = base + k * inner; D[e] = G[e] - fexp(Y[e]) * total }
+                            } else {
+                                var dot: Float = 0
+                                for k in 0..<n { dot += G[base + k * inner] * Y[base + k * inner] }
+                                for k in 0..<n { let e = base + k * inner; D[e] = Y[e] * (G[e] - dot) }
+                            }
+                        }
+                    }
+                }
+            }
+            count = g.count
         }
     }
 
     static func softmaxValues(_ x: [Float], outer: Int, n: Int, inner: Int, log: Bool) -> [Float] {
-        var y = [Float](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
+        // Uninitialised: the lines cover every element.
+        [Float](unsafeUninitializedCapacity: x.count) { yp, count in
+            x.withUnsafeBufferPointer { xp in
                 let xb = xp.baseAddress!, yb = yp.baseAddress!
                 Parallel.forRanges(outer * inner, costPerElement: n * 4) { lines in
                     for line in lines {
@@ -73,8 +78,8 @@ extension Tensor {
                     }
                 }
             }
+            count = x.count
         }
-        return y
     }
 
     /// Softmax (or log-softmax) of one contiguous line of `n` values.
