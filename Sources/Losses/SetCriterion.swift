@@ -163,16 +163,19 @@ public struct SetCriterion {
     /// The same with one generator per image (`rngs[i]` draws image i's random points), so that
     /// an image's matching does not depend on the other images of its batch or process.
     public func match(_ set: PredictionSet, _ targets: BatchTargets, rngs: inout [SeededRNG]) throws -> [Assignment] {
-        let b = set.logits.shape[0]
-        guard targets.images.count == b, rngs.count == b else {
-            throw HungarianMatcher.MatchError.badTargets("\(targets.images.count) target sets and \(rngs.count) generators for a batch of \(b)")
+        var perSet = [rngs]
+        defer { rngs = perSet[0] }
+        return try match([set], targets, rngs: &perSet)[0]
+    }
+
+    /// Several prediction sets of one batch (the decoder's layers) matched at once, `rngs[s][i]`
+    /// drawing set s's points of image i: the random points first, set by set, then every
+    /// (set, image) problem in parallel — 14 for m2f-tiny's 7 sets of 2 images, where one set at
+    /// a time would keep at most 2 cores busy.
+    public func match(_ sets: [PredictionSet], _ targets: BatchTargets, rngs: inout [[SeededRNG]]) throws -> [[Assignment]] {
+        guard rngs.count == sets.count else {
+            throw HungarianMatcher.MatchError.badTargets("\(rngs.count) generator sets for \(sets.count) prediction sets")
         }
-        var m = matcher(height: set.masks.shape[2], width: set.masks.shape[3])
-        if targets.supervision == .boxes { m.maskWeight = config.boxProjectionWeight }
-        // The random points first, then the images at once: each keeps the other core busy
-        // through its own serial parts.
-        let points = (0..<b).map { m.randomPoints(for: targets.images[$0], rng: &rngs[$0]) }
-        let matcher = m
         var kinds: [Bool]? = nil
         if thingQueries != nil {
             guard let space = labelSpace, targets.dataset < space.datasets.count else {
@@ -180,11 +183,31 @@ public struct SetCriterion {
             }
             kinds = space.datasets[targets.dataset].isThing
         }
-        let thingQueries = self.thingQueries
-        return try Parallel.map(b) { i in
-            try matcher.match(logits: set.logits, masks: set.masks, targets: targets.images[i], image: i, points: points[i],
-                              decoupled: thingQueries.map { ($0, targets.images[i].classes.map { kinds![$0] }) })
+        var matchers: [HungarianMatcher] = [], points: [[[Float]?]] = [], problems: [(set: Int, image: Int)] = []
+        for (s, set) in sets.enumerated() {
+            let b = set.logits.shape[0]
+            guard targets.images.count == b, rngs[s].count == b else {
+                throw HungarianMatcher.MatchError.badTargets("\(targets.images.count) target sets and \(rngs[s].count) generators for a batch of \(b)")
+            }
+            var m = matcher(height: set.masks.shape[2], width: set.masks.shape[3])
+            if targets.supervision == .boxes { m.maskWeight = config.boxProjectionWeight }
+            points.append((0..<b).map { m.randomPoints(for: targets.images[$0], rng: &rngs[s][$0]) })
+            matchers.append(m)
+            problems += (0..<b).map { (s, $0) }
         }
+        let thingQueries = self.thingQueries, (matcherList, pointList) = (matchers, points)
+        let flat = try Parallel.map(problems.count) { q in
+            let (s, i) = problems[q]
+            return try matcherList[s].match(logits: sets[s].logits, masks: sets[s].masks, targets: targets.images[i], image: i,
+                                            points: pointList[s][i],
+                                            decoupled: thingQueries.map { ($0, targets.images[i].classes.map { kinds![$0] }) })
+        }
+        var out: [[Assignment]] = [], next = 0
+        for set in sets {
+            out.append(Array(flat[next..<(next + set.logits.shape[0])]))
+            next += set.logits.shape[0]
+        }
+        return out
     }
 
     /// The weighted losses of one prediction set, by name; `numMasks` is the batch's target

@@ -113,22 +113,26 @@ public final class TrainStep {
             }
         }
         let targets = criterion.config.classAgnostic ? Self.entityTargets(batch.targets) : batch.targets
-        for (s, p) in predictions.enumerated() {
-            let set = predictionSet(p, batch)
-            var rngs = (0..<b).map { i in
+        // Every prediction set matched at once (all its images' problems in parallel), then the
+        // losses set by set; set s's generators are its own, so the order changes no number.
+        let sets = predictions.map { predictionSet($0, batch) }
+        var rngs = sets.indices.map { s in
+            (0..<b).map { i in
                 SeededRNG(seed: stepSeed ^ (UInt64(s) &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(batch.firstSlot + i) &* 0xBF58_476D_1CE4_E5B9))
             }
-            let assignments: [Assignment], losses: [(name: String, value: Tensor)]
-            do {
-                assignments = targets.supervision == .imageLabels ? [] : try withoutGrad { try criterion.match(set, targets, rngs: &rngs) }
-                clock.lap(.matching)
-                losses = try criterion.losses(set, targets, assignments: assignments, normalizers: normalizers, rngs: &rngs)
-                clock.lap(.losses)
-            } catch let error as HungarianMatcher.MatchError {
-                throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)", "\(error)")
+        }
+        do {
+            let assignments = targets.supervision == .imageLabels ? sets.map { _ in [] }
+                : try withoutGrad { try criterion.match(sets, targets, rngs: &rngs) }
+            clock.lap(.matching)
+            for (s, set) in sets.enumerated() {
+                let losses = try criterion.losses(set, targets, assignments: assignments[s], normalizers: normalizers, rngs: &rngs[s])
+                add(losses)
+                perSet.append((losses, assignments[s]))
             }
-            add(losses)
-            perSet.append((losses, assignments))
+            clock.lap(.losses)
+        } catch let error as HungarianMatcher.MatchError {
+            throw InputError("iteration \(batch.iteration), dataset \(labelSpace.datasets[batch.dataset].name)", "\(error)")
         }
         if criterion.config.contrastiveWeight > 0, let loss = contrastiveLoss(predictions.last!, batch, assignments: perSet.last!.assignments,
                                                                               images: normalizers.images) {
