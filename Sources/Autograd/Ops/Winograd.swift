@@ -14,6 +14,7 @@ import Core
 /// another one (the output gradient convolved with the flipped, transposed filters) and can
 /// take the same path.
 ///
+/// Inference on maps with enough 4x4 tiles takes F(4x4, 3x3) instead (`WinogradLargeTiles.swift`).
 /// By default only convolutions that record no gradient (inference, evaluation, `train
 /// predict`) take it: trained with it, the main job's rounding-level changes moved three seeds'
 /// things PQ by -6.4, +0.2 and -4.6 (docs/performance.md, "Session 10") — within the seeds'
