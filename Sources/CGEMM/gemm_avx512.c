@@ -159,25 +159,41 @@ TARGET static void pack_b(bool trans, const float *b, long ldb, long depth, long
         _mm512_mask_storeu_ps(row + 16, m1, r1);                                               \
     }
 
-// C[mr, nr] = alpha * (A panel x B panel) + beta * C, MR_ rows known at compile time.
-#define KERNEL(MR_)                                                                              \
-    TARGET static void kernel_##MR_(long kc, const float *restrict a, const float *restrict b, \
-                                    float *c, long ldc, __mmask16 m0, __mmask16 m1,            \
-                                    float alpha, float beta) {                                 \
+// The micro-kernel's loop: the C tile += A block x B panel over kc, A's value (i, p) read as
+// A_AT(i), then A_NEXT; finally C = alpha * tile + beta * C.
+#define KERNEL_LOOP(MR_, A_AT, A_NEXT)                                                           \
         __m512 lo[MR_], hi[MR_];                                                               \
         for (int i = 0; i < MR_; i++) { lo[i] = _mm512_setzero_ps(); hi[i] = _mm512_setzero_ps(); } \
         for (long p = 0; p < kc; p++) {                                                        \
             __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                        \
             _Pragma("clang loop unroll(full)")                                                 \
             for (int i = 0; i < MR_; i++) {                                                    \
-                __m512 ai = _mm512_set1_ps(a[i]);                                              \
+                __m512 ai = _mm512_set1_ps(A_AT(i));                                           \
                 lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);                                        \
                 hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);                                        \
             }                                                                                  \
-            a += MR;                                                                           \
+            A_NEXT;                                                                            \
             b += NR;                                                                           \
         }                                                                                      \
-        STORE_TILE(MR_)                                                                        \
+        STORE_TILE(MR_)
+
+// C[mr, nr] = alpha * (A panel x B panel) + beta * C, MR_ rows known at compile time.
+#define PANEL_AT(i) a[i]
+#define KERNEL(MR_)                                                                              \
+    TARGET static void kernel_##MR_(long kc, const float *restrict a, const float *restrict b, \
+                                    float *c, long ldc, __mmask16 m0, __mmask16 m1,            \
+                                    float alpha, float beta) {                                 \
+        KERNEL_LOOP(MR_, PANEL_AT, a += MR)                                                    \
+    }
+
+// The same reading A where it lies, row-major (row i at a + i * lda): no packing. The sums are
+// the packed kernel's, in the same order.
+#define ROW_AT(i) a[(i) * lda + p]
+#define KERNEL_ROWS(MR_)                                                                         \
+    TARGET static void kernel_rows_##MR_(long kc, const float *restrict a, long lda,          \
+                                         const float *restrict b, float *c, long ldc,          \
+                                         __mmask16 m0, __mmask16 m1, float alpha, float beta) {\
+        KERNEL_LOOP(MR_, ROW_AT, (void)0)                                                      \
     }
 
 // The same on bfloat16 panels (see `to_bf16_pairs`): `kc` is the panels' depth in pairs of
@@ -199,27 +215,6 @@ TARGET static void pack_b(bool trans, const float *b, long ldb, long depth, long
                 hi[i] = _mm512_dpbf16_ps(hi[i], ai, b1);                                       \
             }                                                                                  \
             aw += MR;                                                                          \
-            b += NR;                                                                           \
-        }                                                                                      \
-        STORE_TILE(MR_)                                                                        \
-    }
-
-// The same reading A where it lies, row-major (row i at a + i * lda): no packing. The sums are
-// the packed kernel's, in the same order.
-#define KERNEL_ROWS(MR_)                                                                         \
-    TARGET static void kernel_rows_##MR_(long kc, const float *restrict a, long lda,          \
-                                         const float *restrict b, float *c, long ldc,          \
-                                         __mmask16 m0, __mmask16 m1, float alpha, float beta) {\
-        __m512 lo[MR_], hi[MR_];                                                               \
-        for (int i = 0; i < MR_; i++) { lo[i] = _mm512_setzero_ps(); hi[i] = _mm512_setzero_ps(); } \
-        for (long p = 0; p < kc; p++) {                                                        \
-            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                        \
-            _Pragma("clang loop unroll(full)")                                                 \
-            for (int i = 0; i < MR_; i++) {                                                    \
-                __m512 ai = _mm512_set1_ps(a[i * lda + p]);                                    \
-                lo[i] = _mm512_fmadd_ps(ai, b0, lo[i]);                                        \
-                hi[i] = _mm512_fmadd_ps(ai, b1, hi[i]);                                        \
-            }                                                                                  \
             b += NR;                                                                           \
         }                                                                                      \
         STORE_TILE(MR_)                                                                        \

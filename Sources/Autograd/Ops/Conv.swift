@@ -239,9 +239,8 @@ extension Tensor {
         let winograd = geo.usesWinograd(precision, recordsGradient: recordsGradient)
         let values = winograd ? x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in
-                geo.usesLargeWinogradTiles(recordsGradient: recordsGradient)
-                    ? geo.winogradLargeTilesForward(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data)
-                    : geo.winogradForward(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data)
+                geo.winogradForward(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data,
+                                    largeTiles: geo.usesLargeWinogradTiles(recordsGradient: recordsGradient))
             }
         } : geo.lowersBySharing ? x.data.withUnsafeBufferPointer { xp in
             weight.data.withUnsafeBufferPointer { wp in geo.forwardSharing(xp.baseAddress!, weight: wp.baseAddress!, bias: bias?.data, precision: precision) }

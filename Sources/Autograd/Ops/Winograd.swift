@@ -64,25 +64,39 @@ extension ConvGeometry {
     }
 
     /// The convolution of `x` `[N, Cin, H, W]` by `weight` `[Cout, Cin, 3, 3]` (+ `bias`):
-    /// `[N, Cout, Ho, Wo]`.
-    func winogradForward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float]?) -> [Float] {
-        let cin = inChannels, cout = outChannels, t = tiles
-        return ScratchPool.withBuffer(16 * cout * cin) { u in
-            transformFilters(weight, into: u)
-            return ScratchPool.withBuffer(16 * cin * t) { v in
-                transformInput(x, into: v)
-                return ScratchPool.withBuffer(16 * cout * t) { m in
-                    for xi in 0..<16 {
+    /// `[N, Cout, Ho, Wo]`, by F(2x2, 3x3), or by F(4x4, 3x3) with `largeTiles`
+    /// (`WinogradLargeTiles.swift`): transformed filters and patches, one GEMM per point of the
+    /// transformed tile, the outputs transformed back.
+    func winogradForward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float]?, largeTiles: Bool = false) -> [Float] {
+        let cin = inChannels, cout = outChannels
+        let (points, t) = largeTiles ? (36, self.largeTiles) : (16, tiles)
+        return ScratchPool.withBuffer(points * cout * cin) { u in
+            largeTiles ? transformFilters6x6(weight, into: u) : transformFilters(weight, into: u)
+            return ScratchPool.withBuffer(points * cin * t) { v in
+                largeTiles ? transformInput6x6(x, into: v) : transformInput(x, into: v)
+                return ScratchPool.withBuffer(points * cout * t) { m in
+                    for xi in 0..<points {
                         sgemm(m: cout, n: t, k: cin, a: u + xi * cout * cin, b: v + xi * cin * t, c: m + xi * cout * t)
                     }
-                    return transformOutput(m, bias: bias)
+                    return largeTiles ? transformOutput4x4(m, bias: bias) : transformOutput(m, bias: bias)
                 }
             }
         }
     }
 
+    /// Plane (n, c) of `x` into `padded`, a zero-bordered `rows` x `columns` scratch plane (the
+    /// padding at its top left; what does not fit is cut).
+    func copyZeroBordered(_ x: UnsafePointer<Float>, image n: Int, channel c: Int, into padded: UnsafeMutablePointer<Float>,
+                          rows hp: Int, columns wp: Int) {
+        padded.update(repeating: 0, count: hp * wp)
+        let src = x + (n * inChannels + c) * height * width
+        for y in 0..<height where y + padH < hp {
+            (padded + (y + padH) * wp + padW).update(from: src + y * width, count: Swift.min(width, wp - padW))
+        }
+    }
+
     /// `U[ξ][o][c]` = (G g Gᵀ)[ξ] of filter (o, c), with G = [[1, 0, 0], [½, ½, ½], [½, -½, ½], [0, 0, 1]].
-    private func transformFilters(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
+    func transformFilters(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
         let pairs = outChannels * inChannels
         Parallel.forRanges(pairs, costPerElement: 64) { range in
             for pair in range {
@@ -106,19 +120,14 @@ extension ConvGeometry {
     /// `V[ξ][c][tile]` = (Bᵀ d B)[ξ] of each tile's 4x4 input patch d (zero outside the input), with
     /// Bᵀ = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]. Parallel over channels; each
     /// channel's planes are first copied into a zero-bordered scratch plane.
-    private func transformInput(_ x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>) {
+    func transformInput(_ x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>) {
         let th = tilesHigh, tw = tilesWide, t = tiles, cin = inChannels
         let hp = 2 * th + 2, wp = 2 * tw + 2, plane = hp * wp
         Parallel.forRanges(cin, costPerElement: batch * plane * 4) { channels in
             ScratchPool.withBuffer(plane) { padded in
                 for c in channels {
                     for n in 0..<batch {
-                        padded.update(repeating: 0, count: plane)
-                        let src = x + (n * cin + c) * height * width
-                        for y in 0..<height where y + padH < hp {
-                            let count = Swift.min(width, wp - padW)
-                            (padded + (y + padH) * wp + padW).update(from: src + y * width, count: count)
-                        }
+                        copyZeroBordered(x, image: n, channel: c, into: padded, rows: hp, columns: wp)
                         for ty in 0..<th {
                             let r0 = padded + 2 * ty * wp, r1 = r0 + wp, r2 = r1 + wp, r3 = r2 + wp
                             let out = v + c * t + (n * th + ty) * tw
@@ -169,7 +178,7 @@ extension ConvGeometry {
 
     /// `Y` `[N, Cout, Ho, Wo]` from `M[ξ][o][tile]`: each tile's 2x2 outputs Aᵀ m A (+ bias), with
     /// Aᵀ = [[1, 1, 1, 0], [0, 1, -1, -1]]; the last row and column of tiles are cut to the output.
-    private func transformOutput(_ m: UnsafePointer<Float>, bias: [Float]?) -> [Float] {
+    func transformOutput(_ m: UnsafePointer<Float>, bias: [Float]?) -> [Float] {
         let th = tilesHigh, tw = tilesWide, t = tiles, cout = outChannels, ho = outHeight, wo = outWidth
         let stride = cout * t
         return [Float](unsafeUninitializedCapacity: batch * cout * ho * wo) { out, count in

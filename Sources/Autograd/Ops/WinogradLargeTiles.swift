@@ -22,26 +22,8 @@ extension ConvGeometry {
         Self.winogradLargeTilesEnabled && !recordsGradient && largeTiles >= Self.winogradMinTiles
     }
 
-    /// The convolution of `x` `[N, Cin, H, W]` by `weight` `[Cout, Cin, 3, 3]` (+ `bias`) by
-    /// F(4x4, 3x3): `[N, Cout, Ho, Wo]`.
-    func winogradLargeTilesForward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: [Float]?) -> [Float] {
-        let cin = inChannels, cout = outChannels, t = largeTiles
-        return ScratchPool.withBuffer(36 * cout * cin) { u in
-            transformFilters6x6(weight, into: u)
-            return ScratchPool.withBuffer(36 * cin * t) { v in
-                transformInput6x6(x, into: v)
-                return ScratchPool.withBuffer(36 * cout * t) { m in
-                    for xi in 0..<36 {
-                        sgemm(m: cout, n: t, k: cin, a: u + xi * cout * cin, b: v + xi * cin * t, c: m + xi * cout * t)
-                    }
-                    return transformOutput4x4(m, bias: bias)
-                }
-            }
-        }
-    }
-
     /// `U[ξ][o][c]` = (G g Gᵀ)[ξ] of filter (o, c), eight filters at a time.
-    private func transformFilters6x6(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
+    func transformFilters6x6(_ w: UnsafePointer<Float>, into u: UnsafeMutablePointer<Float>) {
         let pairs = outChannels * inChannels, groups = (pairs + 7) / 8
         Parallel.forRanges(groups, costPerElement: 8 * 200) { range in
             withUnsafeTemporaryAllocation(of: SIMD8<Float>.self, capacity: 9 + 18) { buffer in
@@ -93,7 +75,7 @@ extension ConvGeometry {
     /// `V[ξ][c][tile]` = (Bᵀ d B)[ξ] of each tile's 6x6 input patch d (zero outside the input),
     /// eight tiles of a row at a time. Parallel over channels; each channel's planes are first
     /// copied into a zero-bordered scratch plane.
-    private func transformInput6x6(_ x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>) {
+    func transformInput6x6(_ x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>) {
         let th = largeTilesHigh, tw = largeTilesWide, t = largeTiles, cin = inChannels
         // Two spare columns: eight tiles' rows load 36 values from column 4·tx.
         let hp = 4 * th + 2, wp = 4 * tw + 4, plane = hp * wp
@@ -103,12 +85,7 @@ extension ConvGeometry {
                     let rows = buffer.baseAddress!   // d B of each patch row, 6 x 6
                     for c in channels {
                         for n in 0..<batch {
-                            padded.update(repeating: 0, count: plane)
-                            let src = x + (n * cin + c) * height * width
-                            for y in 0..<height where y + padH < hp {
-                                let count = Swift.min(width, wp - padW)
-                                (padded + (y + padH) * wp + padW).update(from: src + y * width, count: count)
-                            }
+                            copyZeroBordered(x, image: n, channel: c, into: padded, rows: hp, columns: wp)
                             for ty in 0..<th {
                                 let out = v + c * t + (n * th + ty) * tw, xiStride = cin * t
                                 for tx in stride(from: 0, to: tw, by: 8) {
@@ -160,7 +137,7 @@ extension ConvGeometry {
 
     /// `Y` `[N, Cout, Ho, Wo]` from `M[ξ][o][tile]`: each tile's 4x4 outputs Aᵀ m A (+ bias),
     /// eight tiles at a time; the last row and column of tiles are cut to the output.
-    private func transformOutput4x4(_ m: UnsafePointer<Float>, bias: [Float]?) -> [Float] {
+    func transformOutput4x4(_ m: UnsafePointer<Float>, bias: [Float]?) -> [Float] {
         let th = largeTilesHigh, tw = largeTilesWide, t = largeTiles, cout = outChannels, ho = outHeight, wo = outWidth
         let xiStride = cout * t
         return [Float](unsafeUninitializedCapacity: batch * cout * ho * wo) { out, count in
