@@ -5,9 +5,9 @@ import Core
 /// per (input, output) channel pair instead of 144 — 4x fewer than the direct sum, against
 /// F(2x2, 3x3)'s 2.25x (`Winograd.swift`), in 36 GEMMs `M[ξ] = U[ξ] · V[ξ]` of a quarter as
 /// many tiles. The transforms multiply by 4, 5 and 1/6, so the result differs from the direct
-/// sum by more than F(2x2)'s rounding (relative 1e-6 rather than 1e-7 on the model's maps; tested
-/// against a Double reference): used only where no gradient is recorded, on maps with enough
-/// tiles (`ConvGeometry.usesLargeWinogradTiles`).
+/// sum by more than F(2x2)'s rounding (1e-6 to 7e-6 of the terms' magnitude rather than 1e-7;
+/// tested against a Double reference): used only where no gradient is recorded, on maps with
+/// enough tiles (`ConvGeometry.usesLargeWinogradTiles`).
 extension ConvGeometry {
     /// Off: inference takes F(2x2, 3x3) everywhere Winograd applies (tests and benchmarks compare).
     nonisolated(unsafe) public static var winogradLargeTilesEnabled = true
