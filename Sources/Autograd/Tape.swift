@@ -1,5 +1,8 @@
 import Core
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 /// The reverse-mode tape. Every op result made while gradients are enabled, from at least one
 /// input that requires a gradient, carries a `Node`: its inputs and a pullback that maps the
 /// result's gradient to the inputs' gradients. `backward()` walks the nodes once in reverse
@@ -37,7 +40,7 @@ extension Tensor {
     static func record(_ op: String, shape: [Int], data: [Float], inputs: [Tensor],
                        pullback: @escaping ([Float], [Bool]) -> [[Float]?]) -> Tensor {
         let tracked = GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
-        if let phase = OpProfile.phase, phase != .backward { OpProfile.markForward(op, phase) }
+        if let phase = OpProfile.phase, phase != .backward, OpProfile.onProfilingThread { OpProfile.markForward(op, phase) }
         return Tensor(result: shape, data: data,
                       node: tracked ? Node(op: op, inputs: inputs, pullback: pullback) : nil)
     }
@@ -96,19 +99,24 @@ extension Tensor {
 }
 
 /// Time by op for benchmarks (`train bench step --breakdown`), for the phase being profiled.
-/// Forward and inference (a forward pass without gradients): each op is charged the time since
-/// the previous op was recorded (its own compute, plus any non-op work just before it — an
-/// approximation). Backward: each pullback with the accumulation of its gradients. With the wall
+/// Forward, inference (a forward pass without gradients) and the matching and losses after a
+/// forward: each op is charged the time since the previous op was recorded (its own compute,
+/// plus any non-op work just before it — an approximation; ops made on other threads are not
+/// counted). Backward: each pullback with the accumulation of its gradients. With the wall
 /// time, the work CPU time (`Parallel.workSeconds`): their ratio is the cores an op keeps busy,
 /// and wall x threads - CPU the core time it leaves idle (what stays serial). Ops are recorded
 /// and pulled back on one thread: no lock.
 public enum OpProfile {
-    public enum Phase: Sendable { case forward, backward, inference }
+    public enum Phase: Sendable { case forward, backward, inference, losses }
     /// The phase being profiled; nil when off. Set `.forward` or `.inference` right before a
-    /// forward pass.
+    /// forward pass, `.losses` right after one.
     nonisolated(unsafe) public static var phase: Phase? = nil {
-        didSet { (last, lastCPU) = (DispatchTime.now().uptimeNanoseconds, Parallel.workSeconds) }
+        didSet { (last, lastCPU, thread) = (DispatchTime.now().uptimeNanoseconds, Parallel.workSeconds, pthread_self()) }
     }
+    /// The thread that set the phase: ops made on other threads at the same time (the matcher's,
+    /// one image per thread) are left out rather than raced into the tables.
+    nonisolated(unsafe) private static var thread = pthread_self()
+    static var onProfilingThread: Bool { pthread_equal(thread, pthread_self()) != 0 }
     nonisolated(unsafe) private static var last: UInt64 = 0
     nonisolated(unsafe) private static var lastCPU = 0.0
     nonisolated(unsafe) private static var tables: [Phase: [String: Entry]] = [:]

@@ -57,7 +57,7 @@ struct BenchStep: ParsableCommand {
                                       dim: modelConfig.embeddingDim)
         let step = TrainStep(model: m2f, labelSpace: space, loss: LossConfig(), solver: SolverConfig(), seed: 3)
         var phases: [[Double]] = Array(repeating: [], count: 6)   // iteration, forward, matching, losses, backward, optimizer
-        var busy: [[Double]] = Array(repeating: [], count: 4)     // forward, matching + losses, backward, optimizer
+        var busy: [[Double]] = Array(repeating: [], count: 5)     // forward, matching, losses, backward, optimizer
         for it in 0..<(warmup + repeats) {
             if it == warmup && breakdown {
                 GEMMCensus.reset()
@@ -71,9 +71,7 @@ struct BenchStep: ParsableCommand {
                 let wall = step.clock.wall, cpu = step.clock.cpu
                 phases[0].append(wall.reduce(0, +))
                 for (i, v) in wall.enumerated() { phases[i + 1].append(v) }
-                for (i, group) in [[0], [1, 2], [3], [4]].enumerated() {
-                    busy[i].append(group.map { cpu[$0] }.reduce(0, +) / max(group.map { wall[$0] }.reduce(0, +), 1e-9))
-                }
+                for i in 0..<5 { busy[i].append(cpu[i] / max(wall[i], 1e-9)) }
             }
         }
         step.profileOps = false
@@ -140,9 +138,11 @@ struct BenchStep: ParsableCommand {
                                    shape.flops * Double(entry.calls) / entry.seconds / 1e9))
                 }
             }
-            print(String(format: "cores busy (process CPU time less the worker pool's polling, over wall time, median; %d cores): forward %.2f, matching + losses %.2f, backward %.2f, optimizer %.2f, inference %.2f",
-                         Parallel.threads, median(busy[0]), median(busy[1]), median(busy[2]), median(busy[3]), median(inferenceBusy)))
-            for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.backward, "backward"), (.inference, "inference")] {
+            print(String(format: "cores busy (process CPU time less the worker pool's polling, over wall time, median; %d cores): forward %.2f, matching %.2f, losses %.2f, backward %.2f, optimizer %.2f, inference %.2f",
+                         Parallel.threads, median(busy[0]), median(busy[1]), median(busy[2]), median(busy[3]), median(busy[4]),
+                         median(inferenceBusy)))
+            for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.losses, "matching + losses"), (.backward, "backward"),
+                                  (.inference, "inference")] {
                 print("\(name) per \(phase == .inference ? "pass" : "iteration") by op (GEMMs included\(phase == .backward ? ", with gradient accumulation" : "; each op with the work just before it")):")
                 let entries = OpProfile.entries(phase)
                 for (op, e) in entries.prefix(10) {

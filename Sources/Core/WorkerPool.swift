@@ -84,9 +84,9 @@ final class WorkerPool: @unchecked Sendable {
                 }
                 runChunks(generation: generation)
                 if finished.load(ordering: .acquiring) < chunks {
-                    let start = DispatchTime.now().uptimeNanoseconds
+                    let start = threadCPUNanoseconds()
                     while finished.load(ordering: .acquiring) < chunks { spinPause() }
-                    spunNanoseconds.add(DispatchTime.now().uptimeNanoseconds - start, ordering: .relaxed)
+                    spunNanoseconds.add(threadCPUNanoseconds() &- start, ordering: .relaxed)
                 }
             }
         }
@@ -117,28 +117,38 @@ final class WorkerPool: @unchecked Sendable {
         while true {
             var generation = claim.load(ordering: .acquiring) >> 32
             if generation == seen {
-                var start = DispatchTime.now().uptimeNanoseconds
+                // Wall time bounds the spin; the thread's own CPU time is what it cost (a yielded
+                // core ran someone else's work meanwhile, which must not be subtracted as polling).
+                var start = DispatchTime.now().uptimeNanoseconds, startCPU = threadCPUNanoseconds()
                 var polls = 0
                 while generation == seen {
                     spinPause()
                     polls += 1
                     if polls & 63 == 0 && DispatchTime.now().uptimeNanoseconds - start > Self.spinNanoseconds {
-                        spunNanoseconds.add(DispatchTime.now().uptimeNanoseconds - start, ordering: .relaxed)
+                        spunNanoseconds.add(threadCPUNanoseconds() &- startCPU, ordering: .relaxed)
                         pthread_mutex_lock(mutex)
                         sleepers.add(1, ordering: .sequentiallyConsistent)
                         while claim.load(ordering: .sequentiallyConsistent) >> 32 == seen { pthread_cond_wait(wake, mutex) }
                         sleepers.subtract(1, ordering: .sequentiallyConsistent)
                         pthread_mutex_unlock(mutex)
-                        start = DispatchTime.now().uptimeNanoseconds
+                        (start, startCPU) = (DispatchTime.now().uptimeNanoseconds, threadCPUNanoseconds())
                     }
                     generation = claim.load(ordering: .acquiring) >> 32
                 }
-                spunNanoseconds.add(DispatchTime.now().uptimeNanoseconds - start, ordering: .relaxed)
+                spunNanoseconds.add(threadCPUNanoseconds() &- startCPU, ordering: .relaxed)
             }
             seen = generation
             runChunks(generation: generation)
         }
     }
+}
+
+/// CPU time of the calling thread (what its polling cost, as the OS counts process CPU time).
+@inline(__always)
+private func threadCPUNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
 }
 
 /// One poll of a spinning thread: `sched_yield` lets another runnable thread (a data loader's,

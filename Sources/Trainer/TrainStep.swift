@@ -96,6 +96,8 @@ public final class TrainStep {
         }
         OpProfile.phase = nil
         clock.lap(.forward)
+        if profileOps { OpProfile.phase = .losses }
+        defer { OpProfile.phase = nil }
         let b = batch.images.shape[0], q = predictions[0].logits.shape[1]
         // The whole batch's counts: what every loss divides by.
         let local = LossNormalizers(batch.targets, queries: q)

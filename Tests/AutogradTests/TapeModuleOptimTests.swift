@@ -1,3 +1,4 @@
+import Dispatch
 import XCTest
 @testable import Autograd
 import TestSupport
@@ -189,6 +190,18 @@ final class TapeModuleOptimTests: XCTestCase {
         OpProfile.phase = nil
         XCTAssertEqual(OpProfile.entries(.inference).map(\.op).sorted(), ["matmul", "relu"])
         XCTAssertTrue(OpProfile.entries(.forward).isEmpty)
+        OpProfile.reset()
+        // Ops made on another thread meanwhile (the matcher's images) are left out, not raced in.
+        OpProfile.phase = .losses
+        let other = DispatchGroup()
+        DispatchQueue.global().async(group: other) {
+            for _ in 0..<2000 { _ = withoutGrad { Tensor(shape: [3], data: [1, 2, 3]).exp() } }
+        }
+        for _ in 0..<2000 { _ = withoutGrad { Tensor(shape: [3], data: [1, 2, 3]).relu() } }
+        other.wait()
+        OpProfile.phase = nil
+        XCTAssertEqual(OpProfile.entries(.losses).map(\.op), ["relu"])
+        XCTAssertEqual(OpProfile.entries(.losses).first?.entry.calls, 2000)
         OpProfile.reset()
     }
 }
