@@ -23,7 +23,7 @@ struct BenchStep: ParsableCommand {
     @OptionGroup var model: ModelConfigOptions
     @Option(help: "Timed iterations (the median is reported).") var repeats = 10
     @Option(help: "Warm-up iterations.") var warmup = 3
-    @Flag(help: "Also time the GEMMs by shape (iteration and inference), and forward, backward and inference by op.") var breakdown = false
+    @Flag(help: "Also time the GEMMs by shape (iteration and inference) and the ops of each phase (forward, matching + losses, backward, inference).") var breakdown = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
     @Option(help: "Python with torch, numpy and scipy for the same-run PyTorch baseline.") var python = "python3"
     @Option(help: "The PyTorch implementation of the same iteration (run after ours; skipped when it cannot run).")
