@@ -40,7 +40,7 @@ extension Tensor {
     static func record(_ op: String, shape: [Int], data: [Float], inputs: [Tensor],
                        pullback: @escaping ([Float], [Bool]) -> [[Float]?]) -> Tensor {
         let tracked = GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
-        if let phase = OpProfile.phase, phase != .backward, OpProfile.onProfilingThread { OpProfile.markForward(op, phase) }
+        if let phase = OpProfile.phase, phase != .backward, OpProfile.onProfilingThread { OpProfile.mark(op, phase) }
         return Tensor(result: shape, data: data,
                       node: tracked ? Node(op: op, inputs: inputs, pullback: pullback) : nil)
     }
@@ -128,7 +128,8 @@ public enum OpProfile {
         public var cpuSeconds = 0.0
     }
 
-    static func markForward(_ op: String, _ phase: Phase) {
+    /// Charges `op` the time since the previous mark (forward-type phases).
+    static func mark(_ op: String, _ phase: Phase) {
         let now = DispatchTime.now().uptimeNanoseconds, cpu = Parallel.workSeconds
         add(op, phase, seconds: Double(now - last) * 1e-9, cpuSeconds: cpu - lastCPU)
         (last, lastCPU) = (now, cpu)

@@ -142,18 +142,21 @@ public struct InstanceEvaluator: Sendable {
                 return a > b || (a == b && $0 < $1)
             }
             let sortedDts = order.prefix(Self.maxDetections.last!).map { dts[$0] }
-            let ious = iouMatrix(sortedDts.map { detections[$0] }, gts.map { groundTruth[$0] })
+            let ious = iouMatrix(sortedDts, of: detections, gts, of: groundTruth)
             let gtObjects = gts.map { (area: groundTruth[$0].area, isCrowd: groundTruth[$0].isCrowd) }
             let dtObjects = sortedDts.map { (area: detections[$0].area, score: detections[$0].score) }
             return (k, Self.areaRanges.map { evaluate(imageID: imageID, gts: gtObjects, dts: dtObjects, ious: ious, range: $0) })
         }
     }
 
-    /// IoUs, `[detection * gts.count + ground truth]`.
-    private func iouMatrix(_ dts: [InstanceObject], _ gts: [InstanceObject]) -> [Double] {
+    /// IoUs of detections `dts` (indices into `detections`) with ground truths `gts` (indices
+    /// into `groundTruth`), `[detection * gts.count + ground truth]`.
+    private func iouMatrix(_ dts: [Int], of detections: [InstanceObject], _ gts: [Int], of groundTruth: [InstanceObject]) -> [Double] {
         var ious = [Double](repeating: 0, count: dts.count * gts.count)
-        for (i, d) in dts.enumerated() {
-            for (j, g) in gts.enumerated() {
+        for (i, di) in dts.enumerated() {
+            let d = detections[di]
+            for (j, gi) in gts.enumerated() {
+                let g = groundTruth[gi]
                 switch iouType {
                 case .bbox:
                     ious[i * gts.count + j] = boxIoU(d.box, g.box, crowd: g.isCrowd)

@@ -5,6 +5,34 @@ import TestSupport
 import Core
 
 final class NormSamplingGradTests: XCTestCase {
+    /// Large enough to run on several threads: softmax and log-softmax gradients over the middle
+    /// and the last axis against plain loops, bit for bit.
+    func testLargeSoftmaxGradientsEqualPlainLoops() {
+        var rng = SeededRNG(seed: 43)
+        for (shape, axis) in [([6, 50, 130], 1), ([300, 133], 1)] {
+            for log in [false, true] {
+                let x = Tensor(shape: shape, data: Tensor.randn(shape, rng: &rng).data, requiresGrad: true)
+                let y = log ? x.logSoftmax(axis: axis) : x.softmax(axis: axis)
+                let g = Tensor.randn(shape, rng: &rng)
+                (y * g).sum().backward()
+                let n = shape[axis], inner = shape[(axis + 1)...].reduce(1, *), outer = x.count / (n * inner)
+                var dx = [Float](repeating: 0, count: x.count)
+                for o in 0..<outer {
+                    for i in 0..<inner {
+                        let base = o * n * inner + i
+                        var s: Float = 0
+                        for k in 0..<n { s += log ? g.data[base + k * inner] : g.data[base + k * inner] * y.data[base + k * inner] }
+                        for k in 0..<n {
+                            let e = base + k * inner
+                            dx[e] = log ? g.data[e] - fexp(y.data[e]) * s : y.data[e] * (g.data[e] - s)
+                        }
+                    }
+                }
+                XCTAssertEqual(x.grad!, dx, "\(shape) axis \(axis) log \(log)")
+            }
+        }
+    }
+
     func testSoftmaxAndLogSoftmax() {
         let x = param([2, 3, 4], 1, low: -2, high: 2)
         for axis in [0, 1, -1] {
