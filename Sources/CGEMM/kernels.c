@@ -1,5 +1,6 @@
 // Elementwise kernels with run-time dispatch (see include/uniseg_kernels.h).
 #include "uniseg_kernels.h"
+#include "bilinear_taps.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -162,29 +163,10 @@ void uniseg_sigmoid_softplus_sums(const float *x, int64_t rows, int64_t lanes, f
 
 static inline float unit_to_pixel(float u, float size) { return ((2.0f * u - 1.0f + 1.0f) * size - 1.0f) / 2.0f; }
 
-// One point's taps: `bilinearTap`'s fast path (all four taps inside) or its general path
-// (clamped offsets, zero weights outside; NaN and far-away positions read only zeros).
+// One point's taps (`bilinearTap`, bilinear_taps.h).
 static inline void taps_one(int64_t h, int64_t w, float u, float v, int64_t o[4], float wt[4]) {
-    float ix = unit_to_pixel(u, (float)w), iy = unit_to_pixel(v, (float)h);
-    if (ix >= 0 && ix < (float)(w - 1) && iy >= 0 && iy < (float)(h - 1)) {
-        int64_t x0 = (int64_t)ix, y0 = (int64_t)iy;
-        float lx = ix - (float)x0, ly = iy - (float)y0;
-        o[0] = y0 * w + x0; o[1] = o[0] + 1; o[2] = o[0] + w; o[3] = o[0] + w + 1;
-        wt[0] = (1 - ly) * (1 - lx); wt[1] = (1 - ly) * lx; wt[2] = ly * (1 - lx); wt[3] = ly * lx;
-        return;
-    }
-    float cx = ix != ix ? -2.0f : fminf(fmaxf(ix, -2.0f), (float)w + 1.0f);
-    float cy = iy != iy ? -2.0f : fminf(fmaxf(iy, -2.0f), (float)h + 1.0f);
-    int64_t x0 = (int64_t)floorf(cx), y0 = (int64_t)floorf(cy);
-    float lx = cx - (float)x0, ly = cy - (float)y0;
-    int in_y0 = y0 >= 0 && y0 < h, in_y1 = y0 + 1 >= 0 && y0 + 1 < h;
-    int in_x0 = x0 >= 0 && x0 < w, in_x1 = x0 + 1 >= 0 && x0 + 1 < w;
-#define CLAMP(a, hi) ((a) < 0 ? 0 : ((a) > (hi) ? (hi) : (a)))
-    int64_t cy0 = CLAMP(y0, h - 1), cy1 = CLAMP(y0 + 1, h - 1), cx0 = CLAMP(x0, w - 1), cx1 = CLAMP(x0 + 1, w - 1);
-#undef CLAMP
-    o[0] = cy0 * w + cx0; o[1] = cy0 * w + cx1; o[2] = cy1 * w + cx0; o[3] = cy1 * w + cx1;
-    wt[0] = in_y0 && in_x0 ? (1 - ly) * (1 - lx) : 0; wt[1] = in_y0 && in_x1 ? (1 - ly) * lx : 0;
-    wt[2] = in_y1 && in_x0 ? ly * (1 - lx) : 0; wt[3] = in_y1 && in_x1 ? ly * lx : 0;
+    uniseg_taps t = uniseg_pixel_taps(unit_to_pixel(u, (float)w), unit_to_pixel(v, (float)h), h, w);
+    for (int i = 0; i < 4; i++) { o[i] = t.o[i]; wt[i] = t.w[i]; }
 }
 
 static inline float sample_one(const float *map, int64_t h, int64_t w, float u, float v) {

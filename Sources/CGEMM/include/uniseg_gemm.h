@@ -5,9 +5,10 @@
 #ifndef UNISEG_GEMM_H
 #define UNISEG_GEMM_H
 
-// The elementwise kernels share this module (an include here also makes module caches of
+// The elementwise kernels and the deformable attention share this module (an include here also makes module caches of
 // existing builds notice the newer header).
 #include "uniseg_kernels.h"
+#include "uniseg_deformable_attention.h"
 
 #include <stdbool.h>
 
