@@ -61,7 +61,7 @@ extension Tensor {
             if !tensor.isLeaf { tensor.grad = nil }
             let needs = node.inputs.map { $0.requiresGrad }
             let t0 = OpProfile.phase == .backward ? DispatchTime.now().uptimeNanoseconds : 0
-            let cpu0 = OpProfile.phase == .backward ? Parallel.workSeconds : 0
+            let cpu0 = OpProfile.phase == .backward ? Parallel.poolWorkSeconds : 0
             let grads = node.pullback(g, needs)
             precondition(grads.count == node.inputs.count, "\(node.op): pullback returned \(grads.count) gradients")
             for (input, grad) in zip(node.inputs, grads) where input.requiresGrad {
@@ -72,7 +72,7 @@ extension Tensor {
             }
             if OpProfile.phase == .backward {
                 OpProfile.add(node.op, .backward, seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9,
-                              cpuSeconds: Parallel.workSeconds - cpu0)
+                              cpuSeconds: Parallel.poolWorkSeconds - cpu0)
             }
         }
     }
@@ -99,19 +99,20 @@ extension Tensor {
 }
 
 /// Time by op for benchmarks (`train bench step --breakdown`), for the phase being profiled.
-/// Forward, inference (a forward pass without gradients) and the matching and losses after a
-/// forward: each op is charged the time since the previous op was recorded (its own compute,
-/// plus any non-op work just before it — an approximation; ops made on other threads are not
-/// counted). Backward: each pullback with the accumulation of its gradients. With the wall
-/// time, the work CPU time (`Parallel.workSeconds`): their ratio is the cores an op keeps busy,
-/// and wall x threads - CPU the core time it leaves idle (what stays serial). Ops are recorded
-/// and pulled back on one thread: no lock.
+/// Forward, inference (a forward pass without gradients) and the losses after a forward (the
+/// matching between them is not profiled): each op is charged the time since the previous op
+/// was recorded (its own compute, plus any non-op work just before it — an approximation; ops
+/// made on other threads are not counted). Backward: each pullback with the accumulation of its
+/// gradients. With the wall time, the work CPU time of this thread and the pool's
+/// (`Parallel.poolWorkSeconds`): their ratio is the cores an op keeps busy, and wall x threads
+/// - CPU the core time it leaves idle (what stays serial). Ops are recorded and pulled back on
+/// one thread: no lock.
 public enum OpProfile {
     public enum Phase: Sendable { case forward, backward, inference, losses }
-    /// The phase being profiled; nil when off. Set `.forward` or `.inference` right before a
-    /// forward pass, `.losses` right after one.
+    /// The phase being profiled; nil when off (or paused). Set `.forward` or `.inference` right
+    /// before a forward pass, `.losses` right after the matching.
     nonisolated(unsafe) public static var phase: Phase? = nil {
-        didSet { (last, lastCPU, thread) = (DispatchTime.now().uptimeNanoseconds, Parallel.workSeconds, pthread_self()) }
+        didSet { (last, lastCPU, thread) = (DispatchTime.now().uptimeNanoseconds, Parallel.poolWorkSeconds, pthread_self()) }
     }
     /// The thread that set the phase: ops made on other threads at the same time (the matcher's,
     /// one image per thread) are left out rather than raced into the tables.
@@ -130,7 +131,7 @@ public enum OpProfile {
 
     /// Charges `op` the time since the previous mark (forward-type phases).
     static func mark(_ op: String, _ phase: Phase) {
-        let now = DispatchTime.now().uptimeNanoseconds, cpu = Parallel.workSeconds
+        let now = DispatchTime.now().uptimeNanoseconds, cpu = Parallel.poolWorkSeconds
         add(op, phase, seconds: Double(now - last) * 1e-9, cpuSeconds: cpu - lastCPU)
         (last, lastCPU) = (now, cpu)
     }

@@ -23,7 +23,7 @@ struct BenchStep: ParsableCommand {
     @OptionGroup var model: ModelConfigOptions
     @Option(help: "Timed iterations (the median is reported).") var repeats = 10
     @Option(help: "Warm-up iterations.") var warmup = 3
-    @Flag(help: "Also time the GEMMs by shape (iteration and inference) and the ops of each phase (forward, matching + losses, backward, inference).") var breakdown = false
+    @Flag(help: "Also time the GEMMs by shape (iteration and inference) and the ops of each phase (forward, losses, backward, inference).") var breakdown = false
     @Option(help: "Write the figures as JSON to this file.") var json: String?
     @Option(help: "Python with torch, numpy and scipy for the same-run PyTorch baseline.") var python = "python3"
     @Option(help: "The PyTorch implementation of the same iteration (run after ours; skipped when it cannot run).")
@@ -141,9 +141,9 @@ struct BenchStep: ParsableCommand {
             print(String(format: "cores busy (process CPU time less the worker pool's polling, over wall time, median; %d cores): forward %.2f, matching %.2f, losses %.2f, backward %.2f, optimizer %.2f, inference %.2f",
                          Parallel.threads, median(busy[0]), median(busy[1]), median(busy[2]), median(busy[3]), median(busy[4]),
                          median(inferenceBusy)))
-            for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.losses, "matching + losses"), (.backward, "backward"),
+            for (phase, name) in [(OpProfile.Phase.forward, "forward"), (.losses, "losses"), (.backward, "backward"),
                                   (.inference, "inference")] {
-                print("\(name) per \(phase == .inference ? "pass" : "iteration") by op (GEMMs included\(phase == .backward ? ", with gradient accumulation" : "; each op with the work just before it")):")
+                print("\(name) per \(phase == .inference ? "pass" : "iteration") by op (GEMMs included\(phase == .backward ? ", with gradient accumulation" : "; each op with the work just before it"); cores busy by the clocks of this thread and the worker pool's):")
                 let entries = OpProfile.entries(phase)
                 for (op, e) in entries.prefix(10) {
                     print("  " + op.padding(toLength: 22, withPad: " ", startingAt: 0)

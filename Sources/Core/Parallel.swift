@@ -47,11 +47,20 @@ public enum Parallel {
     public static var spinSeconds: Double { Double(pool.spunNanoseconds.load(ordering: .relaxed)) / 1e9 }
 
     /// Process CPU seconds less the pool's polling (`spinSeconds`): the CPU time that did work.
-    /// Differences over a stretch, divided by its wall time, give the cores it kept busy.
+    /// Differences over a stretch, divided by its wall time, give the cores it kept busy. The
+    /// kernel adds the time of threads running on other cores at its ticks: use it over
+    /// stretches of many milliseconds (phases of a step), `poolWorkSeconds` for short ones.
     public static var workSeconds: Double {
         var ts = timespec()
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 - spinSeconds
+    }
+
+    /// CPU seconds of the calling thread and the pool's workers less the pool's polling: the work
+    /// of this thread's ops and their parallel regions, exact over stretches of microseconds (what
+    /// `OpProfile` charges each op). Threads outside the pool (Dispatch's, in `map`) are not in it.
+    public static var poolWorkSeconds: Double {
+        Double(pool.threadsCPUNanoseconds()) / 1e9 - spinSeconds
     }
 
     /// `body(i)` for each `i` in `0..<count`, the items in parallel; the results in item order.

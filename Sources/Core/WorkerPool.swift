@@ -36,6 +36,9 @@ final class WorkerPool: @unchecked Sendable {
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// Worker threads running (fewer than asked when the system refuses a thread).
     private var workers = 0
+    /// Each worker's CPU clock (`pthread_getcpuclockid`), set by the worker as it starts; 0 until then.
+    private let clocks: UnsafeMutablePointer<Atomic<Int32>>
+    private let clockCount: Int
 
     /// How long an idle worker polls for the next region before it sleeps.
     static let spinNanoseconds: UInt64 = 200_000
@@ -43,16 +46,28 @@ final class WorkerPool: @unchecked Sendable {
     init(workers: Int) {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
-        for _ in 0..<workers {
+        clockCount = workers
+        clocks = UnsafeMutablePointer<Atomic<Int32>>.allocate(capacity: max(workers, 1))
+        for i in 0..<workers { (clocks + i).initialize(to: Atomic<Int32>(0)) }
+        for index in 0..<workers {
             let unmanaged = Unmanaged.passRetained(self)
+            let start = UnsafeMutablePointer<(Unmanaged<WorkerPool>, Int)>.allocate(capacity: 1)
+            start.initialize(to: (unmanaged, index))
             var thread = pthread_t()
             let failed = pthread_create(&thread, nil, { context in
-                let pool = Unmanaged<WorkerPool>.fromOpaque(context!).takeRetainedValue()
+                let start = context!.assumingMemoryBound(to: (Unmanaged<WorkerPool>, Int).self)
+                let (unmanaged, index) = start.move()
+                start.deallocate()
+                let pool = unmanaged.takeRetainedValue()
+                var clock = clockid_t()
+                if pthread_getcpuclockid(pthread_self(), &clock) == 0 { pool.clocks[index].store(clock, ordering: .releasing) }
                 pool.work()
                 return nil
-            }, unmanaged.toOpaque())
+            }, start)
             if failed != 0 {
                 // Run with the threads there are (the calling thread takes the rest of each region).
+                start.deinitialize(count: 1)
+                start.deallocate()
                 unmanaged.release()
                 fputs("warning: started \(self.workers) of \(workers) worker threads (pthread_create: \(String(cString: strerror(failed))))\n", stderr)
                 break
@@ -60,6 +75,21 @@ final class WorkerPool: @unchecked Sendable {
             pthread_detach(thread)
             self.workers += 1
         }
+    }
+
+    /// CPU nanoseconds used so far by the calling thread and the workers, each read from its own
+    /// clock: exact at any instant, where the process clock counts a thread running on another
+    /// core only up to its last scheduler tick (a 100 µs stretch of two busy threads reads
+    /// anywhere from 0.2 to 40 cores).
+    func threadsCPUNanoseconds() -> UInt64 {
+        var total = threadCPUNanoseconds()
+        for i in 0..<clockCount {
+            let clock = clocks[i].load(ordering: .acquiring)
+            guard clock != 0 else { continue }
+            var ts = timespec()
+            if clock_gettime(clock, &ts) == 0 { total &+= UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec) }
+        }
+        return total
     }
 
     /// `body(c)` for every `c` in `0..<chunks`, on this thread and the workers; returns when all
@@ -119,11 +149,19 @@ final class WorkerPool: @unchecked Sendable {
             if generation == seen {
                 // Wall time bounds the spin; the thread's own CPU time is what it cost (a yielded
                 // core ran someone else's work meanwhile, which must not be subtracted as polling).
+                // The cost is added every 16 polls (a few microseconds), not once at the end: a
+                // profile reading `Parallel.workSeconds` around a short op must see the polling
+                // of its own interval, not one that began during an earlier op.
                 var start = DispatchTime.now().uptimeNanoseconds, startCPU = threadCPUNanoseconds()
                 var polls = 0
                 while generation == seen {
                     spinPause()
                     polls += 1
+                    if polls & 15 == 0 {
+                        let cpu = threadCPUNanoseconds()
+                        spunNanoseconds.add(cpu &- startCPU, ordering: .relaxed)
+                        startCPU = cpu
+                    }
                     if polls & 63 == 0 && DispatchTime.now().uptimeNanoseconds - start > Self.spinNanoseconds {
                         spunNanoseconds.add(threadCPUNanoseconds() &- startCPU, ordering: .relaxed)
                         pthread_mutex_lock(mutex)

@@ -124,9 +124,13 @@ public final class TrainStep {
             }
         }
         do {
+            // The matching runs on Dispatch's threads, outside the op tables (its time and cores
+            // are the clock's `.matching` phase): profiling pauses for it.
+            if profileOps { OpProfile.phase = nil }
             let assignments = targets.supervision == .imageLabels ? sets.map { _ in [] }
                 : try withoutGrad { try criterion.match(sets, targets, rngs: &rngs) }
             clock.lap(.matching)
+            if profileOps { OpProfile.phase = .losses }
             for (s, set) in sets.enumerated() {
                 let losses = try criterion.losses(set, targets, assignments: assignments[s], normalizers: normalizers, rngs: &rngs[s])
                 add(losses)
