@@ -203,16 +203,25 @@ public final class TransformerDecoder: Module {
         let blocked: BoolMask = withoutGrad {
             let resized = (h, w) == target ? masks.data : masks.resizeBilinear(to: target).data
             let hw = target.0 * target.1
-            var values = [Bool](repeating: false, count: resized.count)
-            for row in 0..<(b * q) {
-                var all = true
-                for e in 0..<hw {
-                    // sigmoid(x) < 0.5  <=>  x < 0
-                    let v = resized[row * hw + e] < 0
-                    values[row * hw + e] = v
-                    all = all && v
+            // Query rows in parallel (a serial loop over 2 x 100 x 1024 values per layer was a
+            // serial stretch of the forward pass).
+            let values = resized.withUnsafeBufferPointer { rp in
+                [Bool](unsafeUninitializedCapacity: resized.count) { out, count in
+                    let (src, dst) = (rp.baseAddress!, out.baseAddress!)
+                    Parallel.forRanges(b * q, costPerElement: hw) { rows in
+                        for row in rows {
+                            var all = true
+                            for e in row * hw..<(row + 1) * hw {
+                                // sigmoid(x) < 0.5  <=>  x < 0
+                                let v = src[e] < 0
+                                dst[e] = v
+                                all = all && v
+                            }
+                            if all { (dst + row * hw).update(repeating: false, count: hw) }
+                        }
+                    }
+                    count = resized.count
                 }
-                if all { for e in 0..<hw { values[row * hw + e] = false } }
             }
             return BoolMask(shape: [b, q, hw], values: values)
         }
