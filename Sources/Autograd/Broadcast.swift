@@ -64,6 +64,7 @@ func reduceGradient(_ g: [Float], from outShape: [Int], to shape: [Int]) -> [Flo
     if outShape == shape { return g }
     let n = elementCount(shape)
     var out = [Float](repeating: 0, count: n)
+    if n == 0 { return out }
     if n == 1 {
         out[0] = sumAll(g)
         return out
@@ -88,15 +89,24 @@ func reduceGradient(_ g: [Float], from outShape: [Int], to shape: [Int]) -> [Flo
         return out
     }
     let plan = BroadcastPlan(shape: outShape, a: shape, b: [])
+    // Trailing axes reduced (row sums, e.g. the mask losses' [16, 12544] -> [16, 1]): each output's
+    // rows are consecutive, so outputs split between threads keep each output's additions in the
+    // serial loop's order. Otherwise one thread walks every row.
+    let keptAxes = zip(shape, outShape).prefix { $0.0 == $0.1 }.count
+    let rowSums = shape.count == outShape.count && shape[keptAxes...].allSatisfy { $0 == 1 } && plan.rows % n == 0
+    let rowsPerOutput = rowSums ? plan.rows / n : plan.rows
     g.withUnsafeBufferPointer { gp in
         out.withUnsafeMutableBufferPointer { op in
-            plan.forRows(0..<plan.rows) { o, count, a, aStep, _, _ in
-                if aStep == 0 {
-                    var s: Float = 0
-                    for j in 0..<count { s += gp[o + j] }
-                    op[a] += s
-                } else {
-                    for j in 0..<count { op[a + j] += gp[o + j] }
+            let (src, dst) = (gp.baseAddress!, op.baseAddress!)
+            Parallel.forRanges(rowSums ? n : 1, costPerElement: g.count / (rowSums ? n : 1)) { outputs in
+                plan.forRows(outputs.lowerBound * rowsPerOutput..<outputs.upperBound * rowsPerOutput) { o, count, a, aStep, _, _ in
+                    if aStep == 0 {
+                        var s: Float = 0
+                        for j in 0..<count { s += src[o + j] }
+                        dst[a] += s
+                    } else {
+                        for j in 0..<count { dst[a + j] += src[o + j] }
+                    }
                 }
             }
         }

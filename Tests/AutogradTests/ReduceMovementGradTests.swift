@@ -153,6 +153,31 @@ final class ReduceMovementGradTests: XCTestCase {
 
     /// Large enough to run on several threads: values and the gradient (repeated indices add
     /// up, in index order) against plain loops, bit for bit.
+    /// Sums over trailing axes split their outputs between threads; every sum, threaded or not,
+    /// equals the serial loop (each output a Float chain over its values in order) bit for bit.
+    func testLargeSumsEqualPlainLoops() {
+        var rng = SeededRNG(seed: 45)
+        for (shape, axes) in [([16, 12544], [1]), ([6, 50, 130], [2]), ([6, 50, 130], [1, 2]), ([6, 50, 130], [0, 2]),
+                              ([6, 50, 130], [1]), ([3, 1, 20000], [2])] {
+            let x = Tensor.randn(shape, rng: &rng)
+            let out = x.sum(axes: axes, keepDims: true)
+            var expected = [Float](repeating: 0, count: out.count)
+            let strides = (0..<shape.count).map { shape[($0 + 1)...].reduce(1, *) }
+            let outStrides = (0..<shape.count).map { out.shape[($0 + 1)...].reduce(1, *) }
+            // Output by output, its values in index order (the order the serial loop adds them).
+            var partial = [Float](repeating: 0, count: out.count)
+            for e in 0..<x.count {
+                var o = 0
+                for d in 0..<shape.count where !axes.contains(d) { o += (e / strides[d] % shape[d]) * outStrides[d] }
+                partial[o] += x.data[e]
+                // A row (the last axis) ends: the serial loop adds its chain into the output.
+                if axes.contains(shape.count - 1), (e + 1) % shape[shape.count - 1] == 0 { expected[o] += partial[o]; partial[o] = 0 }
+            }
+            if !axes.contains(shape.count - 1) { expected = partial }
+            XCTAssertEqual(out.data.map(\.bitPattern), expected.map(\.bitPattern), "\(shape) over \(axes)")
+        }
+    }
+
     func testLargeIndexSelectEqualsPlainLoops() {
         var rng = SeededRNG(seed: 41)
         for (shape, axis, indices) in [([3, 40, 601], 1, [5, 0, 5, 39, 5, 12]), ([70, 1000], 0, [3, 69, 3, 3, 0])] {
