@@ -114,6 +114,20 @@ func forEachPart(m: Int, n: Int, k: Int, _ body: (Range<Int>, Range<Int>) -> Voi
     }
 }
 
+/// `body(i)` for each of `batch` GEMMs of `multiplyAdds` each (a batched matmul's products,
+/// Winograd's per-point products). Small ones (attention's per-head products) run side by side,
+/// one whole product per thread, rather than one after another each cut between the threads:
+/// every element is summed as in an uncut call either way (`forEachPart`), so the results are
+/// the same. OpenBLAS keeps them in sequence (it threads each call itself). The GEMM census then
+/// times overlapping calls.
+func forEachProduct(_ batch: Int, multiplyAdds: Int, _ body: (Int) -> Void) {
+    if batch > 1 && multiplyAdds < 1 << 22 && GEMMBackend.current == .avx512 {
+        Parallel.forChunks(batch, body)
+    } else {
+        for i in 0..<batch { body(i) }
+    }
+}
+
 /// OpenBLAS's own thread count (set with `OPENBLAS_NUM_THREADS`).
 public var blasThreads: Int { Int(openblas_get_num_threads()) }
 

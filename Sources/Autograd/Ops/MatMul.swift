@@ -133,16 +133,3 @@ extension Tensor {
         return matmul(x, weight, transA: false, transB: true, bias: bias)
     }
 }
-
-/// `body(i)` for each of a batched matmul's `batch` products of `multiplyAdds` each. Small ones
-/// (attention's per-head products) run side by side, one whole product per thread, rather than
-/// one after another each cut between the threads: every element is summed as in an uncut call
-/// either way (`forEachPart`), so the results are the same. OpenBLAS keeps them in sequence (it
-/// threads each call itself). The GEMM census then times overlapping calls.
-private func forEachProduct(_ batch: Int, multiplyAdds: Int, _ body: (Int) -> Void) {
-    if batch > 1 && multiplyAdds < 1 << 22 && GEMMBackend.current == .avx512 {
-        Parallel.forChunks(batch, body)
-    } else {
-        for i in 0..<batch { body(i) }
-    }
-}

@@ -75,7 +75,7 @@ extension ConvGeometry {
             return ScratchPool.withBuffer(points * cin * t) { v in
                 largeTiles ? transformInput6x6(x, into: v) : transformInput(x, into: v)
                 return ScratchPool.withBuffer(points * cout * t) { m in
-                    for xi in 0..<points {
+                    forEachProduct(points, multiplyAdds: cout * t * cin) { xi in
                         sgemm(m: cout, n: t, k: cin, a: u + xi * cout * cin, b: v + xi * cin * t, c: m + xi * cout * t)
                     }
                     return largeTiles ? transformOutput4x4(m, bias: bias) : transformOutput(m, bias: bias)
