@@ -105,8 +105,8 @@ extension Tensor {
 /// made on other threads are not counted). Backward: each pullback with the accumulation of its
 /// gradients. With the wall time, the work CPU time of this thread and the pool's
 /// (`Parallel.poolWorkSeconds`): their ratio is the cores an op keeps busy, and wall x threads
-/// - CPU the core time it leaves idle (what stays serial). Ops are recorded and pulled back on
-/// one thread: no lock.
+/// minus CPU the core time it leaves idle (what stays serial). Ops are recorded and pulled back
+/// on one thread: no lock.
 public enum OpProfile {
     public enum Phase: Sendable { case forward, backward, inference, losses }
     /// The phase being profiled; nil when off (or paused). Set `.forward` or `.inference` right

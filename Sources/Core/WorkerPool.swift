@@ -150,7 +150,7 @@ final class WorkerPool: @unchecked Sendable {
                 // Wall time bounds the spin; the thread's own CPU time is what it cost (a yielded
                 // core ran someone else's work meanwhile, which must not be subtracted as polling).
                 // The cost is added every 16 polls (a few microseconds), not once at the end: a
-                // profile reading `Parallel.workSeconds` around a short op must see the polling
+                // profile reading the work clocks around a short op must see the polling
                 // of its own interval, not one that began during an earlier op.
                 var start = DispatchTime.now().uptimeNanoseconds, startCPU = threadCPUNanoseconds()
                 var polls = 0
