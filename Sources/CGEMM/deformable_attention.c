@@ -4,7 +4,7 @@
 // the reductions kept in eight lanes so that they sum in the same order).
 #include "uniseg_deformable_attention.h"
 #include "uniseg_kernels.h"
-#include "bilinear_taps.h"
+#include "uniseg_bilinear_taps.h"
 
 #include <immintrin.h>
 

@@ -1,6 +1,6 @@
 // Elementwise kernels with run-time dispatch (see include/uniseg_kernels.h).
 #include "uniseg_kernels.h"
-#include "bilinear_taps.h"
+#include "uniseg_bilinear_taps.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -163,7 +163,7 @@ void uniseg_sigmoid_softplus_sums(const float *x, int64_t rows, int64_t lanes, f
 
 static inline float unit_to_pixel(float u, float size) { return ((2.0f * u - 1.0f + 1.0f) * size - 1.0f) / 2.0f; }
 
-// One point's taps (`bilinearTap`, bilinear_taps.h).
+// One point's taps (uniseg_bilinear_taps.h).
 static inline void taps_one(int64_t h, int64_t w, float u, float v, int64_t o[4], float wt[4]) {
     uniseg_taps t = uniseg_pixel_taps(unit_to_pixel(u, (float)w), unit_to_pixel(v, (float)h), h, w);
     for (int i = 0; i < 4; i++) { o[i] = t.o[i]; wt[i] = t.w[i]; }

@@ -281,9 +281,9 @@ extension Tensor {
     /// Bilinear values of one `h` x `w` map at `n` points (x, y in the unit square, as in
     /// `sampledValues`), written to `out`: the per-map kernel, for callers that sample many
     /// maps in their own parallel loop.
-    /// `unitToPixel` and `bilinearTap`'s arithmetic in C (`uniseg_sample_map`), eight points at a
-    /// time with gathers on CPUs with AVX2, chosen at run time: the same values on every path
-    /// (`testSampleMapPathsAgree`).
+    /// In C (`uniseg_sample_map`): the pixel position ((2u − 1) + 1)·size − 1) / 2 in gridSample's
+    /// order of operations, then `uniseg_pixel_taps`, eight points at a time with gathers on CPUs
+    /// with AVX2, chosen at run time: the same values on every path (`testSampleMapPathsAgree`).
     public static func sampleMap(_ map: UnsafePointer<Float>, height h: Int, width w: Int,
                                  points: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Float>) {
         uniseg_sample_map(map, Int64(h), Int64(w), points, Int64(n), out)
@@ -315,7 +315,7 @@ extension Tensor {
         }
         // In C (`uniseg_sample_window`: eight points at a time where the CPU has AVX2): per point,
         // the first tap relative to the window is (floor(x) − origin.x, floor(y) − origin.y)
-        // with x, y from `unitToPixel`; NaN and far-away points fail the inside test. The value
+        // with x, y the pixel positions above; NaN and far-away points fail the inside test. The value
         // is (1−ly)(1−lx)·t00 + (1−ly)·lx·t01 + ly(1−lx)·t10 + ly·lx·t11, in that order.
         guard !window.isEmpty else {
             precondition(zeroRing || n == 0, "sampleWindow: an empty window")
@@ -325,41 +325,6 @@ extension Tensor {
                                            Int64(h), Int64(w), points, Int64(n), zeroRing ? 1 : 0, out)
         precondition(outside < 0, "sampleWindow: point (\(points[2 * Int(outside)]), \(points[2 * Int(outside) + 1])) has taps outside the window")
     }
-}
-
-/// The pixel position of unit-square coordinate `u` on a map `size` pixels long:
-/// ((2u − 1) + 1)·size − 1) / 2 = u·size − 0.5, in gridSample's order of operations
-/// (align_corners = false), so that every reader of unit-square points agrees bit for bit.
-@inline(__always)
-func unitToPixel(_ u: Float, size: Float) -> Float { ((2 * u - 1 + 1) * size - 1) / 2 }
-
-/// The four bilinear taps of pixel position (ix, iy) on an h x w map (align_corners = false,
-/// zero padding): clamped offsets of top-left, top-right, bottom-left, bottom-right, their
-/// weights (0 for a tap outside), which taps are inside (bits 1, 2, 4, 8), and the fractions.
-/// Far-outside and NaN positions sample only zeros; clamping keeps the indices finite.
-@inline(__always)
-func bilinearTap(_ ixIn: Float, _ iyIn: Float, height h: Int, width w: Int)
-    -> (o00: Int, o01: Int, o10: Int, o11: Int, w00: Float, w01: Float, w10: Float, w11: Float, inside: UInt8, lx: Float, ly: Float) {
-    if ixIn >= 0 && ixIn < Float(w - 1) && iyIn >= 0 && iyIn < Float(h - 1) {
-        // All four taps inside (most points): the general path's arithmetic without its clamps
-        // and tests, which made it 2.4x slower. Bit-identical (`testSampledValuesEqualGridSample`).
-        let x0 = Int(ixIn), y0 = Int(iyIn)
-        let lx = ixIn - Float(x0), ly = iyIn - Float(y0)
-        let o = y0 * w + x0
-        return (o, o + 1, o + w, o + w + 1, (1 - ly) * (1 - lx), (1 - ly) * lx, ly * (1 - lx), ly * lx, 15, lx, ly)
-    }
-    let ix = ixIn.isNaN ? -2 : Swift.min(Swift.max(ixIn, -2), Float(w) + 1)
-    let iy = iyIn.isNaN ? -2 : Swift.min(Swift.max(iyIn, -2), Float(h) + 1)
-    let x0 = Int(ix.rounded(.down)), y0 = Int(iy.rounded(.down))
-    let lx = ix - Float(x0), ly = iy - Float(y0)
-    let inY0 = y0 >= 0 && y0 < h, inY1 = y0 + 1 >= 0 && y0 + 1 < h
-    let inX0 = x0 >= 0 && x0 < w, inX1 = x0 + 1 >= 0 && x0 + 1 < w
-    let cy0 = Swift.min(Swift.max(y0, 0), h - 1), cy1 = Swift.min(Swift.max(y0 + 1, 0), h - 1)
-    let cx0 = Swift.min(Swift.max(x0, 0), w - 1), cx1 = Swift.min(Swift.max(x0 + 1, 0), w - 1)
-    let inside: UInt8 = (inY0 && inX0 ? 1 : 0) | (inY0 && inX1 ? 2 : 0) | (inY1 && inX0 ? 4 : 0) | (inY1 && inX1 ? 8 : 0)
-    return (cy0 * w + cx0, cy0 * w + cx1, cy1 * w + cx0, cy1 * w + cx1,
-            inside & 1 != 0 ? (1 - ly) * (1 - lx) : 0, inside & 2 != 0 ? (1 - ly) * lx : 0,
-            inside & 4 != 0 ? ly * (1 - lx) : 0, inside & 8 != 0 ? ly * lx : 0, inside, lx, ly)
 }
 
 /// The four bilinear taps of each grid point (align_corners = false, zero padding): clamped
@@ -396,10 +361,12 @@ public struct BilinearTaps {
             Parallel.forRanges(count, costPerElement: 16) { range in
                 for t in range {
                     let gx = G[2 * t], gy = G[2 * t + 1]
-                    let tap = bilinearTap(((gx + 1) * Float(w) - 1) / 2, ((gy + 1) * Float(h) - 1) / 2, height: h, width: w)
-                    (O[4 * t], O[4 * t + 1], O[4 * t + 2], O[4 * t + 3]) = (Int32(tap.o00), Int32(tap.o01), Int32(tap.o10), Int32(tap.o11))
-                    (W[4 * t], W[4 * t + 1], W[4 * t + 2], W[4 * t + 3]) = (tap.w00, tap.w01, tap.w10, tap.w11)
-                    I[t] = tap.inside
+                    // The taps' arithmetic is CGEMM's `uniseg_pixel_taps` (the one definition the C
+                    // readers use too), inlined here through Swift's import of the header.
+                    let tap = uniseg_pixel_taps(((gx + 1) * Float(w) - 1) / 2, ((gy + 1) * Float(h) - 1) / 2, Int64(h), Int64(w))
+                    (O[4 * t], O[4 * t + 1], O[4 * t + 2], O[4 * t + 3]) = (Int32(tap.o.0), Int32(tap.o.1), Int32(tap.o.2), Int32(tap.o.3))
+                    (W[4 * t], W[4 * t + 1], W[4 * t + 2], W[4 * t + 3]) = tap.w
+                    I[t] = UInt8(tap.inside)
                     (F[2 * t], F[2 * t + 1]) = (tap.lx, tap.ly)
                 }
             }

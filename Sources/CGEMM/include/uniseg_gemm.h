@@ -9,6 +9,7 @@
 // existing builds notice the newer header).
 #include "uniseg_kernels.h"
 #include "uniseg_deformable_attention.h"
+#include "uniseg_bilinear_taps.h"
 
 #include <stdbool.h>
 

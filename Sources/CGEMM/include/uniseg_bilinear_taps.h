@@ -1,6 +1,7 @@
-// The four bilinear taps of a pixel position, shared by the C point readers (kernels.c) and the
-// deformable attention (deformable_attention.c): Autograd's `bilinearTap` (Sampling.swift), its
-// operations in its order.
+// The four bilinear taps of a pixel position (grid_sample's arithmetic, align_corners = false,
+// zero padding): the one definition that Autograd's Swift samplers (`BilinearTaps`, through
+// Swift's import of this inline function), the C point readers (kernels.c) and the deformable
+// attention (deformable_attention.c) all use, so that every reader agrees bit for bit.
 #ifndef UNISEG_BILINEAR_TAPS_H
 #define UNISEG_BILINEAR_TAPS_H
 
