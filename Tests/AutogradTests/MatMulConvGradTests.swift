@@ -113,6 +113,39 @@ final class MatMulConvGradTests: XCTestCase {
         checkGradients([x, w]) { Tensor.conv2d($0[0], weight: $0[1], stride: (2, 1), padding: (1, 0)) }
     }
 
+    /// The lowered matrix's gradient folded back (`col2im`, split into bands of input rows)
+    /// equals a plain loop over kernel taps, images and positions bit for bit: strides 1 to 3,
+    /// padding, dilation, and the stem's shape (3 channels, stride 2) at full size.
+    func testCol2imEqualsPlainLoop() {
+        var rng = SeededRNG(seed: 46)
+        for (c, h, w, k, stride, pad, dilation) in [(3, 256, 256, 3, 2, 1, 1), (2, 9, 11, 3, 1, 1, 1), (3, 10, 7, 3, 3, 2, 1),
+                                                    (2, 12, 12, 3, 1, 2, 2), (1, 5, 40, 1, 2, 0, 1)] {
+            let geo = ConvGeometry(batch: 2, inChannels: c, height: h, width: w, outChannels: 4, kernelH: k, kernelW: k,
+                                   strideH: stride, strideW: stride, padH: pad, padW: pad, dilationH: dilation, dilationW: dilation, groups: 1)
+            let (ho, wo) = (geo.outHeight, geo.outWidth)
+            let col = (0..<(c * k * k * geo.positions)).map { _ in rng.nextUniform() - 0.5 }
+            var expected = [Float](repeating: 0, count: 2 * c * h * w)
+            for ch in 0..<c {
+                for i in 0..<k {
+                    for j in 0..<k {
+                        for n in 0..<2 {
+                            for oy in 0..<ho {
+                                for ox in 0..<wo {
+                                    let iy = oy * stride + i * dilation - pad, ix = ox * stride + j * dilation - pad
+                                    guard iy >= 0 && iy < h && ix >= 0 && ix < w else { continue }
+                                    expected[((n * c + ch) * h + iy) * w + ix] += col[((ch * k + i) * k + j) * geo.positions + (n * ho + oy) * wo + ox]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            var dx = [Float](repeating: .nan, count: expected.count)
+            col.withUnsafeBufferPointer { cp in dx.withUnsafeMutableBufferPointer { geo.col2im(cp.baseAddress!, $0.baseAddress!) } }
+            XCTAssertEqual(dx.map(\.bitPattern), expected.map(\.bitPattern), "\(c) x \(h) x \(w), k \(k), stride \(stride), pad \(pad), dilation \(dilation)")
+        }
+    }
+
     func testConvMatchesDirectLoops() {
         // A hand-written direct convolution as the independent reference.
         let (n, cin, h, w, cout, k, s, p, d, g) = (2, 4, 7, 6, 6, 3, 2, 1, 2, 2)
