@@ -36,9 +36,8 @@ final class WorkerPool: @unchecked Sendable {
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// Worker threads running (fewer than asked when the system refuses a thread).
     private var workers = 0
-    /// Each worker's CPU clock (`pthread_getcpuclockid`), set by the worker as it starts; 0 until then.
-    private let clocks: UnsafeMutablePointer<Atomic<Int32>>
-    private let clockCount: Int
+    /// Each worker's CPU clock (`pthread_getcpuclockid`, read as the thread is created).
+    private var clocks: [clockid_t] = []
 
     /// How long an idle worker polls for the next region before it sleeps.
     static let spinNanoseconds: UInt64 = 200_000
@@ -46,32 +45,24 @@ final class WorkerPool: @unchecked Sendable {
     init(workers: Int) {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
-        clockCount = workers
-        clocks = UnsafeMutablePointer<Atomic<Int32>>.allocate(capacity: max(workers, 1))
-        for i in 0..<workers { (clocks + i).initialize(to: Atomic<Int32>(0)) }
-        for index in 0..<workers {
+        for _ in 0..<workers {
             let unmanaged = Unmanaged.passRetained(self)
-            let start = UnsafeMutablePointer<(Unmanaged<WorkerPool>, Int)>.allocate(capacity: 1)
-            start.initialize(to: (unmanaged, index))
             var thread = pthread_t()
             let failed = pthread_create(&thread, nil, { context in
-                let start = context!.assumingMemoryBound(to: (Unmanaged<WorkerPool>, Int).self)
-                let (unmanaged, index) = start.move()
-                start.deallocate()
-                let pool = unmanaged.takeRetainedValue()
-                var clock = clockid_t()
-                if pthread_getcpuclockid(pthread_self(), &clock) == 0 { pool.clocks[index].store(clock, ordering: .releasing) }
+                let pool = Unmanaged<WorkerPool>.fromOpaque(context!).takeRetainedValue()
                 pool.work()
                 return nil
-            }, start)
+            }, unmanaged.toOpaque())
             if failed != 0 {
                 // Run with the threads there are (the calling thread takes the rest of each region).
-                start.deinitialize(count: 1)
-                start.deallocate()
                 unmanaged.release()
                 fputs("warning: started \(self.workers) of \(workers) worker threads (pthread_create: \(String(cString: strerror(failed))))\n", stderr)
                 break
             }
+            // Before the pool is used: a clock that appeared between two readings would add the
+            // thread's whole time so far to one stretch.
+            var clock = clockid_t()
+            if pthread_getcpuclockid(thread, &clock) == 0 { clocks.append(clock) }
             pthread_detach(thread)
             self.workers += 1
         }
@@ -83,9 +74,7 @@ final class WorkerPool: @unchecked Sendable {
     /// anywhere from 0.2 to 40 cores).
     func threadsCPUNanoseconds() -> UInt64 {
         var total = threadCPUNanoseconds()
-        for i in 0..<clockCount {
-            let clock = clocks[i].load(ordering: .acquiring)
-            guard clock != 0 else { continue }
+        for clock in clocks {
             var ts = timespec()
             if clock_gettime(clock, &ts) == 0 { total &+= UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec) }
         }
@@ -102,10 +91,19 @@ final class WorkerPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escapable in
             var closure = escapable
             withUnsafePointer(to: &closure) { address in
-                chunkCount.store(chunks, ordering: .relaxed)
-                bodyAddress.store(UInt(bitPattern: address), ordering: .relaxed)
+                // First a generation with nothing to claim (index at its maximum), then the new
+                // region's count and body, then the next generation, open. A worker still holding
+                // the last region's claim word then fails its compare-and-swap, whatever count or
+                // body it read: with the count and body written under the old generation, a worker
+                // that had read the old (fully claimed) word but the new, larger count took a chunk
+                // of the new region before it opened — that chunk ran twice, and the region could
+                // close while a chunk still ran (`ParallelTests.testOversubscribedRegionsOfChangingSizes`).
+                let closing = (claim.load(ordering: .relaxed) >> 32) &+ 1
+                claim.store(closing << 32 | 0xFFFF_FFFF, ordering: .sequentiallyConsistent)
+                chunkCount.store(chunks, ordering: .releasing)
+                bodyAddress.store(UInt(bitPattern: address), ordering: .releasing)
                 finished.store(0, ordering: .relaxed)
-                let generation = (claim.load(ordering: .relaxed) >> 32) &+ 1
+                let generation = closing &+ 1
                 claim.store(generation << 32, ordering: .sequentiallyConsistent)
                 if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                     pthread_mutex_lock(mutex)
@@ -127,19 +125,30 @@ final class WorkerPool: @unchecked Sendable {
     private func runChunks(generation: UInt64) {
         var word = claim.load(ordering: .acquiring)
         while word >> 32 == generation {
-            let chunks = chunkCount.load(ordering: .relaxed), address = bodyAddress.load(ordering: .relaxed)
+            // Acquiring: a count or body of a newer region comes with its closing generation, so
+            // the compare-and-swap below then fails.
+            let chunks = chunkCount.load(ordering: .acquiring), address = bodyAddress.load(ordering: .acquiring)
             let index = Int(word & 0xFFFF_FFFF)
             if index >= chunks { return }
             let (exchanged, current) = claim.compareExchange(expected: word, desired: word + 1, ordering: .acquiringAndReleasing)
             if exchanged {
                 // The region cannot close before this chunk finishes, so its body is still alive.
-                UnsafePointer<(Int) -> Void>(bitPattern: address)!.pointee(index)
+                Self.runChunk(address, index)
                 finished.add(1, ordering: .releasing)
                 word = claim.load(ordering: .acquiring)
             } else {
                 word = current
             }
         }
+    }
+
+    /// Chunk `index` of the body at `address`. Not inlined: this thread's copy of the body is
+    /// released inside, before the caller counts the chunk finished (the region's owner checks
+    /// that no copy of its body outlives the region).
+    @inline(never)
+    private static func runChunk(_ address: UInt, _ index: Int) {
+        let body = UnsafePointer<(Int) -> Void>(bitPattern: address)!.pointee
+        body(index)
     }
 
     private func work() {

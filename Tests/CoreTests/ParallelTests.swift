@@ -45,36 +45,45 @@ final class ParallelTests: XCTestCase {
         XCTAssertTrue(elsewhere.contains(true), "no chunk ran on a worker in two seconds")
     }
 
-    /// The pool's work clock reads the threads' own clocks: sampled every 100 µs on the calling
-    /// thread while every thread of the pool is busy, it never counts more cores than there are,
-    /// nor less than none — where the process clock (threads on other cores added only at
-    /// scheduler ticks) reads from 0.2 to 40 cores on such stretches.
-    func testPoolWorkClockStaysWithinTheCores() throws {
+    /// The pool's work clock (the profiling thread's and every worker's own CPU clock, what
+    /// `OpProfile` charges ops with) adds up to the process clock over a long stretch of busy
+    /// regions: it counts every pool thread. (Over short stretches it is the exact one — the
+    /// process clock adds threads on other cores only at scheduler ticks — but on this VM both
+    /// jump when the host pauses a virtual core, so that is measured, not tested:
+    /// docs/performance.md, session 12.)
+    func testPoolWorkClockCountsEveryPoolThread() throws {
         try XCTSkipIf(Parallel.threads < 2, "one thread: nothing runs on other cores")
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
-        let caller = pthread_self()
-        var readings: [Double] = []
+        let (pool0, process0) = (Parallel.poolWorkSeconds, Parallel.workSeconds)
         for _ in 0..<20 {
             Parallel.forChunks(Parallel.threads) { _ in
-                let begin = now()
-                guard pthread_equal(pthread_self(), caller) != 0 else {
-                    while now() < begin + 3_000_000 {}
-                    return
-                }
-                while now() < begin + 500_000 {}
-                var (w0, c0) = (now(), Parallel.poolWorkSeconds)
-                while now() < begin + 2_500_000 {
-                    let end = now() + 100_000
-                    while now() < end {}
-                    let (w1, c1) = (now(), Parallel.poolWorkSeconds)
-                    readings.append((c1 - c0) / (Double(w1 - w0) * 1e-9))
-                    (w0, c0) = (w1, c1)
-                }
+                let end = now() + 5_000_000
+                while now() < end {}
             }
         }
-        // Almost all read 1.9-2.03 on 2 cores; this VM's clocks put one in a few hundred at 2.2-2.4.
-        XCTAssertGreaterThan(readings.min()!, -1)
-        XCTAssertLessThan(readings.max()!, Double(Parallel.threads) + 1)
+        let (pool, process) = (Parallel.poolWorkSeconds - pool0, Parallel.workSeconds - process0)
+        XCTAssertEqual(pool / process, 1, accuracy: 0.15, "pool threads' clocks \(pool) s, process clock \(process) s")
+    }
+
+    /// More workers than cores (7 beside the caller on this machine's 2), regions of 2 and of 8
+    /// chunks in turn, each body a closure holding a reference: every chunk runs exactly once and
+    /// every region closes only when its chunks are done. A worker that read an old region's claim
+    /// but the next region's chunk count could take a chunk of the next region twice (or count a
+    /// region finished early: `withoutActuallyEscaping` then found the body still referenced — a
+    /// crash seen with `UNISEG_THREADS=8` on 2 cores).
+    func testOversubscribedRegionsOfChangingSizes() {
+        final class Box { var value = 0 }
+        let pool = WorkerPool(workers: 7)
+        let regions = 100_000
+        var counts = [Int](repeating: 0, count: 8)
+        counts.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            for r in 0..<regions {
+                let box = Box()
+                pool.run(r % 2 == 0 ? 2 : 8) { c in base[c] += 1 + box.value }
+            }
+        }
+        XCTAssertEqual(counts, [Int](repeating: regions, count: 2) + [Int](repeating: regions / 2, count: 6))
     }
 
     func testRegionsOpenAfterTheWorkersSlept() {
