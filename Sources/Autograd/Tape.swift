@@ -125,8 +125,10 @@ public enum OpProfile {
     public struct Entry: Sendable {
         public var calls = 0
         public var seconds = 0.0
-        /// Work CPU seconds (all threads).
+        /// Work CPU seconds (this thread and the pool's).
         public var cpuSeconds = 0.0
+
+        mutating func add(seconds s: Double, cpuSeconds c: Double) { (calls, seconds, cpuSeconds) = (calls + 1, seconds + s, cpuSeconds + c) }
     }
 
     /// Charges `op` the time since the previous mark (forward-type phases).
@@ -137,9 +139,7 @@ public enum OpProfile {
     }
 
     static func add(_ op: String, _ phase: Phase, seconds: Double, cpuSeconds: Double) {
-        tables[phase, default: [:]][op, default: Entry()].calls += 1
-        tables[phase, default: [:]][op, default: Entry()].seconds += seconds
-        tables[phase, default: [:]][op, default: Entry()].cpuSeconds += cpuSeconds
+        tables[phase, default: [:]][op, default: Entry()].add(seconds: seconds, cpuSeconds: cpuSeconds)
     }
 
     public static func reset() { tables = [:] }

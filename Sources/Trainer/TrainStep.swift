@@ -96,7 +96,6 @@ public final class TrainStep {
         }
         OpProfile.phase = nil
         clock.lap(.forward)
-        if profileOps { OpProfile.phase = .losses }
         defer { OpProfile.phase = nil }
         let b = batch.images.shape[0], q = predictions[0].logits.shape[1]
         // The whole batch's counts: what every loss divides by.
@@ -125,8 +124,7 @@ public final class TrainStep {
         }
         do {
             // The matching runs on Dispatch's threads, outside the op tables (its time and cores
-            // are the clock's `.matching` phase): profiling pauses for it.
-            if profileOps { OpProfile.phase = nil }
+            // are the clock's `.matching` phase): the losses' profile starts after it.
             let assignments = targets.supervision == .imageLabels ? sets.map { _ in [] }
                 : try withoutGrad { try criterion.match(sets, targets, rngs: &rngs) }
             clock.lap(.matching)

@@ -335,17 +335,16 @@ func biasGradient(_ g: UnsafePointer<Float>, channels: Int, positions p: Int) ->
     [Float](unsafeUninitializedCapacity: channels) { out, count in
         let o = out.baseAddress!
         Parallel.forRanges((channels + 7) / 8, costPerElement: 8 * p) { blocks in
-            for block in blocks {
-                let c0 = block * 8, lanes = Swift.min(8, channels - c0)
-                var rows = [UnsafePointer<Float>](repeating: g, count: 8)   // a missing lane re-reads row 0
-                for l in 0..<lanes { rows[l] = g + (c0 + l) * p }
-                var sum = SIMD8<Float>()
-                rows.withUnsafeBufferPointer { r in
+            withUnsafeTemporaryAllocation(of: UnsafePointer<Float>.self, capacity: 8) { r in
+                for block in blocks {
+                    let c0 = block * 8, lanes = Swift.min(8, channels - c0)
+                    for l in 0..<8 { r[l] = g + (c0 + (l < lanes ? l : 0)) * p }   // a missing lane re-reads the first row
+                    var sum = SIMD8<Float>()
                     for i in 0..<p {
                         sum += SIMD8(r[0][i], r[1][i], r[2][i], r[3][i], r[4][i], r[5][i], r[6][i], r[7][i])
                     }
+                    for l in 0..<lanes { o[c0 + l] = sum[l] }
                 }
-                for l in 0..<lanes { o[c0 + l] = sum[l] }
             }
         }
         count = channels
